@@ -1,0 +1,100 @@
+//! The [`Caller`] extractor: every recorder-facing endpoint takes the seed-style query parameters
+//! `sdkappid`, `identifier`, `usersig`, or the header
+//! `Authorization: UserSig sdkappid=1400000001,identifier=alice,usersig=<token>`
+//! (values may be percent-encoded, for identifiers outside ASCII).
+
+use super::usersig;
+use crate::db::apps::{self, App};
+use crate::http::error::Error;
+use crate::startup::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use std::collections::HashMap;
+
+/// An authenticated recorder or admin of one app.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub app: App,
+    pub identifier: String,
+    pub claims: usersig::Claims,
+}
+
+impl Caller {
+    pub fn sdk_app_id(&self) -> i64 {
+        self.app.sdk_app_id
+    }
+    pub fn is_admin(&self) -> bool {
+        self.app
+            .admin_identifiers
+            .iter()
+            .any(|a| a == &self.identifier)
+    }
+}
+
+fn credentials(parts: &Parts) -> Result<HashMap<String, String>, Error> {
+    if let Some(h) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let h = std::str::from_utf8(h.as_bytes())
+            .map_err(|_| Error::AuthFailed("Authorization header is not UTF-8".into()))?;
+        let rest = h.strip_prefix("UserSig ").ok_or_else(|| {
+            Error::AuthFailed(
+                "Authorization must be 'UserSig sdkappid=..,identifier=..,usersig=..'".into(),
+            )
+        })?;
+        return Ok(rest
+            .split(',')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.trim().to_ascii_lowercase(),
+                    percent_encoding::percent_decode_str(v.trim())
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
+            })
+            .collect());
+    }
+    let q = parts.uri.query().unwrap_or("");
+    Ok(form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Error> {
+        let creds = credentials(parts)?;
+        let get = |k: &str| creds.get(k).filter(|v| !v.is_empty());
+        let (Some(appid), Some(identifier), Some(token)) =
+            (get("sdkappid"), get("identifier"), get("usersig"))
+        else {
+            return Err(Error::AuthFailed(
+                "missing credentials: give sdkappid, identifier and usersig as query parameters or in 'Authorization: UserSig ...'".into(),
+            ));
+        };
+        let sdkappid: i64 = appid.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::AuthFailed(format!("sdkappid {appid:?} is not a positive integer"))
+        })?;
+        let app = apps::get(&state.db, sdkappid)
+            .await?
+            .ok_or_else(|| Error::AuthFailed(format!("unknown SdkAppId {sdkappid}")))?;
+        let claims = usersig::verify(
+            token,
+            sdkappid as u64,
+            identifier,
+            &app.secret_key,
+            super::now(),
+        )
+        .map_err(|e| Error::AuthFailed(e.to_string()))?;
+        if !app.local_record_enabled {
+            return Err(Error::Forbidden(format!(
+                "local recording is not enabled for SdkAppId {sdkappid}"
+            )));
+        }
+        Ok(Caller {
+            app,
+            identifier: identifier.clone(),
+            claims,
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Who is calling: UserSig verification and the request extractor built on it.
+
+pub mod caller;
+pub mod usersig;
+
+pub use caller::Caller;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

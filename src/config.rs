@@ -1,0 +1,173 @@
+//! Typed, layered configuration: built-in defaults, then an optional TOML file, then `LOCALRECORD_*`
+//! environment variables (`LOCALRECORD_STORE_BUCKET` sets `store.bucket`). Secrets are
+//! [`SecretString`]s, so `Debug` (and therefore every log line) shows `[REDACTED]`.
+//! `deploy/localrecord.example.toml` documents every option.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
+const SECTIONS: [&str; 3] = ["store", "upload", "db"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    /// Address the HTTP server binds (`LOCALRECORD_LISTEN`).
+    pub listen: SocketAddr,
+    /// Postgres URL (`LOCALRECORD_DATABASE_URL`); none means a private PostgreSQL under the data dir.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub database_url: Option<SecretString>,
+    /// Where the embedded PostgreSQL and the `fs` store live (`LOCALRECORD_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Public base URL of this server, used in every `VideoOutputUrl` (`LOCALRECORD_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    pub db: DatabaseSettings,
+    pub store: StoreSettings,
+    pub upload: UploadSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DatabaseSettings {
+    /// Connections per server instance.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Fs,
+    S3,
+    Oss,
+    Cos,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    /// fs: directory (default `<data_dir>/objects`); object stores: key prefix inside the bucket.
+    pub root: Option<String>,
+    pub bucket: Option<String>,
+    /// e.g. `http://127.0.0.1:9000`, `https://oss-cn-hangzhou.aliyuncs.com`, `https://cos.ap-guangzhou.myqcloud.com`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// S3 only: `bucket.endpoint` addressing instead of `endpoint/bucket`.
+    pub virtual_host_style: bool,
+    pub access_key_id: Option<String>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub secret_access_key: Option<SecretString>,
+    /// Multipart part size in bytes for S3/OSS/COS writes; bounds memory per stream.
+    pub part_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct UploadSettings {
+    /// Largest accepted `Upload-Length` in bytes (`Tus-Max-Size`); larger gets 413.
+    pub max_size: u64,
+    /// An upload untouched for this many seconds expires and its partial bytes are deleted.
+    pub expiry_secs: u64,
+    /// How often the expiry sweeper runs, in seconds.
+    pub sweep_interval_secs: u64,
+}
+
+fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    v.as_ref()
+        .map(|x| x.expose_secret().to_owned())
+        .serialize(s)
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".parse().expect("literal address"),
+            database_url: None,
+            data_dir: PathBuf::from("localrecord-data"),
+            public_url: None,
+            db: DatabaseSettings {
+                max_connections: 20,
+            },
+            store: StoreSettings {
+                backend: StoreBackend::Fs,
+                root: None,
+                bucket: None,
+                endpoint: None,
+                region: None,
+                virtual_host_style: false,
+                access_key_id: None,
+                secret_access_key: None,
+                part_size: 8 * 1024 * 1024,
+            },
+            upload: UploadSettings {
+                max_size: 4 * 1024 * 1024 * 1024,
+                expiry_secs: 24 * 3600,
+                sweep_interval_secs: 60,
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig.merge(Env::prefixed("LOCALRECORD_").map(|key| {
+            let k = key.as_str();
+            for section in SECTIONS {
+                if let Some(rest) = k.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+                    return format!("{section}.{rest}").into();
+                }
+            }
+            k.to_owned().into()
+        }))
+        .extract()
+    }
+
+    /// Base URL used in links handed to clients.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let mut s = Settings::default();
+        s.database_url = Some("postgres://u:hunter2@db/x".into());
+        s.store.secret_access_key = Some("s3cr3t-key".into());
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("s3cr3t-key"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_file_and_maps_sections() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "listen = \"0.0.0.0:9\"\n[store]\nbackend = \"s3\"\nbucket = \"a\"\n",
+            )?;
+            jail.set_env("LOCALRECORD_STORE_BUCKET", "b");
+            jail.set_env("LOCALRECORD_UPLOAD_MAX_SIZE", "123");
+            let s = Settings::load(Some(Path::new("c.toml")))?;
+            assert_eq!(s.listen.port(), 9);
+            assert_eq!(s.store.backend, StoreBackend::S3);
+            assert_eq!(s.store.bucket.as_deref(), Some("b"));
+            assert_eq!(s.upload.max_size, 123);
+            Ok(())
+        });
+    }
+}

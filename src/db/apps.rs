@@ -1,0 +1,66 @@
+//! `apps`: customer applications and their keys.
+
+use sqlx::{FromRow, PgExecutor};
+
+#[derive(Clone, FromRow)]
+pub struct App {
+    pub sdk_app_id: i64,
+    pub secret_key: String,
+    pub tic_key: String,
+    pub admin_identifiers: Vec<String>,
+    pub local_record_enabled: bool,
+    pub callback_url: Option<String>,
+    pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for App {
+    // Keys stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("admin_identifiers", &self.admin_identifiers)
+            .field("local_record_enabled", &self.local_record_enabled)
+            .field("callback_url", &self.callback_url)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn get(db: impl PgExecutor<'_>, sdk_app_id: i64) -> sqlx::Result<Option<App>> {
+    sqlx::query_as("SELECT sdk_app_id, secret_key, tic_key, admin_identifiers, local_record_enabled, callback_url, webhook_secret FROM apps WHERE sdk_app_id = $1")
+        .bind(sdk_app_id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<App>> {
+    sqlx::query_as("SELECT sdk_app_id, secret_key, tic_key, admin_identifiers, local_record_enabled, callback_url, webhook_secret FROM apps ORDER BY sdk_app_id")
+        .fetch_all(db)
+        .await
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, app: &App) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO apps (sdk_app_id, secret_key, tic_key, admin_identifiers, local_record_enabled, callback_url, webhook_secret) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(app.sdk_app_id)
+        .bind(&app.secret_key)
+        .bind(&app.tic_key)
+        .bind(&app.admin_identifiers)
+        .bind(app.local_record_enabled)
+        .bind(&app.callback_url)
+        .bind(&app.webhook_secret)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_local_record_enabled(
+    db: impl PgExecutor<'_>,
+    sdk_app_id: i64,
+    on: bool,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query("UPDATE apps SET local_record_enabled = $2 WHERE sdk_app_id = $1")
+        .bind(sdk_app_id)
+        .bind(on)
+        .execute(db)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}

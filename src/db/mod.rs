@@ -1,0 +1,24 @@
+//! Queries, one file per table. Each function takes an executor (a pool, a connection or a
+//! transaction), so callers decide what runs atomically.
+
+pub mod apps;
+pub mod slices;
+pub mod tasks;
+pub mod uploads;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The embedded migrations (`migrations/`), run by `serve` and `migrate`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let opts = PgConnectOptions::from_str(url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await?)
+}

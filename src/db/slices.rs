@@ -1,0 +1,62 @@
+//! `slices`: slices stored whole and verified, one per (task, index).
+
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct Slice {
+    pub task_id: String,
+    pub slice_index: i32,
+    pub size: i64,
+    pub md5: String,
+    pub object_key: String,
+    pub filename: Option<String>,
+    pub upload_id: Uuid,
+}
+
+/// Inserts the slice unless one is already stored at (task, index); returns the stored one either way.
+pub async fn insert_or_get(db: &mut sqlx::PgConnection, s: &Slice) -> sqlx::Result<Slice> {
+    let inserted: Option<Slice> = sqlx::query_as(
+        "INSERT INTO slices (task_id, slice_index, size, md5, object_key, filename, upload_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_id, slice_index) DO NOTHING
+         RETURNING task_id, slice_index, size, md5, object_key, filename, upload_id",
+    )
+    .bind(&s.task_id)
+    .bind(s.slice_index)
+    .bind(s.size)
+    .bind(&s.md5)
+    .bind(&s.object_key)
+    .bind(&s.filename)
+    .bind(s.upload_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    match inserted {
+        Some(s) => Ok(s),
+        None => Ok(get(&mut *db, &s.task_id, s.slice_index)
+            .await?
+            .expect("conflicting row exists")),
+    }
+}
+
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    task_id: &str,
+    index: i32,
+) -> sqlx::Result<Option<Slice>> {
+    sqlx::query_as(
+        "SELECT task_id, slice_index, size, md5, object_key, filename, upload_id FROM slices WHERE task_id = $1 AND slice_index = $2",
+    )
+    .bind(task_id)
+    .bind(index)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn for_task(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Vec<Slice>> {
+    sqlx::query_as(
+        "SELECT task_id, slice_index, size, md5, object_key, filename, upload_id FROM slices WHERE task_id = $1 ORDER BY slice_index",
+    )
+    .bind(task_id)
+    .fetch_all(db)
+    .await
+}

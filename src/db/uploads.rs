@@ -1,0 +1,213 @@
+//! `uploads` and `upload_parts`: tus upload state, shared by every server instance.
+//!
+//! The committed offset only moves in [`commit_part`], atomically with the part row, and only if the
+//! offset is still the one the PATCH started from. Two racing PATCHes (on one instance or two) can
+//! therefore never both land: the loser's part object is deleted by its caller.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Upload {
+    pub id: Uuid,
+    pub sdk_app_id: i64,
+    pub user_id: String,
+    pub task_id: Option<String>,
+    pub slice_index: Option<i32>,
+    pub filename: Option<String>,
+    pub metadata: Option<String>,
+    pub concat: String,
+    pub concat_parts: Option<Vec<Uuid>>,
+    pub length: i64,
+    pub offset: i64,
+    pub state: String,
+    pub md5: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Upload {
+    pub fn is_partial(&self) -> bool {
+        self.concat == "partial"
+    }
+    pub fn is_final(&self) -> bool {
+        self.concat == "final"
+    }
+    pub fn is_complete(&self) -> bool {
+        self.state == "complete"
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Part {
+    pub offset: i64,
+    pub length: i64,
+    pub object_key: String,
+    pub md5: String,
+}
+
+const COLUMNS: &str = "id, sdk_app_id, user_id, task_id, slice_index, filename, metadata, concat, concat_parts, length, \"offset\", state, md5, expires_at";
+
+pub async fn insert(db: impl PgExecutor<'_>, u: &Upload) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO uploads (id, sdk_app_id, user_id, task_id, slice_index, filename, metadata, concat, concat_parts, length, \"offset\", state, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(u.id)
+    .bind(u.sdk_app_id)
+    .bind(&u.user_id)
+    .bind(&u.task_id)
+    .bind(u.slice_index)
+    .bind(&u.filename)
+    .bind(&u.metadata)
+    .bind(&u.concat)
+    .bind(&u.concat_parts)
+    .bind(u.length)
+    .bind(u.offset)
+    .bind(&u.state)
+    .bind(u.expires_at)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Upload>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn get_many(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}
+
+/// Adds a received part at `offset` if the upload is still at `offset`. Returns the new offset, or
+/// None when another request moved it first (or the upload is gone or complete).
+pub async fn commit_part(
+    db: &mut sqlx::PgConnection,
+    id: Uuid,
+    offset: i64,
+    part: &Part,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let mut tx = sqlx::Connection::begin(db).await?;
+    let new: Option<(i64,)> = sqlx::query_as(
+        "UPDATE uploads SET \"offset\" = \"offset\" + $3, expires_at = $4
+         WHERE id = $1 AND \"offset\" = $2 AND state = 'receiving' RETURNING \"offset\"",
+    )
+    .bind(id)
+    .bind(offset)
+    .bind(part.length)
+    .bind(expires_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((new_offset,)) = new else {
+        return Ok(None);
+    };
+    sqlx::query("INSERT INTO upload_parts (upload_id, \"offset\", length, object_key, md5) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(offset)
+        .bind(part.length)
+        .bind(&part.object_key)
+        .bind(&part.md5)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(new_offset))
+}
+
+pub async fn parts(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Part>> {
+    sqlx::query_as("SELECT \"offset\", length, object_key, md5 FROM upload_parts WHERE upload_id = $1 ORDER BY \"offset\"")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
+/// Marks a receiving upload complete; false if it already was (another finisher won).
+pub async fn mark_complete(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    md5: Option<&str>,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE uploads SET state = 'complete', md5 = $2 WHERE id = $1 AND state = 'receiving'",
+    )
+    .bind(id)
+    .bind(md5)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn touch(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE uploads SET expires_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(expires_at)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM uploads WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// Uploads past their expiry, oldest first.
+pub async fn expired(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM uploads WHERE expires_at < now() ORDER BY expires_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Uploads that received every byte but whose slice was never stored (the finisher crashed or
+/// failed) and that nobody touched for `idle_secs`.
+pub async fn stuck_complete(
+    db: impl PgExecutor<'_>,
+    idle_secs: i64,
+    expiry_secs: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM uploads WHERE state = 'receiving' AND concat <> 'partial' AND \"offset\" = length
+         AND expires_at < now() + make_interval(secs => $2 - $1) LIMIT 100",
+    )
+    .bind(idle_secs as f64)
+    .bind(expiry_secs as f64)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Which of these ids have an upload row (for the orphan sweep of the store).
+pub async fn existing(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM uploads WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Open (receiving) uploads of a task, for its status.
+pub async fn open_for_task(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Vec<Upload>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM uploads WHERE task_id = $1 AND state = 'receiving' ORDER BY slice_index, \"offset\" DESC"
+    ))
+    .bind(task_id)
+    .fetch_all(db)
+    .await
+}

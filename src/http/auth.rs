@@ -1,0 +1,21 @@
+//! `POST /localrecord/v1/auth`: the recorder's Init. Proves SdkAppId + UserId + UserSig and that the
+//! app has local recording enabled.
+
+use super::error::ok;
+use crate::auth::Caller;
+use crate::startup::AppState;
+use axum::routing::post;
+use axum::{Json, Router};
+use localrecord_client::api::AuthInfo;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/localrecord/v1/auth", post(auth))
+}
+
+async fn auth(caller: Caller) -> Json<serde_json::Value> {
+    ok(AuthInfo {
+        sdk_app_id: caller.sdk_app_id() as u64,
+        user_id: caller.identifier.clone(),
+        expire_time: caller.claims.expires_at(),
+    })
+}

@@ -1,0 +1,140 @@
+//! One error type for every handler. It renders the TIC seed's error envelope
+//! `{"Response":{"Error":{"Code":-10000,"Message":"..."},"RequestId":"..."}}` with a matching HTTP status.
+//!
+//! Codes -10000 (invalid parameter) and -10001 (auth failed) are the seed's; the server adds the codes
+//! below (documented in the README) for conditions the seed's recorder API never meets.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use localrecord_client::api::codes;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    AuthFailed(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// tus checksum extension: the chunk did not match its `Upload-Checksum` and was discarded.
+    #[error("{0}")]
+    ChecksumMismatch(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn status_and_code(&self) -> (StatusCode, i64) {
+        match self {
+            Error::InvalidParameter(_) => (StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER),
+            Error::AuthFailed(_) => (StatusCode::UNAUTHORIZED, codes::AUTH_FAILED),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+            Error::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
+            Error::Gone(_) => (StatusCode::GONE, codes::NOT_FOUND),
+            Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
+            Error::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::INVALID_PARAMETER)
+            }
+            Error::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, codes::INVALID_PARAMETER)
+            }
+            Error::ChecksumMismatch(_) => (
+                StatusCode::from_u16(460).expect("460 is a valid status"),
+                codes::CHECKSUM_MISMATCH,
+            ),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+        }
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Error {
+        Error::InvalidParameter(msg.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        if let sqlx::Error::Database(db) = &e {
+            // Constraint violations are the client's doing (a duplicate, a bad reference, an
+            // out-of-range value), not the server's: say so instead of answering 500.
+            use sqlx::error::ErrorKind::*;
+            match db.kind() {
+                UniqueViolation => {
+                    return Error::Conflict(format!("already exists ({})", db.message()))
+                }
+                ForeignKeyViolation => {
+                    return Error::NotFound(format!(
+                        "refers to something missing ({})",
+                        db.message()
+                    ))
+                }
+                CheckViolation | NotNullViolation => {
+                    return Error::InvalidParameter(format!(
+                        "value out of range ({})",
+                        db.message()
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Error::Internal(e.into())
+    }
+}
+
+impl From<opendal::Error> for Error {
+    fn from(e: opendal::Error) -> Error {
+        Error::Internal(anyhow::Error::new(e).context("object store"))
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let message = match &self {
+            Error::Internal(e) => {
+                tracing::error!(request_id, error = ?e, "internal error");
+                "internal error; see the server log for this RequestId".to_owned()
+            }
+            other => {
+                tracing::info!(request_id, status = status.as_u16(), code, "{other}");
+                other.to_string()
+            }
+        };
+        let body = serde_json::json!({
+            "Response": { "Error": { "Code": code, "Message": message }, "RequestId": request_id }
+        });
+        let mut resp = (status, Json(body)).into_response();
+        // tus clients read these on every response, errors included.
+        resp.headers_mut().insert(
+            "tus-resumable",
+            axum::http::HeaderValue::from_static("1.0.0"),
+        );
+        resp
+    }
+}
+
+/// The seed's success envelope: `{"Response":{...fields, "RequestId":"..."}}`.
+pub fn ok<T: serde::Serialize>(body: T) -> Json<serde_json::Value> {
+    let mut v = serde_json::to_value(body).unwrap_or_else(|_| serde_json::json!({}));
+    if !v.is_object() {
+        v = serde_json::json!({});
+    }
+    v["RequestId"] = serde_json::Value::String(uuid::Uuid::new_v4().to_string());
+    Json(serde_json::json!({ "Response": v }))
+}

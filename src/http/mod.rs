@@ -1,0 +1,27 @@
+//! The HTTP API. Each area owns its `router()`; [`router`] mounts them all with shared layers.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod tasks;
+pub mod tus;
+pub mod upload;
+
+use crate::startup::AppState;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(tasks::router())
+        .merge(upload::router())
+        .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
+        // URIs are not logged: the seed's auth puts the UserSig in the query string.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}

@@ -1,0 +1,212 @@
+//! Recording tasks: create (StartRecord), pause, resume, stop with the slice count, and status with
+//! the upload state of every slice.
+
+use super::error::{ok, Error, Result};
+use super::json::{ApiJson, MAX_JSON_BODY};
+use crate::auth::Caller;
+use crate::db::tasks::{self, Task};
+use crate::db::{slices, uploads};
+use crate::startup::AppState;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use localrecord_client::api::{
+    CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskStatus,
+};
+use std::collections::BTreeMap;
+
+/// More slices than this in one task is a bug in the recorder (5-minute slices: over a year).
+pub const MAX_SLICES: i32 = 100_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/localrecord/v1/tasks", post(create))
+        .route("/localrecord/v1/tasks/{task_id}", get(status))
+        .route("/localrecord/v1/tasks/{task_id}/pause", post(pause))
+        .route("/localrecord/v1/tasks/{task_id}/resume", post(resume))
+        .route("/localrecord/v1/tasks/{task_id}/stop", post(stop))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Json<serde_json::Value>> {
+    let req: CreateTask = serde_json::from_value(body.clone())
+        .map_err(|e| Error::invalid(format!("bad StartRecord parameters: {e}")))?;
+    if req.class_id <= 0 {
+        return Err(Error::invalid("ClassId must be a positive integer"));
+    }
+    let task_id = format!(
+        "{}-{}-{}",
+        caller.sdk_app_id(),
+        req.class_id,
+        uuid::Uuid::new_v4().simple()
+    );
+    tasks::insert(
+        &state.db,
+        &task_id,
+        caller.sdk_app_id(),
+        req.class_id,
+        &caller.identifier,
+        &body,
+    )
+    .await?;
+    tracing::info!(task = %task_id, user = %caller.identifier, "task created");
+    Ok(ok(TaskCreated { task_id }))
+}
+
+/// Loads a task the caller may act on: its own, or any of its app's when the caller is an admin.
+pub async fn owned_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<Task> {
+    let task = tasks::get(&state.db, task_id).await?;
+    match task {
+        Some(t) if t.sdk_app_id == caller.sdk_app_id() => {
+            if t.user_id == caller.identifier || caller.is_admin() {
+                Ok(t)
+            } else {
+                Err(Error::Forbidden(format!(
+                    "task {task_id} belongs to another user"
+                )))
+            }
+        }
+        _ => Err(Error::NotFound(format!(
+            "no task {task_id} in SdkAppId {}",
+            caller.sdk_app_id()
+        ))),
+    }
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    move_state(&state, &caller, &task_id, "paused").await
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    move_state(&state, &caller, &task_id, "recording").await
+}
+
+/// Pause and resume: between recording and paused only, idempotent.
+async fn move_state(
+    state: &AppState,
+    caller: &Caller,
+    task_id: &str,
+    to: &str,
+) -> Result<Json<serde_json::Value>> {
+    let task = owned_task(state, caller, task_id).await?;
+    match tasks::transition(&state.db, task_id, &["recording", "paused"], to).await? {
+        Some(_) => Ok(ok(task_status(state, task_id).await?)),
+        None => Err(Error::Conflict(format!(
+            "task {task_id} is {}; only a recording or paused task can change to {to}",
+            task.state
+        ))),
+    }
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+    ApiJson(req): ApiJson<StopTask>,
+) -> Result<Json<serde_json::Value>> {
+    if !(0..=MAX_SLICES).contains(&req.slice_count) {
+        return Err(Error::invalid(format!(
+            "SliceCount must be between 0 and {MAX_SLICES}"
+        )));
+    }
+    let task = owned_task(&state, &caller, &task_id).await?;
+    if tasks::stop(&state.db, &task_id, req.slice_count)
+        .await?
+        .is_none()
+    {
+        // Already stopped: the same stop again is fine (the recorder retries), a different count is not.
+        if task.slice_count != Some(req.slice_count) {
+            return Err(Error::Conflict(format!(
+                "task {task_id} was already stopped with SliceCount {:?}",
+                task.slice_count
+            )));
+        }
+    } else {
+        tracing::info!(task = %task_id, slices = req.slice_count, "task stopped");
+    }
+    Ok(ok(task_status(&state, &task_id).await?))
+}
+
+async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    owned_task(&state, &caller, &task_id).await?;
+    Ok(ok(task_status(&state, &task_id).await?))
+}
+
+/// The task with every slice's state: stored ones, ones with an open upload, and the ones not begun.
+pub async fn task_status(state: &AppState, task_id: &str) -> Result<TaskStatus> {
+    let task = tasks::get(&state.db, task_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
+    let mut by_index: BTreeMap<i32, SliceStatus> = BTreeMap::new();
+    for u in uploads::open_for_task(&state.db, task_id).await? {
+        let Some(index) = u.slice_index else { continue };
+        let e = by_index.entry(index).or_insert(SliceStatus {
+            index,
+            state: SliceState::Uploading,
+            size: 0,
+            length: Some(u.length),
+            md5: None,
+        });
+        if u.offset >= e.size {
+            e.size = u.offset;
+            e.length = Some(u.length);
+        }
+    }
+    for s in slices::for_task(&state.db, task_id).await? {
+        by_index.insert(
+            s.slice_index,
+            SliceStatus {
+                index: s.slice_index,
+                state: SliceState::Uploaded,
+                size: s.size,
+                length: None,
+                md5: Some(s.md5),
+            },
+        );
+    }
+    let declared = task.slice_count.unwrap_or(0);
+    for index in 0..declared {
+        by_index.entry(index).or_insert(SliceStatus {
+            index,
+            state: SliceState::Wait,
+            size: 0,
+            length: None,
+            md5: None,
+        });
+    }
+    let missing_slices = (0..declared)
+        .filter(|i| {
+            by_index
+                .get(i)
+                .map(|s| s.state != SliceState::Uploaded)
+                .unwrap_or(true)
+        })
+        .collect();
+    Ok(TaskStatus {
+        task_id: task.task_id,
+        sdk_app_id: task.sdk_app_id as u64,
+        class_id: task.class_id,
+        user_id: task.user_id,
+        state: task.state,
+        slice_count: task.slice_count,
+        start_time: task.start_time.timestamp(),
+        slices: by_index.into_values().collect(),
+        missing_slices,
+    })
+}

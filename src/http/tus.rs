@@ -1,0 +1,155 @@
+//! tus 1.0.0 header grammar: versions, `Upload-Metadata`, `Upload-Concat`, `Upload-Expires`.
+
+use super::error::{Error, Result};
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub const VERSION: &str = "1.0.0";
+pub const EXTENSIONS: &str =
+    "creation,creation-with-upload,expiration,checksum,termination,concatenation";
+pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
+
+pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
+    match h.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| Error::invalid(format!("{name} is not ASCII"))),
+    }
+}
+
+/// Every request but OPTIONS must say `Tus-Resumable: 1.0.0`.
+pub fn check_version(h: &HeaderMap) -> Result<()> {
+    match header(h, "tus-resumable")? {
+        Some(VERSION) => Ok(()),
+        Some(other) => Err(Error::PreconditionFailed(format!(
+            "Tus-Resumable {other} is not supported; this server speaks {VERSION}"
+        ))),
+        None => Err(Error::PreconditionFailed(format!(
+            "Tus-Resumable: {VERSION} header is required"
+        ))),
+    }
+}
+
+/// A non-negative integer header.
+pub fn number(h: &HeaderMap, name: &str) -> Result<Option<i64>> {
+    header(h, name)?
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| Error::invalid(format!("{name} must be a non-negative integer")))
+        })
+        .transpose()
+}
+
+/// `Upload-Metadata: key base64,key2 base64,flag`. Keys are unique; values must be UTF-8 here.
+pub fn metadata(raw: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(raw) = raw else { return Ok(out) };
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut it = pair.splitn(2, ' ');
+        let key = it.next().unwrap_or_default();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(Error::invalid(format!(
+                "Upload-Metadata key {key:?} is not valid"
+            )));
+        }
+        let value = match it.next().map(str::trim) {
+            None | Some("") => String::new(),
+            Some(b64) => {
+                let bytes = STANDARD.decode(b64).map_err(|_| {
+                    Error::invalid(format!("Upload-Metadata value of {key} is not base64"))
+                })?;
+                String::from_utf8(bytes).map_err(|_| {
+                    Error::invalid(format!("Upload-Metadata value of {key} is not UTF-8"))
+                })?
+            }
+        };
+        if out.insert(key.to_owned(), value).is_some() {
+            return Err(Error::invalid(format!(
+                "Upload-Metadata key {key} appears twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Concat {
+    None,
+    Partial,
+    /// The partial uploads to join, in order.
+    Final(Vec<Uuid>),
+}
+
+/// `Upload-Concat: partial` or `Upload-Concat: final;/uploads/a https://host/uploads/b`.
+pub fn concat(raw: Option<&str>) -> Result<Concat> {
+    match raw.map(str::trim) {
+        None => Ok(Concat::None),
+        Some("partial") => Ok(Concat::Partial),
+        Some(v) if v.starts_with("final;") => {
+            let ids = v["final;".len()..]
+                .split_whitespace()
+                .map(|url| {
+                    url.trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .and_then(|s| s.parse::<Uuid>().ok())
+                        .ok_or_else(|| Error::invalid(format!("Upload-Concat names {url:?}, which is not an upload URL of this server")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if ids.is_empty() {
+                return Err(Error::invalid(
+                    "Upload-Concat: final; lists no partial uploads",
+                ));
+            }
+            Ok(Concat::Final(ids))
+        }
+        Some(v) => Err(Error::invalid(format!(
+            "Upload-Concat {v:?} must be 'partial' or 'final;<urls>'"
+        ))),
+    }
+}
+
+/// RFC 9110 date, as `Upload-Expires` wants it.
+pub fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_grammar() {
+        let m = metadata(Some(
+            "task_id MTIz,slice_index MA==, flag ,filename YS5mbHY=",
+        ))
+        .unwrap();
+        assert_eq!(m["task_id"], "123");
+        assert_eq!(m["slice_index"], "0");
+        assert_eq!(m["flag"], "");
+        assert_eq!(m["filename"], "a.flv");
+        assert!(metadata(Some("a MQ==,a Mg==")).is_err());
+        assert!(metadata(Some("a !!!")).is_err());
+    }
+
+    #[test]
+    fn concat_grammar() {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert_eq!(concat(Some("partial")).unwrap(), Concat::Partial);
+        let v = format!("final;/localrecord/v1/uploads/{a} http://h:1/localrecord/v1/uploads/{b}");
+        assert_eq!(concat(Some(&v)).unwrap(), Concat::Final(vec![a, b]));
+        assert!(concat(Some("final;")).is_err());
+        assert!(concat(Some("final;/x/y")).is_err());
+        assert!(concat(Some("whole")).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Finishing an upload whose every byte arrived: assemble its parts (or, for a tus `final`
+//! concatenation, the parts of its partial uploads) into one slice object with one streaming write,
+//! record the slice with its MD5, and free the parts.
+//!
+//! Safe to run twice at once, on one instance or two, and after a crash at any point: slice keys are
+//! unique per assembly, the slice row is inserted at most once per (task, index), and whoever loses a
+//! race deletes only the object it made itself.
+
+use super::checksum::Hashes;
+use crate::db::slices::{self, Slice};
+use crate::db::uploads::{self, Part, Upload};
+use crate::http::error::{Error, Result};
+use crate::startup::AppState;
+use crate::store::keys;
+use futures::TryStreamExt;
+use uuid::Uuid;
+
+/// Completes upload `id` if all of its bytes are in. Returns the upload as it stands afterwards.
+pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
+    let up = uploads::get(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no upload {id}")))?;
+    if up.is_complete() || up.offset != up.length {
+        return Ok(up);
+    }
+    if up.is_partial() {
+        uploads::mark_complete(&state.db, id, None).await?;
+        return reload(state, id).await;
+    }
+    let (task_id, index) = match (&up.task_id, up.slice_index) {
+        (Some(t), Some(i)) => (t.clone(), i),
+        _ => {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "upload {id} has no slice identity"
+            )))
+        }
+    };
+    let sources: Vec<Uuid> = match &up.concat_parts {
+        Some(p) if up.is_final() => p.clone(),
+        _ => vec![id],
+    };
+    let mut parts = Vec::new();
+    for s in &sources {
+        parts.extend(uploads::parts(&state.db, *s).await?);
+    }
+    let total: i64 = parts.iter().map(|p| p.length).sum();
+    if total != up.length {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "upload {id}: parts hold {total} bytes, expected {}",
+            up.length
+        )));
+    }
+
+    let (object_key, md5) = match parts.as_slice() {
+        [only] => adopt(state, &task_id, index, only).await?,
+        _ => assemble(state, &task_id, index, &parts).await?,
+    };
+
+    let mut tx = state.db.begin().await?;
+    let candidate = Slice {
+        task_id: task_id.clone(),
+        slice_index: index,
+        size: up.length,
+        md5: md5.clone(),
+        object_key: object_key.clone(),
+        filename: up.filename.clone(),
+        upload_id: id,
+    };
+    let stored = slices::insert_or_get(&mut tx, &candidate).await?;
+    let conflict = stored.md5 != md5 || stored.size != up.length;
+    if conflict {
+        // The slice is stored already with other content: keep it, and drop this upload whole.
+        uploads::delete(&mut *tx, &[id]).await?;
+    } else {
+        uploads::mark_complete(&mut *tx, id, Some(&md5)).await?;
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if up.is_final() {
+        uploads::delete(&mut *tx, &sources).await?;
+    }
+    tx.commit().await?;
+
+    if stored.object_key != object_key {
+        state.store.delete(&object_key).await.ok();
+    }
+    for s in &sources {
+        if let Err(e) = state.store.delete_prefix(&keys::upload_prefix(*s)).await {
+            tracing::warn!(upload = %s, "parts left for the sweeper: {e}");
+        }
+    }
+    if conflict {
+        return Err(Error::Conflict(format!(
+            "slice {index} of task {task_id} is already stored with other content (md5 {}, {} bytes); this upload was dropped",
+            stored.md5, stored.size
+        )));
+    }
+    tracing::info!(upload = %id, task = %task_id, index, size = up.length, md5 = %md5, "slice stored");
+    reload(state, id).await
+}
+
+async fn reload(state: &AppState, id: Uuid) -> Result<Upload> {
+    uploads::get(&state.db, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("upload {id} was removed")))
+}
+
+/// A one-part slice: move the part into place instead of copying it. The destination is derived from
+/// the part key, so a finisher that crashed after the move (or lost a race) finds it there.
+async fn adopt(
+    state: &AppState,
+    task_id: &str,
+    index: i32,
+    part: &Part,
+) -> Result<(String, String)> {
+    let dest = keys::slice_from_part(task_id, index, &part.object_key);
+    if let Err(e) = state.store.rename(&part.object_key, &dest).await {
+        if state.store.size(&dest).await? != Some(part.length as u64) {
+            return Err(e.into());
+        }
+    }
+    Ok((dest, part.md5.clone()))
+}
+
+/// Several parts (or none): one streaming write, hashing as it goes.
+async fn assemble(
+    state: &AppState,
+    task_id: &str,
+    index: i32,
+    parts: &[Part],
+) -> Result<(String, String)> {
+    let key = keys::slice(task_id, index);
+    let mut writer = state.store.writer(&key).await?;
+    let mut hashes = Hashes::new(None);
+    let copy = async {
+        for p in parts {
+            let mut s = state
+                .store
+                .read_stream(&p.object_key, 0..p.length as u64)
+                .await?;
+            while let Some(chunk) = s.try_next().await.map_err(|e| Error::Internal(e.into()))? {
+                hashes.update(&chunk);
+                writer.write(chunk).await?;
+            }
+        }
+        writer.close().await?;
+        Ok::<_, Error>(())
+    };
+    if let Err(e) = copy.await {
+        state.store.delete(&key).await.ok();
+        return Err(e);
+    }
+    Ok((key, hashes.md5_hex()))
+}

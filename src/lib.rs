@@ -1,0 +1,12 @@
+//! localrecord server: slice ingest over tus into object storage, recording tasks, UserSig auth.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod http;
+pub mod ingest;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,146 @@
+//! `localrecord`: the server's command line. Thin on purpose: each command calls into the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use localrecord::config::Settings;
+use localrecord::{admin, auth, db, startup, telemetry};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "localrecord",
+    version,
+    about = "Classroom/meeting local recording backend"
+)]
+struct Cli {
+    /// TOML config file (see deploy/localrecord.example.toml); LOCALRECORD_* env vars override it.
+    #[arg(long, global = true, env = "LOCALRECORD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (and its background workers) until SIGINT/SIGTERM.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage apps (SdkAppIds) and their keys.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Print a UserSig for an identifier of an app, signed with the app's SecretKey.
+    Usersig {
+        #[arg(long)]
+        sdkappid: i64,
+        #[arg(long)]
+        identifier: String,
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 86400)]
+        expire: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Create an app; prints its keys as JSON.
+    Create {
+        #[arg(long)]
+        sdkappid: i64,
+        /// SecretKey for UserSig (generated when omitted).
+        #[arg(long)]
+        secret_key: Option<String>,
+        /// TicKey for the query API signature (generated when omitted).
+        #[arg(long)]
+        tic_key: Option<String>,
+        /// Admin identifier (repeatable); default "administrator".
+        #[arg(long = "admin")]
+        admins: Vec<String>,
+    },
+    /// List apps with their keys as JSON.
+    List,
+    /// Allow local recording for an app (the default).
+    Enable {
+        #[arg(long)]
+        sdkappid: i64,
+    },
+    /// Refuse local recording for an app: its recorders get -10006.
+    Disable {
+        #[arg(long)]
+        sdkappid: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    match cli.command {
+        Command::Serve => {
+            tracing::info!(?settings, "configuration");
+            let app = startup::Application::build(settings).await?;
+            app.run_until(startup::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            startup::database(&settings).await?;
+            println!("migrations applied");
+        }
+        Command::App { command } => {
+            let (pool, _pg) = startup::database(&settings).await?;
+            let out = match command {
+                AppCommand::Create {
+                    sdkappid,
+                    secret_key,
+                    tic_key,
+                    admins,
+                } => serde_json::to_value(
+                    admin::create_app(&pool, sdkappid, secret_key, tic_key, admins).await?,
+                )?,
+                AppCommand::List => serde_json::to_value(
+                    db::apps::list(&pool)
+                        .await?
+                        .into_iter()
+                        .map(admin::AppKeys::from)
+                        .collect::<Vec<_>>(),
+                )?,
+                AppCommand::Enable { sdkappid } | AppCommand::Disable { sdkappid } => {
+                    let on = matches!(command, AppCommand::Enable { .. });
+                    anyhow::ensure!(
+                        db::apps::set_local_record_enabled(&pool, sdkappid, on).await?,
+                        "no app {sdkappid}"
+                    );
+                    serde_json::json!({ "SdkAppId": sdkappid, "LocalRecordEnabled": on })
+                }
+            };
+            pool.close().await;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Usersig {
+            sdkappid,
+            identifier,
+            expire,
+        } => {
+            let (pool, _pg) = startup::database(&settings).await?;
+            let app = db::apps::get(&pool, sdkappid)
+                .await?
+                .with_context(|| format!("no app {sdkappid}"))?;
+            pool.close().await;
+            let sdkappid = u64::try_from(sdkappid)?;
+            println!(
+                "{}",
+                auth::usersig::generate(
+                    sdkappid,
+                    &app.secret_key,
+                    &identifier,
+                    expire,
+                    auth::now(),
+                    None
+                )
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Object key layout. Keys are built only from server-made identifiers (UUIDs, validated task ids and
+//! integers), never from client-supplied names, so no input can reach outside its prefix.
+
+use uuid::Uuid;
+
+pub const PROBE_DIR: &str = ".probe";
+
+/// Everything an upload has stored; deleting this prefix frees an upload completely.
+pub fn upload_prefix(upload: Uuid) -> String {
+    format!("uploads/{upload}/")
+}
+
+/// One received chunk of an upload. The random suffix keeps two racing PATCHes at the same offset
+/// from ever writing the same object: only the one whose Postgres commit wins is kept.
+pub fn upload_part(upload: Uuid, offset: i64) -> String {
+    format!("uploads/{upload}/{offset:020}-{}", Uuid::new_v4().simple())
+}
+
+/// A stored slice. Unique per assembly, so a lost race never overwrites the slice that won.
+pub fn slice(task_id: &str, index: i32) -> String {
+    format!(
+        "slices/{task_id}/{index:06}-{}.flv",
+        Uuid::new_v4().simple()
+    )
+}
+
+/// Where a one-part slice's part is moved to. Derived from the part key (not random) so that a
+/// finisher that crashed right after the move, or lost a race, finds the slice there.
+pub fn slice_from_part(task_id: &str, index: i32, part_key: &str) -> String {
+    let suffix = part_key.rsplit('-').next().unwrap_or("part");
+    format!("slices/{task_id}/{index:06}-{suffix}.flv")
+}

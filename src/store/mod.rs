@@ -1,0 +1,219 @@
+//! The storage contract: every byte the server keeps (upload parts, slices, recordings) goes through
+//! [`Store`], a thin layer over one OpenDAL [`Operator`] chosen by config. Callers never learn which
+//! backend is behind it (fs, S3, Alibaba OSS, Tencent COS).
+//!
+//! Guarantees callers rely on:
+//! - writes stream: a [`Writer`] sends S3/OSS/COS multipart parts of `part_size` bytes, so memory per
+//!   open stream is bounded by about two parts, whatever the object size;
+//! - an object is visible only after [`Writer::close`] succeeds; an aborted or crashed writer leaves no
+//!   object at that key (multipart uploads are aborted or expire on the backend);
+//! - keys are plain `/`-separated relative paths made by this crate, never taken from user input.
+
+use crate::config::{StoreBackend, StoreSettings};
+use anyhow::Context;
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use opendal::layers::RetryLayer;
+use opendal::{services, ErrorKind, Operator, Writer};
+use secrecy::ExposeSecret;
+use std::path::Path;
+
+pub mod keys;
+
+#[derive(Clone)]
+pub struct Store {
+    op: Operator,
+    backend: StoreBackend,
+    part_size: usize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend)
+    }
+}
+
+fn need<'a>(v: &'a Option<String>, what: &str) -> anyhow::Result<&'a str> {
+    v.as_deref()
+        .with_context(|| format!("store.{what} is required for this store backend"))
+}
+
+impl Store {
+    pub fn from_settings(s: &StoreSettings, data_dir: &Path) -> anyhow::Result<Store> {
+        let secret = || {
+            s.secret_access_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned())
+                .context("store.secret_access_key is required for this store backend")
+        };
+        let prefix = s.root.clone().unwrap_or_else(|| "/".into());
+        let op = match s.backend {
+            StoreBackend::Fs => {
+                let root = match &s.root {
+                    Some(r) => r.into(),
+                    None => data_dir.join("objects"),
+                };
+                std::fs::create_dir_all(&root)
+                    .with_context(|| format!("creating {}", root.display()))?;
+                let root = std::fs::canonicalize(&root)?;
+                Operator::new(services::Fs::default().root(&root.to_string_lossy()))?.finish()
+            }
+            StoreBackend::S3 => {
+                let mut b = services::S3::default()
+                    .root(&prefix)
+                    .bucket(need(&s.bucket, "bucket")?)
+                    .region(s.region.as_deref().unwrap_or("us-east-1"))
+                    .access_key_id(need(&s.access_key_id, "access_key_id")?)
+                    .secret_access_key(&secret()?)
+                    .disable_config_load()
+                    .disable_ec2_metadata();
+                if let Some(e) = &s.endpoint {
+                    b = b.endpoint(e);
+                }
+                if s.virtual_host_style {
+                    b = b.enable_virtual_host_style();
+                }
+                Operator::new(b)?.finish()
+            }
+            StoreBackend::Oss => Operator::new(
+                services::Oss::default()
+                    .root(&prefix)
+                    .bucket(need(&s.bucket, "bucket")?)
+                    .endpoint(need(&s.endpoint, "endpoint")?)
+                    .access_key_id(need(&s.access_key_id, "access_key_id")?)
+                    .access_key_secret(&secret()?),
+            )?
+            .finish(),
+            StoreBackend::Cos => Operator::new(
+                services::Cos::default()
+                    .root(&prefix)
+                    .bucket(need(&s.bucket, "bucket")?)
+                    .endpoint(need(&s.endpoint, "endpoint")?)
+                    .secret_id(need(&s.access_key_id, "access_key_id")?)
+                    .secret_key(&secret()?)
+                    .disable_config_load(),
+            )?
+            .finish(),
+        };
+        Ok(Store {
+            op: op.layer(RetryLayer::new().with_jitter()),
+            backend: s.backend,
+            part_size: s.part_size,
+        })
+    }
+
+    pub fn backend(&self) -> StoreBackend {
+        self.backend
+    }
+
+    /// Fails when the store cannot be written (missing bucket, bad credentials), so `serve` stops early.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        let key = format!("{}/{}", keys::PROBE_DIR, uuid::Uuid::new_v4());
+        self.op
+            .write(&key, Bytes::from_static(b"ok"))
+            .await
+            .context("store is not writable")?;
+        self.op
+            .delete(&key)
+            .await
+            .context("store does not allow delete")?;
+        Ok(())
+    }
+
+    /// A streaming writer; the object appears at `key` only when it is closed.
+    pub async fn writer(&self, key: &str) -> opendal::Result<Writer> {
+        match self.backend {
+            StoreBackend::Fs => self.op.writer(key).await,
+            _ => {
+                self.op
+                    .writer_with(key)
+                    .chunk(self.part_size)
+                    .concurrent(2)
+                    .await
+            }
+        }
+    }
+
+    /// The bytes of `key` in `range`, as a stream of bounded chunks.
+    pub async fn read_stream(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> opendal::Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+        let reader = self.op.reader_with(key).chunk(self.part_size).await?;
+        Ok(reader.into_bytes_stream(range).await?)
+    }
+
+    /// Size of the object, or None if there is none.
+    pub async fn size(&self, key: &str) -> opendal::Result<Option<u64>> {
+        match self.op.stat(key).await {
+            Ok(m) => Ok(Some(m.content_length())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes one object; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> opendal::Result<()> {
+        self.op.delete(key).await
+    }
+
+    /// Deletes every object under `prefix` (which must end with `/`).
+    pub async fn delete_prefix(&self, prefix: &str) -> opendal::Result<()> {
+        debug_assert!(prefix.ends_with('/'));
+        match self.op.remove_all(prefix).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Moves `from` to `to`: a rename where the backend has one, a server-side copy where it has one,
+    /// a streamed copy otherwise.
+    pub async fn rename(&self, from: &str, to: &str) -> opendal::Result<()> {
+        let cap = self.op.info().full_capability();
+        if cap.rename {
+            return self.op.rename(from, to).await;
+        }
+        if cap.copy {
+            self.op.copy(from, to).await?;
+        } else {
+            let size = self.op.stat(from).await?.content_length();
+            let mut w = self.writer(to).await?;
+            let mut s = self.read_stream(from, 0..size).await?;
+            while let Some(chunk) = s.try_next().await.map_err(|e| {
+                opendal::Error::new(ErrorKind::Unexpected, "reading during copy").set_source(e)
+            })? {
+                w.write(chunk).await?;
+            }
+            w.close().await?;
+        }
+        self.op.delete(from).await
+    }
+
+    /// The immediate sub-"directories" of `prefix` (keys ending in `/`).
+    pub async fn list_dirs(&self, prefix: &str) -> opendal::Result<Vec<String>> {
+        let entries = match self.op.list(prefix).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.metadata().is_dir() && e.path() != prefix)
+            .map(|e| e.path().to_owned())
+            .collect())
+    }
+
+    /// Every key under `prefix`, for sweeps and tests.
+    pub async fn list(&self, prefix: &str) -> opendal::Result<Vec<String>> {
+        let mut lister = self.op.lister_with(prefix).recursive(true).await?;
+        let mut out = Vec::new();
+        while let Some(entry) = lister.next().await {
+            let entry = entry?;
+            if entry.metadata().is_file() {
+                out.push(entry.path().to_owned());
+            }
+        }
+        Ok(out)
+    }
+}

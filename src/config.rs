@@ -117,13 +117,13 @@ impl Settings {
             fig = fig.merge(Toml::file_exact(f));
         }
         fig.merge(Env::prefixed("LOCALRECORD_").map(|key| {
-            let k = key.as_str();
+            let k = key.as_str().to_ascii_lowercase();
             for section in SECTIONS {
                 if let Some(rest) = k.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
                     return format!("{section}.{rest}").into();
                 }
             }
-            k.to_owned().into()
+            k.into()
         }))
         .extract()
     }

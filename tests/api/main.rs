@@ -1,1 +1,8 @@
+//! One integration-test binary: the real server against real Postgres, real s3s-fs and the fs store.
 
+mod helpers;
+mod multi_instance;
+mod tasks;
+mod tus;
+mod tus_s3;
+mod usersig;

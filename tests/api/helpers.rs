@@ -1,0 +1,294 @@
+//! Test harness: each test gets the real app on port 0 with a freshly created and migrated Postgres
+//! database, and either the fs store in a temp dir or a real S3 server (s3s-fs, SigV4 checked).
+
+use localrecord::admin::{self, AppKeys};
+use localrecord::auth::usersig;
+use localrecord::config::{Settings, StoreBackend};
+use localrecord::startup::{AppState, Application};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const SDKAPPID: i64 = 1400000001;
+pub const S3_ACCESS_KEY: &str = "localrecord-test";
+pub const S3_SECRET_KEY: &str = "localrecord-test-secret";
+pub const S3_BUCKET: &str = "localrecord";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Fs,
+    S3,
+}
+
+/// A running s3s-fs; killed on drop.
+pub struct S3Server {
+    pub endpoint: String,
+    _child: tokio::process::Child,
+    _root: tempfile::TempDir,
+}
+
+fn s3s_fs_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("S3S_FS_BIN") {
+        return p.into();
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).chain([home.join(".cargo/bin")]) {
+        if dir.join("s3s-fs").is_file() {
+            return dir.join("s3s-fs");
+        }
+    }
+    panic!("s3s-fs not found: run `deploy/localrecord.sh test` (it installs s3s-fs 0.14.1) or set S3S_FS_BIN");
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl S3Server {
+    pub async fn start() -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(S3_BUCKET)).unwrap();
+        let port = free_port();
+        let child = tokio::process::Command::new(s3s_fs_bin())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting s3s-fs");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return S3Server { endpoint: format!("http://127.0.0.1:{port}"), _child: child, _root: root };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("s3s-fs did not start on port {port}");
+    }
+}
+
+/// Where tests and their stores live; shared by instances in multi-instance tests.
+pub struct Backing {
+    pub db_url: String,
+    pub data_dir: tempfile::TempDir,
+    pub s3: Option<S3Server>,
+}
+
+pub fn admin_db_url() -> String {
+    std::env::var("LOCALRECORD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl Backing {
+    pub async fn new(kind: StoreKind) -> Arc<Backing> {
+        let admin = admin_db_url();
+        let name = format!("lr_test_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(&admin).await.expect("test Postgres reachable (LOCALRECORD_TEST_DATABASE_URL)");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+        pool.close().await;
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let s3 = match kind {
+            StoreKind::S3 => Some(S3Server::start().await),
+            StoreKind::Fs => None,
+        };
+        Arc::new(Backing { db_url: format!("{base}/{name}"), data_dir: tempfile::tempdir().unwrap(), s3 })
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings::default();
+        s.listen = "127.0.0.1:0".parse().unwrap();
+        s.database_url = Some(self.db_url.clone().into());
+        s.data_dir = self.data_dir.path().to_owned();
+        s.db.max_connections = 10;
+        s.upload.sweep_interval_secs = 3600;
+        if let Some(s3) = &self.s3 {
+            s.store.backend = StoreBackend::S3;
+            s.store.endpoint = Some(s3.endpoint.clone());
+            s.store.bucket = Some(S3_BUCKET.into());
+            s.store.region = Some("us-east-1".into());
+            s.store.access_key_id = Some(S3_ACCESS_KEY.into());
+            s.store.secret_access_key = Some(S3_SECRET_KEY.into());
+            s.store.part_size = 5 * 1024 * 1024;
+        }
+        s
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub keys: Arc<AppKeys>,
+    pub backing: Arc<Backing>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(StoreKind::Fs).await
+}
+
+pub async fn spawn_app_on(kind: StoreKind) -> TestApp {
+    spawn_app_with(kind, |_| {}).await
+}
+
+/// A new backing (database, store) with app SDKAPPID created, and one instance serving it.
+pub async fn spawn_app_with(kind: StoreKind, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let backing = Backing::new(kind).await;
+    let mut settings = backing.settings();
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let keys = admin::create_app(&app.state().db, SDKAPPID, None, None, vec!["administrator".into()]).await.unwrap();
+    start(app, backing, Arc::new(keys)).await
+}
+
+/// Another instance over the same database and store.
+pub async fn spawn_instance(other: &TestApp) -> TestApp {
+    let app = Application::build(other.backing.settings()).await.expect("app builds");
+    start(app, other.backing.clone(), other.keys.clone()).await
+}
+
+async fn start(app: Application, backing: Arc<Backing>, keys: Arc<AppKeys>) -> TestApp {
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        rx.await.ok();
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        state,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        keys,
+        backing,
+        _stop: tx,
+    }
+}
+
+pub fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+pub fn md5_b64(data: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(data))
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data))
+}
+
+/// Deterministic test bytes (not all-zero, so misplaced chunks show).
+pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[0] ^ seed).collect()
+}
+
+impl TestApp {
+    pub fn usersig(&self, user: &str) -> String {
+        usersig::generate(SDKAPPID as u64, &self.keys.secret_key, user, 3600, localrecord::auth::now(), None)
+    }
+
+    pub fn auth(&self, user: &str) -> String {
+        format!("UserSig sdkappid={SDKAPPID},identifier={user},usersig={}", self.usersig(user))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, user: &str, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).header("authorization", self.auth(user)).json(body).send().await.unwrap()
+    }
+
+    pub async fn create_task(&self, user: &str, class_id: i64) -> String {
+        let r = self.post_json(user, "/localrecord/v1/tasks", &serde_json::json!({ "ClassId": class_id })).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        v["Response"]["TaskId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn task_status(&self, user: &str, task: &str) -> Value {
+        let r = self
+            .client
+            .get(self.url(&format!("/localrecord/v1/tasks/{task}")))
+            .header("authorization", self.auth(user))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["Response"].clone()
+    }
+
+    pub fn tus(&self, method: reqwest::Method, url: &str, user: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, url).header("tus-resumable", "1.0.0").header("authorization", self.auth(user))
+    }
+
+    /// POST creation for slice `index` of `task`; returns the response (Location on 201).
+    pub async fn tus_create(&self, user: &str, task: &str, index: i64, length: usize) -> Response {
+        let md = format!("task_id {},slice_index {},filename {}", b64(task), b64(&index.to_string()), b64(&format!("{index}.flv")));
+        self.tus(reqwest::Method::POST, &self.url("/localrecord/v1/uploads/"), user)
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", md)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn tus_patch(&self, user: &str, url: &str, offset: usize, data: Vec<u8>, md5: bool) -> Response {
+        let mut req = self
+            .tus(reqwest::Method::PATCH, url, user)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string());
+        if md5 {
+            req = req.header("upload-checksum", format!("md5 {}", md5_b64(&data)));
+        }
+        req.body(data).send().await.unwrap()
+    }
+
+    pub async fn tus_offset(&self, user: &str, url: &str) -> i64 {
+        let r = self.tus(reqwest::Method::HEAD, url, user).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "HEAD {url}");
+        r.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
+    }
+
+    /// Uploads `data` as slice `index` in chunks of `chunk` bytes with md5 checksums.
+    pub async fn upload_slice(&self, user: &str, task: &str, index: i64, data: &[u8], chunk: usize) -> String {
+        let r = self.tus_create(user, task, index, data.len()).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        let url = location(&r);
+        for (i, c) in data.chunks(chunk.max(1)).enumerate() {
+            let r = self.tus_patch(user, &url, i * chunk, c.to_vec(), true).await;
+            assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+        }
+        url
+    }
+
+    /// The bytes of the stored slice `index` of `task`, read back from the store.
+    pub async fn stored_slice(&self, task: &str, index: i32) -> Option<Vec<u8>> {
+        let s = localrecord::db::slices::get(&self.state.db, task, index).await.unwrap()?;
+        use futures::TryStreamExt;
+        let chunks: Vec<bytes::Bytes> =
+            self.state.store.read_stream(&s.object_key, 0..s.size as u64).await.unwrap().try_collect().await.unwrap();
+        Some(chunks.concat())
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers().get("location").expect("Location header").to_str().unwrap().to_owned()
+}
+
+/// The seed's error envelope: (Code, Message).
+pub async fn error_of(r: Response) -> (i64, String) {
+    let v: Value = r.json().await.expect("JSON error body");
+    let e = &v["Response"]["Error"];
+    assert!(v["Response"]["RequestId"].is_string(), "RequestId in {v}");
+    (e["Code"].as_i64().expect("Code"), e["Message"].as_str().expect("Message").to_owned())
+}

@@ -14,6 +14,8 @@ pub struct EmbeddedPostgres {
     dir: PathBuf,
     bin: PathBuf,
     as_user: Option<String>,
+    /// False when another process (a running `serve`) started it: then it is not ours to stop.
+    owned: bool,
 }
 
 const DB_NAME: &str = "localrecord";
@@ -62,10 +64,11 @@ impl EmbeddedPostgres {
     pub async fn start(dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = std::fs::canonicalize(dir)?;
-        let pg = EmbeddedPostgres {
+        let mut pg = EmbeddedPostgres {
             bin: find_bindir()?,
             as_user: is_root().then(|| "postgres".to_owned()),
             dir,
+            owned: false,
         };
         if let Some(user) = &pg.as_user {
             pg.chown_for(user)?;
@@ -85,6 +88,11 @@ impl EmbeddedPostgres {
                     "--no-instructions",
                 ],
             )?;
+        }
+        if pg.run("pg_ctl", &["-D", &pg.data(), "status"]).is_ok() {
+            // `localrecord app create` while `serve` runs: use the server's PostgreSQL.
+            pg.create_database().await?;
+            return Ok(pg);
         }
         // A previous run killed hard leaves a stale pid file; pg_ctl start copes with that.
         let opts = format!(
@@ -108,6 +116,7 @@ impl EmbeddedPostgres {
             ],
         )
         .with_context(|| format!("starting PostgreSQL (log: {})", log.display()))?;
+        pg.owned = true;
         pg.create_database().await?;
         Ok(pg)
     }
@@ -213,6 +222,9 @@ impl EmbeddedPostgres {
 
 impl Drop for EmbeddedPostgres {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Err(e) = self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]) {
             tracing::warn!("stopping private PostgreSQL: {e:#}");
         }

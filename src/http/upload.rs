@@ -155,42 +155,43 @@ async fn create(
     let target = slice_target(&state, &caller, &md).await?;
     let max = state.settings.upload.max_size as i64;
 
-    let (length, offset, parts) =
-        match &concat {
-            Concat::Final(ids) => {
-                let partials = uploads::get_many(&state.db, ids).await?;
-                let mut total = 0i64;
-                for id in ids {
-                    let p = partials.iter().find(|p| {
-                        p.id == *id
-                            && p.sdk_app_id == caller.sdk_app_id()
-                            && p.user_id == caller.identifier
-                    });
-                    match p {
-                        None => return Err(Error::invalid(format!(
+    let (length, offset, parts) = match &concat {
+        Concat::Final(ids) => {
+            let partials = uploads::get_many(&state.db, ids).await?;
+            let mut total = 0i64;
+            for id in ids {
+                let p = partials.iter().find(|p| {
+                    p.id == *id
+                        && p.sdk_app_id == caller.sdk_app_id()
+                        && p.user_id == caller.identifier
+                });
+                match p {
+                    None => {
+                        return Err(Error::invalid(format!(
                             "Upload-Concat names upload {id}, which is not yours or does not exist"
-                        ))),
-                        Some(p) if !p.is_partial() => {
-                            return Err(Error::invalid(format!(
-                                "upload {id} is not a partial upload"
-                            )))
-                        }
-                        Some(p) if !p.is_complete() => {
-                            return Err(Error::invalid(format!(
-                                "partial upload {id} is not complete yet"
-                            )))
-                        }
-                        Some(p) => total += p.length,
+                        )))
                     }
+                    Some(p) if !p.is_partial() => {
+                        return Err(Error::invalid(format!(
+                            "upload {id} is not a partial upload"
+                        )))
+                    }
+                    Some(p) if !p.is_complete() => {
+                        return Err(Error::invalid(format!(
+                            "partial upload {id} is not complete yet"
+                        )))
+                    }
+                    Some(p) => total += p.length,
                 }
-                (total, total, Some(ids.clone()))
             }
-            _ => {
-                let length = tus::number(&headers, "upload-length")?
-                    .ok_or_else(|| Error::invalid("Upload-Length header is required"))?;
-                (length, 0, None)
-            }
-        };
+            (total, total, Some(ids.clone()))
+        }
+        _ => {
+            let length = tus::number(&headers, "upload-length")?
+                .ok_or_else(|| Error::invalid("Upload-Length header is required"))?;
+            (length, 0, None)
+        }
+    };
     if length > max {
         return Err(Error::TooLarge(format!(
             "Upload-Length {length} exceeds the maximum of {max} bytes"

@@ -35,8 +35,12 @@ fn s3s_fs_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("S3S_FS_BIN") {
         return p.into();
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).chain([home.join(".cargo/bin")]) {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .chain([home.join(".cargo/bin")])
+    {
         if dir.join("s3s-fs").is_file() {
             return dir.join("s3s-fs");
         }
@@ -45,7 +49,11 @@ fn s3s_fs_bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl S3Server {
@@ -63,8 +71,15 @@ impl S3Server {
             .spawn()
             .expect("starting s3s-fs");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return S3Server { endpoint: format!("http://127.0.0.1:{port}"), _child: child, _root: root };
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return S3Server {
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    _child: child,
+                    _root: root,
+                };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -80,22 +95,32 @@ pub struct Backing {
 }
 
 pub fn admin_db_url() -> String {
-    std::env::var("LOCALRECORD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("LOCALRECORD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl Backing {
     pub async fn new(kind: StoreKind) -> Arc<Backing> {
         let admin = admin_db_url();
         let name = format!("lr_test_{}", uuid::Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&admin).await.expect("test Postgres reachable (LOCALRECORD_TEST_DATABASE_URL)");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .expect("test Postgres reachable (LOCALRECORD_TEST_DATABASE_URL)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         let (base, _) = admin.rsplit_once('/').unwrap();
         let s3 = match kind {
             StoreKind::S3 => Some(S3Server::start().await),
             StoreKind::Fs => None,
         };
-        Arc::new(Backing { db_url: format!("{base}/{name}"), data_dir: tempfile::tempdir().unwrap(), s3 })
+        Arc::new(Backing {
+            db_url: format!("{base}/{name}"),
+            data_dir: tempfile::tempdir().unwrap(),
+            s3,
+        })
     }
 
     pub fn settings(&self) -> Settings {
@@ -142,13 +167,23 @@ pub async fn spawn_app_with(kind: StoreKind, tweak: impl FnOnce(&mut Settings)) 
     let mut settings = backing.settings();
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
-    let keys = admin::create_app(&app.state().db, SDKAPPID, None, None, vec!["administrator".into()]).await.unwrap();
+    let keys = admin::create_app(
+        &app.state().db,
+        SDKAPPID,
+        None,
+        None,
+        vec!["administrator".into()],
+    )
+    .await
+    .unwrap();
     start(app, backing, Arc::new(keys)).await
 }
 
 /// Another instance over the same database and store.
 pub async fn spawn_instance(other: &TestApp) -> TestApp {
-    let app = Application::build(other.backing.settings()).await.expect("app builds");
+    let app = Application::build(other.backing.settings())
+        .await
+        .expect("app builds");
     start(app, other.backing.clone(), other.keys.clone()).await
 }
 
@@ -163,7 +198,10 @@ async fn start(app: Application, backing: Arc<Backing>, keys: Arc<AppKeys>) -> T
         addr,
         base: format!("http://{addr}"),
         state,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
         keys,
         backing,
         _stop: tx,
@@ -188,16 +226,28 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// Deterministic test bytes (not all-zero, so misplaced chunks show).
 pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[0] ^ seed).collect()
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[0] ^ seed)
+        .collect()
 }
 
 impl TestApp {
     pub fn usersig(&self, user: &str) -> String {
-        usersig::generate(SDKAPPID as u64, &self.keys.secret_key, user, 3600, localrecord::auth::now(), None)
+        usersig::generate(
+            SDKAPPID as u64,
+            &self.keys.secret_key,
+            user,
+            3600,
+            localrecord::auth::now(),
+            None,
+        )
     }
 
     pub fn auth(&self, user: &str) -> String {
-        format!("UserSig sdkappid={SDKAPPID},identifier={user},usersig={}", self.usersig(user))
+        format!(
+            "UserSig sdkappid={SDKAPPID},identifier={user},usersig={}",
+            self.usersig(user)
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -205,11 +255,23 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, user: &str, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).header("authorization", self.auth(user)).json(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .header("authorization", self.auth(user))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn create_task(&self, user: &str, class_id: i64) -> String {
-        let r = self.post_json(user, "/localrecord/v1/tasks", &serde_json::json!({ "ClassId": class_id })).await;
+        let r = self
+            .post_json(
+                user,
+                "/localrecord/v1/tasks",
+                &serde_json::json!({ "ClassId": class_id }),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.unwrap();
         v["Response"]["TaskId"].as_str().unwrap().to_owned()
@@ -228,21 +290,40 @@ impl TestApp {
     }
 
     pub fn tus(&self, method: reqwest::Method, url: &str, user: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, url).header("tus-resumable", "1.0.0").header("authorization", self.auth(user))
+        self.client
+            .request(method, url)
+            .header("tus-resumable", "1.0.0")
+            .header("authorization", self.auth(user))
     }
 
     /// POST creation for slice `index` of `task`; returns the response (Location on 201).
     pub async fn tus_create(&self, user: &str, task: &str, index: i64, length: usize) -> Response {
-        let md = format!("task_id {},slice_index {},filename {}", b64(task), b64(&index.to_string()), b64(&format!("{index}.flv")));
-        self.tus(reqwest::Method::POST, &self.url("/localrecord/v1/uploads/"), user)
-            .header("upload-length", length.to_string())
-            .header("upload-metadata", md)
-            .send()
-            .await
-            .unwrap()
+        let md = format!(
+            "task_id {},slice_index {},filename {}",
+            b64(task),
+            b64(&index.to_string()),
+            b64(&format!("{index}.flv"))
+        );
+        self.tus(
+            reqwest::Method::POST,
+            &self.url("/localrecord/v1/uploads/"),
+            user,
+        )
+        .header("upload-length", length.to_string())
+        .header("upload-metadata", md)
+        .send()
+        .await
+        .unwrap()
     }
 
-    pub async fn tus_patch(&self, user: &str, url: &str, offset: usize, data: Vec<u8>, md5: bool) -> Response {
+    pub async fn tus_patch(
+        &self,
+        user: &str,
+        url: &str,
+        offset: usize,
+        data: Vec<u8>,
+        md5: bool,
+    ) -> Response {
         let mut req = self
             .tus(reqwest::Method::PATCH, url, user)
             .header("content-type", "application/offset+octet-stream")
@@ -254,18 +335,35 @@ impl TestApp {
     }
 
     pub async fn tus_offset(&self, user: &str, url: &str) -> i64 {
-        let r = self.tus(reqwest::Method::HEAD, url, user).send().await.unwrap();
+        let r = self
+            .tus(reqwest::Method::HEAD, url, user)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "HEAD {url}");
-        r.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
+        r.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// Uploads `data` as slice `index` in chunks of `chunk` bytes with md5 checksums.
-    pub async fn upload_slice(&self, user: &str, task: &str, index: i64, data: &[u8], chunk: usize) -> String {
+    pub async fn upload_slice(
+        &self,
+        user: &str,
+        task: &str,
+        index: i64,
+        data: &[u8],
+        chunk: usize,
+    ) -> String {
         let r = self.tus_create(user, task, index, data.len()).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
         let url = location(&r);
         for (i, c) in data.chunks(chunk.max(1)).enumerate() {
-            let r = self.tus_patch(user, &url, i * chunk, c.to_vec(), true).await;
+            let r = self
+                .tus_patch(user, &url, i * chunk, c.to_vec(), true)
+                .await;
             assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
         }
         url
@@ -273,16 +371,30 @@ impl TestApp {
 
     /// The bytes of the stored slice `index` of `task`, read back from the store.
     pub async fn stored_slice(&self, task: &str, index: i32) -> Option<Vec<u8>> {
-        let s = localrecord::db::slices::get(&self.state.db, task, index).await.unwrap()?;
+        let s = localrecord::db::slices::get(&self.state.db, task, index)
+            .await
+            .unwrap()?;
         use futures::TryStreamExt;
-        let chunks: Vec<bytes::Bytes> =
-            self.state.store.read_stream(&s.object_key, 0..s.size as u64).await.unwrap().try_collect().await.unwrap();
+        let chunks: Vec<bytes::Bytes> = self
+            .state
+            .store
+            .read_stream(&s.object_key, 0..s.size as u64)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
         Some(chunks.concat())
     }
 }
 
 pub fn location(r: &Response) -> String {
-    r.headers().get("location").expect("Location header").to_str().unwrap().to_owned()
+    r.headers()
+        .get("location")
+        .expect("Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The seed's error envelope: (Code, Message).
@@ -290,5 +402,8 @@ pub async fn error_of(r: Response) -> (i64, String) {
     let v: Value = r.json().await.expect("JSON error body");
     let e = &v["Response"]["Error"];
     assert!(v["Response"]["RequestId"].is_string(), "RequestId in {v}");
-    (e["Code"].as_i64().expect("Code"), e["Message"].as_str().expect("Message").to_owned())
+    (
+        e["Code"].as_i64().expect("Code"),
+        e["Message"].as_str().expect("Message").to_owned(),
+    )
 }

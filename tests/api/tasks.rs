@@ -12,10 +12,27 @@ async fn task_lifecycle_with_per_slice_state() {
     assert!(task.starts_with(&format!("{SDKAPPID}-1212-")), "{task}");
 
     let st = app.task_status("alice", &task).await;
-    assert_eq!((st["State"].as_str(), st["ClassId"].as_i64(), st["UserId"].as_str()), (Some("recording"), Some(1212), Some("alice")));
+    assert_eq!(
+        (
+            st["State"].as_str(),
+            st["ClassId"].as_i64(),
+            st["UserId"].as_str()
+        ),
+        (Some("recording"), Some(1212), Some("alice"))
+    );
 
-    for (cmd, state) in [("pause", "paused"), ("pause", "paused"), ("resume", "recording")] {
-        let r = app.post_json("alice", &format!("/localrecord/v1/tasks/{task}/{cmd}"), &json!({})).await;
+    for (cmd, state) in [
+        ("pause", "paused"),
+        ("pause", "paused"),
+        ("resume", "recording"),
+    ] {
+        let r = app
+            .post_json(
+                "alice",
+                &format!("/localrecord/v1/tasks/{task}/{cmd}"),
+                &json!({}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.json::<Value>().await.unwrap()["Response"]["State"], state);
     }
@@ -25,52 +42,117 @@ async fn task_lifecycle_with_per_slice_state() {
     app.upload_slice("alice", &task, 0, &s0, 300).await;
     let r = app.tus_create("alice", &task, 1, 500).await;
     let url1 = location(&r);
-    assert_eq!(app.tus_patch("alice", &url1, 0, bytes(200, 2), true).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.tus_patch("alice", &url1, 0, bytes(200, 2), true)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
 
-    let r = app.post_json("alice", &format!("/localrecord/v1/tasks/{task}/stop"), &json!({ "SliceCount": 3 })).await;
+    let r = app
+        .post_json(
+            "alice",
+            &format!("/localrecord/v1/tasks/{task}/stop"),
+            &json!({ "SliceCount": 3 }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let st = r.json::<Value>().await.unwrap()["Response"].clone();
     assert_eq!(st["State"], "uploading");
     assert_eq!(st["SliceCount"], 3);
     assert_eq!(st["MissingSlices"], json!([1, 2]));
-    assert_eq!(st["Slices"][0], json!({ "Index": 0, "State": "uploaded", "Size": 1000, "Md5": md5_hex(&s0) }));
-    assert_eq!(st["Slices"][1], json!({ "Index": 1, "State": "uploading", "Size": 200, "Length": 500 }));
-    assert_eq!(st["Slices"][2], json!({ "Index": 2, "State": "wait", "Size": 0 }));
+    assert_eq!(
+        st["Slices"][0],
+        json!({ "Index": 0, "State": "uploaded", "Size": 1000, "Md5": md5_hex(&s0) })
+    );
+    assert_eq!(
+        st["Slices"][1],
+        json!({ "Index": 1, "State": "uploading", "Size": 200, "Length": 500 })
+    );
+    assert_eq!(
+        st["Slices"][2],
+        json!({ "Index": 2, "State": "wait", "Size": 0 })
+    );
 
     // The same stop again is fine (a retrying recorder); a different count is a conflict.
-    let r = app.post_json("alice", &format!("/localrecord/v1/tasks/{task}/stop"), &json!({ "SliceCount": 3 })).await;
+    let r = app
+        .post_json(
+            "alice",
+            &format!("/localrecord/v1/tasks/{task}/stop"),
+            &json!({ "SliceCount": 3 }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.post_json("alice", &format!("/localrecord/v1/tasks/{task}/stop"), &json!({ "SliceCount": 4 })).await;
+    let r = app
+        .post_json(
+            "alice",
+            &format!("/localrecord/v1/tasks/{task}/stop"),
+            &json!({ "SliceCount": 4 }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(error_of(r).await.0, codes::CONFLICT);
     // No pausing a stopped task.
-    let r = app.post_json("alice", &format!("/localrecord/v1/tasks/{task}/pause"), &json!({})).await;
+    let r = app
+        .post_json(
+            "alice",
+            &format!("/localrecord/v1/tasks/{task}/pause"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     // Slices arriving after stop still count.
-    let url1_rest = app.tus_patch("alice", &url1, 200, bytes(300, 3), true).await;
+    let url1_rest = app
+        .tus_patch("alice", &url1, 200, bytes(300, 3), true)
+        .await;
     assert_eq!(url1_rest.status(), StatusCode::NO_CONTENT);
     app.upload_slice("alice", &task, 2, &bytes(10, 4), 10).await;
     let st = app.task_status("alice", &task).await;
     assert_eq!(st["MissingSlices"], json!([]));
-    assert!(st["Slices"].as_array().unwrap().iter().all(|s| s["State"] == "uploaded"));
+    assert!(st["Slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["State"] == "uploaded"));
 }
 
 #[tokio::test]
 async fn tasks_are_private_to_their_user_and_app() {
     let app = spawn_app().await;
     let task = app.create_task("alice", 7).await;
-    let r = app.client.get(app.url(&format!("/localrecord/v1/tasks/{task}"))).header("authorization", app.auth("bob")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("/localrecord/v1/tasks/{task}")))
+        .header("authorization", app.auth("bob"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let (code, msg) = error_of(r).await;
     assert_eq!(code, codes::FORBIDDEN);
     assert!(msg.contains("another user"), "{msg}");
-    let r = app.post_json("bob", &format!("/localrecord/v1/tasks/{task}/stop"), &json!({ "SliceCount": 1 })).await;
+    let r = app
+        .post_json(
+            "bob",
+            &format!("/localrecord/v1/tasks/{task}/stop"),
+            &json!({ "SliceCount": 1 }),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // The app's admin may look.
-    assert_eq!(app.task_status("administrator", &task).await["UserId"], "alice");
+    assert_eq!(
+        app.task_status("administrator", &task).await["UserId"],
+        "alice"
+    );
     // Unknown task.
-    let r = app.client.get(app.url("/localrecord/v1/tasks/nope")).header("authorization", app.auth("alice")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/localrecord/v1/tasks/nope"))
+        .header("authorization", app.auth("alice"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_of(r).await.0, codes::NOT_FOUND);
 }
@@ -79,24 +161,84 @@ async fn tasks_are_private_to_their_user_and_app() {
 async fn bad_task_input_gets_invalid_parameter() {
     let app = spawn_app().await;
     let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode)> = vec![
-        ("malformed JSON", app.client.post(app.url("/localrecord/v1/tasks")).header("content-type", "application/json").body("{\"ClassId\":"), StatusCode::BAD_REQUEST),
-        ("ClassId missing", app.client.post(app.url("/localrecord/v1/tasks")).json(&json!({ "VideoFps": 15 })), StatusCode::BAD_REQUEST),
-        ("ClassId a string", app.client.post(app.url("/localrecord/v1/tasks")).json(&json!({ "ClassId": "abc" })), StatusCode::BAD_REQUEST),
-        ("ClassId negative", app.client.post(app.url("/localrecord/v1/tasks")).json(&json!({ "ClassId": -4 })), StatusCode::BAD_REQUEST),
-        ("VideoFps wrong type", app.client.post(app.url("/localrecord/v1/tasks")).json(&json!({ "ClassId": 1, "VideoFps": "fast" })), StatusCode::BAD_REQUEST),
-        ("not JSON content type", app.client.post(app.url("/localrecord/v1/tasks")).body("ClassId=1"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        ("oversized body", app.client.post(app.url("/localrecord/v1/tasks")).json(&json!({ "ClassId": 1, "Pad": "x".repeat(100_000) })), StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            "malformed JSON",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .header("content-type", "application/json")
+                .body("{\"ClassId\":"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "ClassId missing",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .json(&json!({ "VideoFps": 15 })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "ClassId a string",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .json(&json!({ "ClassId": "abc" })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "ClassId negative",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .json(&json!({ "ClassId": -4 })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "VideoFps wrong type",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .json(&json!({ "ClassId": 1, "VideoFps": "fast" })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not JSON content type",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .body("ClassId=1"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "oversized body",
+            app.client
+                .post(app.url("/localrecord/v1/tasks"))
+                .json(&json!({ "ClassId": 1, "Pad": "x".repeat(100_000) })),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
     ];
     for (name, req, status) in cases {
-        let r = req.header("authorization", app.auth("alice")).send().await.unwrap();
+        let r = req
+            .header("authorization", app.auth("alice"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), status, "{name}");
         let (code, msg) = error_of(r).await;
-        assert!(code == codes::INVALID_PARAMETER || code == codes::TOO_LARGE, "{name}: {code}");
+        assert!(
+            code == codes::INVALID_PARAMETER || code == codes::TOO_LARGE,
+            "{name}: {code}"
+        );
         assert!(!msg.is_empty());
     }
     let task = app.create_task("alice", 1).await;
-    for body in [json!({ "SliceCount": -1 }), json!({}), json!({ "SliceCount": 1e9 })] {
-        let r = app.post_json("alice", &format!("/localrecord/v1/tasks/{task}/stop"), &body).await;
+    for body in [
+        json!({ "SliceCount": -1 }),
+        json!({}),
+        json!({ "SliceCount": 1e9 }),
+    ] {
+        let r = app
+            .post_json(
+                "alice",
+                &format!("/localrecord/v1/tasks/{task}/stop"),
+                &body,
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_of(r).await.0, codes::INVALID_PARAMETER);
     }

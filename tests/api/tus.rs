@@ -16,7 +16,9 @@ pub async fn scenario_chunked_upload_with_md5(kind: StoreKind) {
     let app = spawn_app_on(kind).await;
     let task = app.create_task("alice", 1).await;
     let data = bytes(7 * 1024 * 1024 + 123, 7);
-    let url = app.upload_slice("alice", &task, 0, &data, 2 * 1024 * 1024).await;
+    let url = app
+        .upload_slice("alice", &task, 0, &data, 2 * 1024 * 1024)
+        .await;
     assert_eq!(app.tus_offset("alice", &url).await, data.len() as i64);
     let st = app.task_status("alice", &task).await;
     assert_eq!(st["Slices"][0]["State"], "uploaded");
@@ -30,7 +32,12 @@ pub async fn scenario_corrupted_chunk_is_rejected(kind: StoreKind) {
     let task = app.create_task("alice", 1).await;
     let data = bytes(300_000, 9);
     let url = location(&app.tus_create("alice", &task, 0, data.len()).await);
-    assert_eq!(app.tus_patch("alice", &url, 0, data[..100_000].to_vec(), true).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.tus_patch("alice", &url, 0, data[..100_000].to_vec(), true)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
 
     // The checksum is of the right bytes, but one byte flips in transit.
     let mut corrupt = data[100_000..200_000].to_vec();
@@ -47,12 +54,19 @@ pub async fn scenario_corrupted_chunk_is_rejected(kind: StoreKind) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 460);
     assert_eq!(error_of(r).await.0, codes::CHECKSUM_MISMATCH);
-    assert_eq!(app.tus_offset("alice", &url).await, 100_000, "the bad chunk was discarded");
+    assert_eq!(
+        app.tus_offset("alice", &url).await,
+        100_000,
+        "the bad chunk was discarded"
+    );
 
     // sha1 works too, and the upload completes with the right bytes.
     use sha1::Digest;
     let chunk = data[100_000..].to_vec();
-    let sum = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sha1::Sha1::digest(&chunk));
+    let sum = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        sha1::Sha1::digest(&chunk),
+    );
     let r = app
         .tus(Method::PATCH, &url, "alice")
         .header("content-type", "application/offset+octet-stream")
@@ -90,7 +104,10 @@ pub async fn wait_for_offset(app: &TestApp, url: &str, want: i64) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("offset never reached {want} (now {})", app.tus_offset("alice", url).await);
+    panic!(
+        "offset never reached {want} (now {})",
+        app.tus_offset("alice", url).await
+    );
 }
 
 pub async fn scenario_interrupted_mid_chunk_then_resumed(kind: StoreKind) {
@@ -101,7 +118,9 @@ pub async fn scenario_interrupted_mid_chunk_then_resumed(kind: StoreKind) {
     // The connection dies 1.2 MB into a 3 MB chunk: the 1.2 MB that arrived are kept.
     cut_patch(&app, &url, 0, &data[..1_200_000], data.len()).await;
     wait_for_offset(&app, &url, 1_200_000).await;
-    let r = app.tus_patch("alice", &url, 1_200_000, data[1_200_000..].to_vec(), true).await;
+    let r = app
+        .tus_patch("alice", &url, 1_200_000, data[1_200_000..].to_vec(), true)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
     no_parts_left(&app).await;
@@ -111,7 +130,10 @@ pub async fn scenario_parallel_partial_uploads_concatenated(kind: StoreKind) {
     let app = spawn_app_on(kind).await;
     let task = app.create_task("alice", 1).await;
     let data = bytes(6 * 1024 * 1024 + 7, 5);
-    let thirds: Vec<Vec<u8>> = data.chunks(data.len() / 3 + 1).map(<[u8]>::to_vec).collect();
+    let thirds: Vec<Vec<u8>> = data
+        .chunks(data.len() / 3 + 1)
+        .map(<[u8]>::to_vec)
+        .collect();
     assert_eq!(thirds.len(), 3);
     let uploads = thirds.iter().map(|part| {
         let app = &app;
@@ -127,7 +149,12 @@ pub async fn scenario_parallel_partial_uploads_concatenated(kind: StoreKind) {
             let url = location(&r);
             let half = part.len() / 2;
             for (off, c) in [(0, &part[..half]), (half, &part[half..])] {
-                assert_eq!(app.tus_patch("alice", &url, off, c.to_vec(), true).await.status(), StatusCode::NO_CONTENT);
+                assert_eq!(
+                    app.tus_patch("alice", &url, off, c.to_vec(), true)
+                        .await
+                        .status(),
+                    StatusCode::NO_CONTENT
+                );
             }
             url
         }
@@ -143,14 +170,31 @@ pub async fn scenario_parallel_partial_uploads_concatenated(kind: StoreKind) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
     let final_url = location(&r);
-    let head = app.tus(Method::HEAD, &final_url, "alice").send().await.unwrap();
-    assert_eq!(head.headers()["upload-offset"], data.len().to_string().as_str());
-    assert!(head.headers()["upload-concat"].to_str().unwrap().starts_with("final;"));
+    let head = app
+        .tus(Method::HEAD, &final_url, "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.headers()["upload-offset"],
+        data.len().to_string().as_str()
+    );
+    assert!(head.headers()["upload-concat"]
+        .to_str()
+        .unwrap()
+        .starts_with("final;"));
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
-    assert_eq!(app.task_status("alice", &task).await["Slices"][0]["Md5"], md5_hex(&data));
+    assert_eq!(
+        app.task_status("alice", &task).await["Slices"][0]["Md5"],
+        md5_hex(&data)
+    );
     for u in &urls {
         let r = app.tus(Method::HEAD, u, "alice").send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::NOT_FOUND, "partial uploads are freed once joined");
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_FOUND,
+            "partial uploads are freed once joined"
+        );
     }
     no_parts_left(&app).await;
 }
@@ -160,11 +204,17 @@ pub async fn scenario_reupload_is_idempotent(kind: StoreKind) {
     let task = app.create_task("alice", 1).await;
     let data = bytes(500_000, 1);
     app.upload_slice("alice", &task, 0, &data, 200_000).await;
-    let first = localrecord::db::slices::get(&app.state.db, &task, 0).await.unwrap().unwrap();
+    let first = localrecord::db::slices::get(&app.state.db, &task, 0)
+        .await
+        .unwrap()
+        .unwrap();
 
     // The same bytes again (a recorder that lost the answer): accepted, nothing changes.
     app.upload_slice("alice", &task, 0, &data, 500_000).await;
-    let again = localrecord::db::slices::get(&app.state.db, &task, 0).await.unwrap().unwrap();
+    let again = localrecord::db::slices::get(&app.state.db, &task, 0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again, first);
 
     // Other bytes of the same length: refused at the end, the stored slice is kept.
@@ -177,8 +227,17 @@ pub async fn scenario_reupload_is_idempotent(kind: StoreKind) {
     let r = app.tus_create("alice", &task, 0, 10).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
-    let slices = app.state.store.list(&format!("slices/{task}/")).await.unwrap();
-    assert_eq!(slices, vec![first.object_key.clone()], "exactly one stored object for the slice");
+    let slices = app
+        .state
+        .store
+        .list(&format!("slices/{task}/"))
+        .await
+        .unwrap();
+    assert_eq!(
+        slices,
+        vec![first.object_key.clone()],
+        "exactly one stored object for the slice"
+    );
     no_parts_left(&app).await;
 }
 
@@ -206,14 +265,26 @@ async fn reupload_is_idempotent_fs() {
 #[tokio::test]
 async fn options_advertises_the_extensions() {
     let app = spawn_app_with(StoreKind::Fs, |s| s.upload.max_size = 12345).await;
-    let r = app.client.request(Method::OPTIONS, app.url("/localrecord/v1/uploads/")).send().await.unwrap();
+    let r = app
+        .client
+        .request(Method::OPTIONS, app.url("/localrecord/v1/uploads/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let h = r.headers();
     assert_eq!(h["tus-version"], "1.0.0");
     assert_eq!(h["tus-max-size"], "12345");
     assert_eq!(h["tus-checksum-algorithm"], "md5,sha1");
     let ext = h["tus-extension"].to_str().unwrap();
-    for e in ["creation", "creation-with-upload", "expiration", "checksum", "termination", "concatenation"] {
+    for e in [
+        "creation",
+        "creation-with-upload",
+        "expiration",
+        "checksum",
+        "termination",
+        "concatenation",
+    ] {
         assert!(ext.split(',').any(|x| x == e), "{e} in {ext}");
     }
 }
@@ -243,7 +314,10 @@ async fn creation_with_upload_and_empty_slices() {
     let r = app.tus_create("alice", &task, 1, 0).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(app.stored_slice(&task, 1).await.unwrap(), Vec::<u8>::new());
-    assert_eq!(app.task_status("alice", &task).await["Slices"][1]["Md5"], md5_hex(b""));
+    assert_eq!(
+        app.task_status("alice", &task).await["Slices"][1]["Md5"],
+        md5_hex(b"")
+    );
 }
 
 #[tokio::test]
@@ -252,54 +326,204 @@ async fn protocol_errors_are_clear_and_store_nothing() {
     let task = app.create_task("alice", 1).await;
     let url = location(&app.tus_create("alice", &task, 0, 1000).await);
     let patch = |offset: &str, ctype: &str, body: Vec<u8>| {
-        app.tus(Method::PATCH, &url, "alice").header("content-type", ctype.to_owned()).header("upload-offset", offset.to_owned()).body(body)
+        app.tus(Method::PATCH, &url, "alice")
+            .header("content-type", ctype.to_owned())
+            .header("upload-offset", offset.to_owned())
+            .body(body)
     };
     let cases = vec![
-        ("offset mismatch", patch("10", "application/offset+octet-stream", vec![1; 10]), 409),
-        ("chunk passes Upload-Length", patch("0", "application/offset+octet-stream", vec![1; 1001]), 413),
-        ("wrong content type", patch("0", "application/json", vec![1; 10]), 415),
-        ("negative offset", patch("-1", "application/offset+octet-stream", vec![1; 10]), 400),
-        ("unknown checksum algorithm", patch("0", "application/offset+octet-stream", vec![1; 10]).header("upload-checksum", "crc32 AAAA"), 400),
+        (
+            "offset mismatch",
+            patch("10", "application/offset+octet-stream", vec![1; 10]),
+            409,
+        ),
+        (
+            "chunk passes Upload-Length",
+            patch("0", "application/offset+octet-stream", vec![1; 1001]),
+            413,
+        ),
+        (
+            "wrong content type",
+            patch("0", "application/json", vec![1; 10]),
+            415,
+        ),
+        (
+            "negative offset",
+            patch("-1", "application/offset+octet-stream", vec![1; 10]),
+            400,
+        ),
+        (
+            "unknown checksum algorithm",
+            patch("0", "application/offset+octet-stream", vec![1; 10])
+                .header("upload-checksum", "crc32 AAAA"),
+            400,
+        ),
         (
             "no Tus-Resumable",
-            app.client.patch(&url).header("authorization", app.auth("alice")).header("content-type", "application/offset+octet-stream").header("upload-offset", "0").body(vec![1; 10]),
+            app.client
+                .patch(&url)
+                .header("authorization", app.auth("alice"))
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", "0")
+                .body(vec![1; 10]),
             412,
         ),
-        ("another user's upload", app.tus(Method::PATCH, &url, "bob").header("content-type", "application/offset+octet-stream").header("upload-offset", "0").body(vec![1; 10]), 403),
-        ("no such upload", app.tus(Method::HEAD, &app.url("/localrecord/v1/uploads/9a7c1d36-7a43-4b4e-9b8e-0b3c6c9f0000"), "alice"), 404),
+        (
+            "another user's upload",
+            app.tus(Method::PATCH, &url, "bob")
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", "0")
+                .body(vec![1; 10]),
+            403,
+        ),
+        (
+            "no such upload",
+            app.tus(
+                Method::HEAD,
+                &app.url("/localrecord/v1/uploads/9a7c1d36-7a43-4b4e-9b8e-0b3c6c9f0000"),
+                "alice",
+            ),
+            404,
+        ),
     ];
     for (name, req, status) in cases {
         let r = req.send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "{name}");
         assert_eq!(r.headers()["tus-resumable"], "1.0.0", "{name}");
     }
-    assert_eq!(app.tus_offset("alice", &url).await, 0, "nothing was stored by any of those");
+    assert_eq!(
+        app.tus_offset("alice", &url).await,
+        0,
+        "nothing was stored by any of those"
+    );
     no_parts_left(&app).await;
 
     let other = app.create_task("bob", 2).await;
     let create = |md: String, len: &str| {
-        app.tus(Method::POST, &app.url("/localrecord/v1/uploads/"), "alice").header("upload-length", len.to_owned()).header("upload-metadata", md)
+        app.tus(Method::POST, &app.url("/localrecord/v1/uploads/"), "alice")
+            .header("upload-length", len.to_owned())
+            .header("upload-metadata", md)
     };
     let cases = vec![
-        ("over max size", create(format!("task_id {},slice_index {}", b64(&task), b64("1")), "1000001"), 413, codes::TOO_LARGE),
-        ("no Upload-Length", app.tus(Method::POST, &app.url("/localrecord/v1/uploads/"), "alice").header("upload-metadata", format!("task_id {},slice_index {}", b64(&task), b64("1"))), 400, codes::INVALID_PARAMETER),
-        ("no metadata", create(String::new(), "10"), 400, codes::INVALID_PARAMETER),
-        ("missing task_id", create(format!("slice_index {}", b64("1")), "10"), 400, codes::INVALID_PARAMETER),
-        ("negative index", create(format!("task_id {},slice_index {}", b64(&task), b64("-1")), "10"), 400, codes::INVALID_PARAMETER),
-        ("index not a number", create(format!("task_id {},slice_index {}", b64(&task), b64("one")), "10"), 400, codes::INVALID_PARAMETER),
-        ("path in filename", create(format!("task_id {},slice_index {},filename {}", b64(&task), b64("1"), b64("../../etc/passwd")), "10"), 400, codes::INVALID_PARAMETER),
-        ("path in task_id", create(format!("task_id {},slice_index {}", b64("../x"), b64("1")), "10"), 400, codes::INVALID_PARAMETER),
-        ("metadata not base64", create("task_id %%%,slice_index MQ==".into(), "10"), 400, codes::INVALID_PARAMETER),
-        ("unknown task", create(format!("task_id {},slice_index {}", b64("1400000001-1-ffff"), b64("1")), "10"), 404, codes::NOT_FOUND),
-        ("another user's task", create(format!("task_id {},slice_index {}", b64(&other), b64("0")), "10"), 403, codes::FORBIDDEN),
-        ("negative length", create(format!("task_id {},slice_index {}", b64(&task), b64("1")), "-5"), 400, codes::INVALID_PARAMETER),
+        (
+            "over max size",
+            create(
+                format!("task_id {},slice_index {}", b64(&task), b64("1")),
+                "1000001",
+            ),
+            413,
+            codes::TOO_LARGE,
+        ),
+        (
+            "no Upload-Length",
+            app.tus(Method::POST, &app.url("/localrecord/v1/uploads/"), "alice")
+                .header(
+                    "upload-metadata",
+                    format!("task_id {},slice_index {}", b64(&task), b64("1")),
+                ),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "no metadata",
+            create(String::new(), "10"),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "missing task_id",
+            create(format!("slice_index {}", b64("1")), "10"),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "negative index",
+            create(
+                format!("task_id {},slice_index {}", b64(&task), b64("-1")),
+                "10",
+            ),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "index not a number",
+            create(
+                format!("task_id {},slice_index {}", b64(&task), b64("one")),
+                "10",
+            ),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "path in filename",
+            create(
+                format!(
+                    "task_id {},slice_index {},filename {}",
+                    b64(&task),
+                    b64("1"),
+                    b64("../../etc/passwd")
+                ),
+                "10",
+            ),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "path in task_id",
+            create(
+                format!("task_id {},slice_index {}", b64("../x"), b64("1")),
+                "10",
+            ),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "metadata not base64",
+            create("task_id %%%,slice_index MQ==".into(), "10"),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
+        (
+            "unknown task",
+            create(
+                format!(
+                    "task_id {},slice_index {}",
+                    b64("1400000001-1-ffff"),
+                    b64("1")
+                ),
+                "10",
+            ),
+            404,
+            codes::NOT_FOUND,
+        ),
+        (
+            "another user's task",
+            create(
+                format!("task_id {},slice_index {}", b64(&other), b64("0")),
+                "10",
+            ),
+            403,
+            codes::FORBIDDEN,
+        ),
+        (
+            "negative length",
+            create(
+                format!("task_id {},slice_index {}", b64(&task), b64("1")),
+                "-5",
+            ),
+            400,
+            codes::INVALID_PARAMETER,
+        ),
     ];
     for (name, req, status, code) in cases {
         let r = req.send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "{name}");
         assert_eq!(error_of(r).await.0, code, "{name}");
     }
-    let n: (i64,) = sqlx::query_as("SELECT count(*) FROM uploads").fetch_one(&app.state.db).await.unwrap();
+    let n: (i64,) = sqlx::query_as("SELECT count(*) FROM uploads")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(n.0, 1, "no upload was created by a refused request");
 }
 
@@ -308,7 +532,12 @@ async fn termination_frees_the_upload() {
     let app = spawn_app().await;
     let task = app.create_task("alice", 1).await;
     let url = location(&app.tus_create("alice", &task, 0, 1000).await);
-    assert_eq!(app.tus_patch("alice", &url, 0, bytes(400, 1), true).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.tus_patch("alice", &url, 0, bytes(400, 1), true)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.state.store.list("uploads/").await.unwrap().len(), 1);
     let r = app.tus(Method::DELETE, &url, "alice").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
@@ -323,7 +552,12 @@ async fn abandoned_uploads_expire_and_their_bytes_are_deleted() {
     let app = spawn_app_with(StoreKind::Fs, |s| s.upload.expiry_secs = 1).await;
     let task = app.create_task("alice", 1).await;
     let url = location(&app.tus_create("alice", &task, 0, 1000).await);
-    assert_eq!(app.tus_patch("alice", &url, 0, bytes(400, 1), true).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.tus_patch("alice", &url, 0, bytes(400, 1), true)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
     // A part written by an instance that crashed before committing it: an object with no row.
     let orphan = format!("uploads/{}/00000000000000000000-dead", uuid::Uuid::new_v4());
     let mut w = app.state.store.writer(&orphan).await.unwrap();

@@ -29,6 +29,9 @@ async fn wrong_s3_credentials_stop_the_server_at_start() {
     let backing = crate::helpers::Backing::new(StoreKind::S3).await;
     let mut settings = backing.settings();
     settings.store.secret_access_key = Some("not-the-secret".into());
-    let err = localrecord::startup::Application::build(settings).await.err().expect("bad credentials are refused");
+    let err = localrecord::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("bad credentials are refused");
     assert!(format!("{err:#}").contains("not writable"), "{err:#}");
 }

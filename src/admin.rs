@@ -56,10 +56,7 @@ pub fn new_tic_key() -> String {
 pub fn new_webhook_secret() -> String {
     let mut b = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut b);
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(b)
-    )
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 pub async fn create_app(

@@ -74,9 +74,7 @@ pub struct UploadSettings {
 
 fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     use secrecy::ExposeSecret;
-    v.as_ref()
-        .map(|x| x.expose_secret().to_owned())
-        .serialize(s)
+    v.as_ref().map(|x| x.expose_secret().to_owned()).serialize(s)
 }
 
 impl Default for Settings {
@@ -86,9 +84,7 @@ impl Default for Settings {
             database_url: None,
             data_dir: PathBuf::from("localrecord-data"),
             public_url: None,
-            db: DatabaseSettings {
-                max_connections: 20,
-            },
+            db: DatabaseSettings { max_connections: 20 },
             store: StoreSettings {
                 backend: StoreBackend::Fs,
                 root: None,
@@ -98,7 +94,7 @@ impl Default for Settings {
                 virtual_host_style: false,
                 access_key_id: None,
                 secret_access_key: None,
-                part_size: 8 * 1024 * 1024,
+                part_size: 5 * 1024 * 1024,
             },
             upload: UploadSettings {
                 max_size: 4 * 1024 * 1024 * 1024,
@@ -111,7 +107,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Defaults, then `file` (if given), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
@@ -126,6 +122,7 @@ impl Settings {
             k.into()
         }))
         .extract()
+        .map_err(Box::new)
     }
 
     /// Base URL used in links handed to clients.
@@ -143,17 +140,17 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug() {
-        let mut s = Settings::default();
-        s.database_url = Some("postgres://u:hunter2@db/x".into());
+        let mut s = Settings {
+            database_url: Some("postgres://u:hunter2@db/x".into()),
+            ..Default::default()
+        };
         s.store.secret_access_key = Some("s3cr3t-key".into());
         let dbg = format!("{s:?}");
-        assert!(
-            !dbg.contains("hunter2") && !dbg.contains("s3cr3t-key"),
-            "{dbg}"
-        );
+        assert!(!dbg.contains("hunter2") && !dbg.contains("s3cr3t-key"), "{dbg}");
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns figment::Error
     fn env_overrides_file_and_maps_sections() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -162,7 +159,7 @@ mod tests {
             )?;
             jail.set_env("LOCALRECORD_STORE_BUCKET", "b");
             jail.set_env("LOCALRECORD_UPLOAD_MAX_SIZE", "123");
-            let s = Settings::load(Some(Path::new("c.toml")))?;
+            let s = Settings::load(Some(Path::new("c.toml"))).map_err(|e| *e)?;
             assert_eq!(s.listen.port(), 9);
             assert_eq!(s.store.backend, StoreBackend::S3);
             assert_eq!(s.store.bucket.as_deref(), Some("b"));

@@ -23,11 +23,7 @@ const DB_NAME: &str = "localrecord";
 /// The newest PostgreSQL server binaries installed (Debian keeps them off PATH).
 fn find_bindir() -> anyhow::Result<PathBuf> {
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
         .unwrap_or_default();
     candidates.sort_by_key(|p| {
         p.parent()
@@ -37,11 +33,7 @@ fn find_bindir() -> anyhow::Result<PathBuf> {
             .unwrap_or(0)
     });
     candidates.reverse();
-    candidates.extend(
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths),
-    );
+    candidates.extend(std::env::var_os("PATH").iter().flat_map(std::env::split_paths));
     candidates
         .into_iter()
         .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
@@ -126,10 +118,7 @@ impl EmbeddedPostgres {
     }
 
     pub fn url(&self) -> String {
-        format!(
-            "postgres://postgres@localhost/{DB_NAME}?host={}",
-            self.dir.display()
-        )
+        format!("postgres://postgres@localhost/{DB_NAME}?host={}", self.dir.display())
     }
 
     fn chown_for(&self, user: &str) -> anyhow::Result<()> {
@@ -189,19 +178,15 @@ impl EmbeddedPostgres {
     }
 
     async fn create_database(&self) -> anyhow::Result<()> {
-        let admin = format!(
-            "postgres://postgres@localhost/postgres?host={}",
-            self.dir.display()
-        );
+        let admin = format!("postgres://postgres@localhost/postgres?host={}", self.dir.display());
         let mut last = None;
         for _ in 0..50 {
             match crate::db::connect(&admin, 1).await {
                 Ok(pool) => {
-                    let exists: Option<(i32,)> =
-                        sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
-                            .bind(DB_NAME)
-                            .fetch_optional(&pool)
-                            .await?;
+                    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+                        .bind(DB_NAME)
+                        .fetch_optional(&pool)
+                        .await?;
                     if exists.is_none() {
                         sqlx::query(&format!("CREATE DATABASE {DB_NAME}"))
                             .execute(&pool)

@@ -7,11 +7,7 @@ use localrecord::{admin, auth, db, startup, telemetry};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    name = "localrecord",
-    version,
-    about = "Classroom/meeting local recording backend"
-)]
+#[command(name = "localrecord", version, about = "Classroom/meeting local recording backend")]
 struct Cli {
     /// TOML config file (see deploy/localrecord.example.toml); LOCALRECORD_* env vars override it.
     #[arg(long, global = true, env = "LOCALRECORD_CONFIG")]
@@ -96,9 +92,7 @@ async fn main() -> anyhow::Result<()> {
                     secret_key,
                     tic_key,
                     admins,
-                } => serde_json::to_value(
-                    admin::create_app(&pool, sdkappid, secret_key, tic_key, admins).await?,
-                )?,
+                } => serde_json::to_value(admin::create_app(&pool, sdkappid, secret_key, tic_key, admins).await?)?,
                 AppCommand::List => serde_json::to_value(
                     db::apps::list(&pool)
                         .await?
@@ -131,14 +125,7 @@ async fn main() -> anyhow::Result<()> {
             let sdkappid = u64::try_from(sdkappid)?;
             println!(
                 "{}",
-                auth::usersig::generate(
-                    sdkappid,
-                    &app.secret_key,
-                    &identifier,
-                    expire,
-                    auth::now(),
-                    None
-                )
+                auth::usersig::generate(sdkappid, &app.secret_key, &identifier, expire, auth::now(), None)
             );
         }
     }

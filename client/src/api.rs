@@ -68,11 +68,7 @@ pub struct CreateTask {
     pub video_fps: Option<u32>,
     #[serde(rename = "VideoBps", default, skip_serializing_if = "Option::is_none")]
     pub video_bps: Option<u32>,
-    #[serde(
-        rename = "EnableAudio",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "EnableAudio", default, skip_serializing_if = "Option::is_none")]
     pub enable_audio: Option<bool>,
     #[serde(rename = "SliceTime", default, skip_serializing_if = "Option::is_none")]
     pub slice_time: Option<u32>,

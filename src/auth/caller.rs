@@ -24,10 +24,7 @@ impl Caller {
         self.app.sdk_app_id
     }
     pub fn is_admin(&self) -> bool {
-        self.app
-            .admin_identifiers
-            .iter()
-            .any(|a| a == &self.identifier)
+        self.app.admin_identifiers.iter().any(|a| a == &self.identifier)
     }
 }
 
@@ -36,9 +33,7 @@ fn credentials(parts: &Parts) -> Result<HashMap<String, String>, Error> {
         let h = std::str::from_utf8(h.as_bytes())
             .map_err(|_| Error::AuthFailed("Authorization header is not UTF-8".into()))?;
         let rest = h.strip_prefix("UserSig ").ok_or_else(|| {
-            Error::AuthFailed(
-                "Authorization must be 'UserSig sdkappid=..,identifier=..,usersig=..'".into(),
-            )
+            Error::AuthFailed("Authorization must be 'UserSig sdkappid=..,identifier=..,usersig=..'".into())
         })?;
         return Ok(rest
             .split(',')
@@ -65,27 +60,21 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Error> {
         let creds = credentials(parts)?;
         let get = |k: &str| creds.get(k).filter(|v| !v.is_empty());
-        let (Some(appid), Some(identifier), Some(token)) =
-            (get("sdkappid"), get("identifier"), get("usersig"))
-        else {
+        let (Some(appid), Some(identifier), Some(token)) = (get("sdkappid"), get("identifier"), get("usersig")) else {
             return Err(Error::AuthFailed(
                 "missing credentials: give sdkappid, identifier and usersig as query parameters or in 'Authorization: UserSig ...'".into(),
             ));
         };
-        let sdkappid: i64 = appid.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Error::AuthFailed(format!("sdkappid {appid:?} is not a positive integer"))
-        })?;
+        let sdkappid: i64 = appid
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::AuthFailed(format!("sdkappid {appid:?} is not a positive integer")))?;
         let app = apps::get(&state.db, sdkappid)
             .await?
             .ok_or_else(|| Error::AuthFailed(format!("unknown SdkAppId {sdkappid}")))?;
-        let claims = usersig::verify(
-            token,
-            sdkappid as u64,
-            identifier,
-            &app.secret_key,
-            super::now(),
-        )
-        .map_err(|e| Error::AuthFailed(e.to_string()))?;
+        let claims = usersig::verify(token, sdkappid as u64, identifier, &app.secret_key, super::now())
+            .map_err(|e| Error::AuthFailed(e.to_string()))?;
         if !app.local_record_enabled {
             return Err(Error::Forbidden(format!(
                 "local recording is not enabled for SdkAppId {sdkappid}"

@@ -59,16 +59,8 @@ pub enum UserSigError {
     Expired { expired_at: i64, now: i64 },
 }
 
-fn content(
-    identifier: &str,
-    sdkappid: u64,
-    time: i64,
-    expire: i64,
-    userbuf_b64: Option<&str>,
-) -> String {
-    let mut s = format!(
-        "TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{time}\nTLS.expire:{expire}\n"
-    );
+fn content(identifier: &str, sdkappid: u64, time: i64, expire: i64, userbuf_b64: Option<&str>) -> String {
+    let mut s = format!("TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{time}\nTLS.expire:{expire}\n");
     if let Some(b) = userbuf_b64 {
         s.push_str("TLS.userbuf:");
         s.push_str(b);
@@ -78,29 +70,18 @@ fn content(
 }
 
 fn mac(key: &str, content: &str) -> Hmac<Sha256> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
     mac.update(content.as_bytes());
     mac
 }
 
 /// Makes a token the way the official libraries do (node's layout: compact JSON).
-pub fn generate(
-    sdkappid: u64,
-    key: &str,
-    identifier: &str,
-    expire: i64,
-    now: i64,
-    userbuf: Option<&[u8]>,
-) -> String {
+pub fn generate(sdkappid: u64, key: &str, identifier: &str, expire: i64, now: i64, userbuf: Option<&[u8]>) -> String {
     let userbuf_b64 = userbuf.map(|b| STANDARD.encode(b));
     let sig = STANDARD.encode(
-        mac(
-            key,
-            &content(identifier, sdkappid, now, expire, userbuf_b64.as_deref()),
-        )
-        .finalize()
-        .into_bytes(),
+        mac(key, &content(identifier, sdkappid, now, expire, userbuf_b64.as_deref()))
+            .finalize()
+            .into_bytes(),
     );
     let mut doc = serde_json::json!({
         "TLS.ver": "2.0",
@@ -147,9 +128,7 @@ pub fn decode(token: &str) -> Result<(Claims, Vec<u8>, Option<String>), UserSigE
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(UserSigError::Encoding);
     }
-    let compressed = STANDARD
-        .decode(from_url(token))
-        .map_err(|_| UserSigError::Encoding)?;
+    let compressed = STANDARD.decode(from_url(token)).map_err(|_| UserSigError::Encoding)?;
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(&compressed[..])
         .take(MAX_INFLATED + 1)
@@ -159,9 +138,7 @@ pub fn decode(token: &str) -> Result<(Claims, Vec<u8>, Option<String>), UserSigE
         return Err(UserSigError::Compression);
     }
     let doc: Value = serde_json::from_slice(&json).map_err(|_| UserSigError::Format("not JSON"))?;
-    let obj = doc
-        .as_object()
-        .ok_or(UserSigError::Format("not a JSON object"))?;
+    let obj = doc.as_object().ok_or(UserSigError::Format("not a JSON object"))?;
     if let Some(v) = obj.get("TLS.ver") {
         if text(v).as_deref() != Some("2.0") {
             return Err(UserSigError::Format("TLS.ver is not 2.0"));
@@ -191,10 +168,7 @@ pub fn decode(token: &str) -> Result<(Claims, Vec<u8>, Option<String>), UserSigE
     let sig = STANDARD
         .decode(sig.trim())
         .map_err(|_| UserSigError::Format("TLS.sig is not base64"))?;
-    let userbuf_b64 = obj
-        .get("TLS.userbuf")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let userbuf_b64 = obj.get("TLS.userbuf").and_then(Value::as_str).map(str::to_owned);
     let userbuf = match &userbuf_b64 {
         None => None,
         Some(b) => Some(
@@ -217,13 +191,7 @@ pub fn decode(token: &str) -> Result<(Claims, Vec<u8>, Option<String>), UserSigE
 }
 
 /// Verifies a token for `sdkappid` + `identifier` with the app's secret key at time `now`.
-pub fn verify(
-    token: &str,
-    sdkappid: u64,
-    identifier: &str,
-    key: &str,
-    now: i64,
-) -> Result<Claims, UserSigError> {
+pub fn verify(token: &str, sdkappid: u64, identifier: &str, key: &str, now: i64) -> Result<Claims, UserSigError> {
     let (claims, sig, userbuf_b64) = decode(token)?;
     if claims.sdkappid != sdkappid {
         return Err(UserSigError::AppMismatch {
@@ -333,9 +301,6 @@ mod tests {
         std::io::Write::write_all(&mut z, big.as_bytes()).unwrap();
         let token = to_url(&STANDARD.encode(z.finish().unwrap()));
         assert!(token.len() < MAX_TOKEN_LEN);
-        assert_eq!(
-            verify(&token, 1, "a", KEY, 0),
-            Err(UserSigError::Compression)
-        );
+        assert_eq!(verify(&token, 1, "a", KEY, 0), Err(UserSigError::Compression));
     }
 }

@@ -52,11 +52,7 @@ pub async fn insert(db: impl PgExecutor<'_>, app: &App) -> sqlx::Result<()> {
         .map(|_| ())
 }
 
-pub async fn set_local_record_enabled(
-    db: impl PgExecutor<'_>,
-    sdk_app_id: i64,
-    on: bool,
-) -> sqlx::Result<bool> {
+pub async fn set_local_record_enabled(db: impl PgExecutor<'_>, sdk_app_id: i64, on: bool) -> sqlx::Result<bool> {
     let r = sqlx::query("UPDATE apps SET local_record_enabled = $2 WHERE sdk_app_id = $1")
         .bind(sdk_app_id)
         .bind(on)

@@ -38,11 +38,7 @@ pub async fn insert_or_get(db: &mut sqlx::PgConnection, s: &Slice) -> sqlx::Resu
     }
 }
 
-pub async fn get(
-    db: impl PgExecutor<'_>,
-    task_id: &str,
-    index: i32,
-) -> sqlx::Result<Option<Slice>> {
+pub async fn get(db: impl PgExecutor<'_>, task_id: &str, index: i32) -> sqlx::Result<Option<Slice>> {
     sqlx::query_as(
         "SELECT task_id, slice_index, size, md5, object_key, filename, upload_id FROM slices WHERE task_id = $1 AND slice_index = $2",
     )

@@ -15,8 +15,7 @@ pub struct Task {
     pub start_time: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time";
+const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -45,12 +44,7 @@ pub async fn get(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Option<
 }
 
 /// Moves the task from one of `from` to `to`; None when it was in none of them.
-pub async fn transition(
-    db: impl PgExecutor<'_>,
-    task_id: &str,
-    from: &[&str],
-    to: &str,
-) -> sqlx::Result<Option<Task>> {
+pub async fn transition(db: impl PgExecutor<'_>, task_id: &str, from: &[&str], to: &str) -> sqlx::Result<Option<Task>> {
     let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
     sqlx::query_as(&format!(
         "UPDATE tasks SET state = $3, updated_at = now() WHERE task_id = $1 AND state = ANY($2) RETURNING {COLUMNS}"
@@ -63,11 +57,7 @@ pub async fn transition(
 }
 
 /// Records the stop: slice count declared, state `uploading`. Only from recording or paused.
-pub async fn stop(
-    db: impl PgExecutor<'_>,
-    task_id: &str,
-    slice_count: i32,
-) -> sqlx::Result<Option<Task>> {
+pub async fn stop(db: impl PgExecutor<'_>, task_id: &str, slice_count: i32) -> sqlx::Result<Option<Task>> {
     sqlx::query_as(&format!(
         "UPDATE tasks SET state = 'uploading', slice_count = $2, stopped_at = now(), updated_at = now()
          WHERE task_id = $1 AND state IN ('recording', 'paused') RETURNING {COLUMNS}"

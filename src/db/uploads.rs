@@ -108,46 +108,40 @@ pub async fn commit_part(
     let Some((new_offset,)) = new else {
         return Ok(None);
     };
-    sqlx::query("INSERT INTO upload_parts (upload_id, \"offset\", length, object_key, md5) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(offset)
-        .bind(part.length)
-        .bind(&part.object_key)
-        .bind(&part.md5)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO upload_parts (upload_id, \"offset\", length, object_key, md5) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(offset)
+    .bind(part.length)
+    .bind(&part.object_key)
+    .bind(&part.md5)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Some(new_offset))
 }
 
 pub async fn parts(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Part>> {
-    sqlx::query_as("SELECT \"offset\", length, object_key, md5 FROM upload_parts WHERE upload_id = $1 ORDER BY \"offset\"")
-        .bind(id)
-        .fetch_all(db)
-        .await
+    sqlx::query_as(
+        "SELECT \"offset\", length, object_key, md5 FROM upload_parts WHERE upload_id = $1 ORDER BY \"offset\"",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
 }
 
 /// Marks a receiving upload complete; false if it already was (another finisher won).
-pub async fn mark_complete(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    md5: Option<&str>,
-) -> sqlx::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE uploads SET state = 'complete', md5 = $2 WHERE id = $1 AND state = 'receiving'",
-    )
-    .bind(id)
-    .bind(md5)
-    .execute(db)
-    .await?;
+pub async fn mark_complete(db: impl PgExecutor<'_>, id: Uuid, md5: Option<&str>) -> sqlx::Result<bool> {
+    let r = sqlx::query("UPDATE uploads SET state = 'complete', md5 = $2 WHERE id = $1 AND state = 'receiving'")
+        .bind(id)
+        .bind(md5)
+        .execute(db)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn touch(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
+pub async fn touch(db: impl PgExecutor<'_>, id: Uuid, expires_at: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query("UPDATE uploads SET expires_at = $2 WHERE id = $1")
         .bind(id)
         .bind(expires_at)
@@ -166,22 +160,17 @@ pub async fn delete(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<u64> 
 
 /// Uploads past their expiry, oldest first.
 pub async fn expired(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Uuid>> {
-    let rows: Vec<(Uuid,)> = sqlx::query_as(
-        "SELECT id FROM uploads WHERE expires_at < now() ORDER BY expires_at LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM uploads WHERE expires_at < now() ORDER BY expires_at LIMIT $1")
+            .bind(limit)
+            .fetch_all(db)
+            .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 /// Uploads that received every byte but whose slice was never stored (the finisher crashed or
 /// failed) and that nobody touched for `idle_secs`.
-pub async fn stuck_complete(
-    db: impl PgExecutor<'_>,
-    idle_secs: i64,
-    expiry_secs: i64,
-) -> sqlx::Result<Vec<Uuid>> {
+pub async fn stuck_complete(db: impl PgExecutor<'_>, idle_secs: i64, expiry_secs: i64) -> sqlx::Result<Vec<Uuid>> {
     let rows: Vec<(Uuid,)> = sqlx::query_as(
         "SELECT id FROM uploads WHERE state = 'receiving' AND concat <> 'partial' AND \"offset\" = length
          AND expires_at < now() + make_interval(secs => $2 - $1) LIMIT 100",

@@ -48,12 +48,8 @@ impl Error {
             Error::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
             Error::Gone(_) => (StatusCode::GONE, codes::NOT_FOUND),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::TOO_LARGE),
-            Error::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::INVALID_PARAMETER)
-            }
-            Error::PreconditionFailed(_) => {
-                (StatusCode::PRECONDITION_FAILED, codes::INVALID_PARAMETER)
-            }
+            Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::INVALID_PARAMETER),
+            Error::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, codes::INVALID_PARAMETER),
             Error::ChecksumMismatch(_) => (
                 StatusCode::from_u16(460).expect("460 is a valid status"),
                 codes::CHECKSUM_MISMATCH,
@@ -74,20 +70,12 @@ impl From<sqlx::Error> for Error {
             // out-of-range value), not the server's: say so instead of answering 500.
             use sqlx::error::ErrorKind::*;
             match db.kind() {
-                UniqueViolation => {
-                    return Error::Conflict(format!("already exists ({})", db.message()))
-                }
+                UniqueViolation => return Error::Conflict(format!("already exists ({})", db.message())),
                 ForeignKeyViolation => {
-                    return Error::NotFound(format!(
-                        "refers to something missing ({})",
-                        db.message()
-                    ))
+                    return Error::NotFound(format!("refers to something missing ({})", db.message()))
                 }
                 CheckViolation | NotNullViolation => {
-                    return Error::InvalidParameter(format!(
-                        "value out of range ({})",
-                        db.message()
-                    ))
+                    return Error::InvalidParameter(format!("value out of range ({})", db.message()))
                 }
                 _ => {}
             }
@@ -121,10 +109,8 @@ impl IntoResponse for Error {
         });
         let mut resp = (status, Json(body)).into_response();
         // tus clients read these on every response, errors included.
-        resp.headers_mut().insert(
-            "tus-resumable",
-            axum::http::HeaderValue::from_static("1.0.0"),
-        );
+        resp.headers_mut()
+            .insert("tus-resumable", axum::http::HeaderValue::from_static("1.0.0"));
         resp
     }
 }

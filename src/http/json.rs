@@ -20,9 +20,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 StatusCode::PAYLOAD_TOO_LARGE => {
                     Error::TooLarge(format!("JSON body larger than {MAX_JSON_BODY} bytes"))
                 }
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::UnsupportedMediaType(
-                    "send the body with Content-Type: application/json".into(),
-                ),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    Error::UnsupportedMediaType("send the body with Content-Type: application/json".into())
+                }
                 _ => Error::invalid(rej.body_text()),
             }),
         }

@@ -10,9 +10,7 @@ use crate::startup::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use localrecord_client::api::{
-    CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskStatus,
-};
+use localrecord_client::api::{CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskStatus};
 use std::collections::BTreeMap;
 
 /// More slices than this in one task is a bug in the recorder (5-minute slices: over a year).
@@ -33,8 +31,8 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<serde_json::Value>> {
-    let req: CreateTask = serde_json::from_value(body.clone())
-        .map_err(|e| Error::invalid(format!("bad StartRecord parameters: {e}")))?;
+    let req: CreateTask =
+        serde_json::from_value(body.clone()).map_err(|e| Error::invalid(format!("bad StartRecord parameters: {e}")))?;
     if req.class_id <= 0 {
         return Err(Error::invalid("ClassId must be a positive integer"));
     }
@@ -65,9 +63,7 @@ pub async fn owned_task(state: &AppState, caller: &Caller, task_id: &str) -> Res
             if t.user_id == caller.identifier || caller.is_admin() {
                 Ok(t)
             } else {
-                Err(Error::Forbidden(format!(
-                    "task {task_id} belongs to another user"
-                )))
+                Err(Error::Forbidden(format!("task {task_id} belongs to another user")))
             }
         }
         _ => Err(Error::NotFound(format!(
@@ -94,12 +90,7 @@ async fn resume(
 }
 
 /// Pause and resume: between recording and paused only, idempotent.
-async fn move_state(
-    state: &AppState,
-    caller: &Caller,
-    task_id: &str,
-    to: &str,
-) -> Result<Json<serde_json::Value>> {
+async fn move_state(state: &AppState, caller: &Caller, task_id: &str, to: &str) -> Result<Json<serde_json::Value>> {
     let task = owned_task(state, caller, task_id).await?;
     match tasks::transition(&state.db, task_id, &["recording", "paused"], to).await? {
         Some(_) => Ok(ok(task_status(state, task_id).await?)),
@@ -117,15 +108,10 @@ async fn stop(
     ApiJson(req): ApiJson<StopTask>,
 ) -> Result<Json<serde_json::Value>> {
     if !(0..=MAX_SLICES).contains(&req.slice_count) {
-        return Err(Error::invalid(format!(
-            "SliceCount must be between 0 and {MAX_SLICES}"
-        )));
+        return Err(Error::invalid(format!("SliceCount must be between 0 and {MAX_SLICES}")));
     }
     let task = owned_task(&state, &caller, &task_id).await?;
-    if tasks::stop(&state.db, &task_id, req.slice_count)
-        .await?
-        .is_none()
-    {
+    if tasks::stop(&state.db, &task_id, req.slice_count).await?.is_none() {
         // Already stopped: the same stop again is fine (the recorder retries), a different count is not.
         if task.slice_count != Some(req.slice_count) {
             return Err(Error::Conflict(format!(
@@ -191,12 +177,7 @@ pub async fn task_status(state: &AppState, task_id: &str) -> Result<TaskStatus> 
         });
     }
     let missing_slices = (0..declared)
-        .filter(|i| {
-            by_index
-                .get(i)
-                .map(|s| s.state != SliceState::Uploaded)
-                .unwrap_or(true)
-        })
+        .filter(|i| by_index.get(i).map(|s| s.state != SliceState::Uploaded).unwrap_or(true))
         .collect();
     Ok(TaskStatus {
         task_id: task.task_id,

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub const VERSION: &str = "1.0.0";
-pub const EXTENSIONS: &str =
-    "creation,creation-with-upload,expiration,checksum,termination,concatenation";
+pub const EXTENSIONS: &str = "creation,creation-with-upload,expiration,checksum,termination,concatenation";
 pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
 
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
@@ -57,25 +56,20 @@ pub fn metadata(raw: Option<&str>) -> Result<BTreeMap<String, String>> {
         let mut it = pair.splitn(2, ' ');
         let key = it.next().unwrap_or_default();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(Error::invalid(format!(
-                "Upload-Metadata key {key:?} is not valid"
-            )));
+            return Err(Error::invalid(format!("Upload-Metadata key {key:?} is not valid")));
         }
         let value = match it.next().map(str::trim) {
             None | Some("") => String::new(),
             Some(b64) => {
-                let bytes = STANDARD.decode(b64).map_err(|_| {
-                    Error::invalid(format!("Upload-Metadata value of {key} is not base64"))
-                })?;
-                String::from_utf8(bytes).map_err(|_| {
-                    Error::invalid(format!("Upload-Metadata value of {key} is not UTF-8"))
-                })?
+                let bytes = STANDARD
+                    .decode(b64)
+                    .map_err(|_| Error::invalid(format!("Upload-Metadata value of {key} is not base64")))?;
+                String::from_utf8(bytes)
+                    .map_err(|_| Error::invalid(format!("Upload-Metadata value of {key} is not UTF-8")))?
             }
         };
         if out.insert(key.to_owned(), value).is_some() {
-            return Err(Error::invalid(format!(
-                "Upload-Metadata key {key} appears twice"
-            )));
+            return Err(Error::invalid(format!("Upload-Metadata key {key} appears twice")));
         }
     }
     Ok(out)
@@ -102,13 +96,15 @@ pub fn concat(raw: Option<&str>) -> Result<Concat> {
                         .rsplit('/')
                         .next()
                         .and_then(|s| s.parse::<Uuid>().ok())
-                        .ok_or_else(|| Error::invalid(format!("Upload-Concat names {url:?}, which is not an upload URL of this server")))
+                        .ok_or_else(|| {
+                            Error::invalid(format!(
+                                "Upload-Concat names {url:?}, which is not an upload URL of this server"
+                            ))
+                        })
                 })
                 .collect::<Result<Vec<_>>>()?;
             if ids.is_empty() {
-                return Err(Error::invalid(
-                    "Upload-Concat: final; lists no partial uploads",
-                ));
+                return Err(Error::invalid("Upload-Concat: final; lists no partial uploads"));
             }
             Ok(Concat::Final(ids))
         }
@@ -129,10 +125,7 @@ mod tests {
 
     #[test]
     fn metadata_grammar() {
-        let m = metadata(Some(
-            "task_id MTIz,slice_index MA==, flag ,filename YS5mbHY=",
-        ))
-        .unwrap();
+        let m = metadata(Some("task_id MTIz,slice_index MA==, flag ,filename YS5mbHY=")).unwrap();
         assert_eq!(m["task_id"], "123");
         assert_eq!(m["slice_index"], "0");
         assert_eq!(m["flag"], "");

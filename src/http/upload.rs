@@ -53,10 +53,7 @@ async fn options(State(state): State<AppState>) -> Response {
             ("tus-version", tus::VERSION.into()),
             ("tus-extension", tus::EXTENSIONS.into()),
             ("tus-max-size", state.settings.upload.max_size.to_string()),
-            (
-                "tus-checksum-algorithm",
-                ingest::checksum::ALGORITHMS.into(),
-            ),
+            ("tus-checksum-algorithm", ingest::checksum::ALGORITHMS.into()),
         ],
     )
 }
@@ -74,23 +71,23 @@ async fn slice_target(
     md: &std::collections::BTreeMap<String, String>,
 ) -> Result<Option<SliceTarget>> {
     let filename = match md.get("filename") {
-        Some(f) if f.is_empty() || f.len() > 255 || f.contains(['/', '\\', '\0']) || f == ".." || f.chars().any(char::is_control) => {
-            return Err(Error::invalid("filename metadata must be a plain file name (no path characters, at most 255 bytes)"))
+        Some(f)
+            if f.is_empty()
+                || f.len() > 255
+                || f.contains(['/', '\\', '\0'])
+                || f == ".."
+                || f.chars().any(char::is_control) =>
+        {
+            return Err(Error::invalid(
+                "filename metadata must be a plain file name (no path characters, at most 255 bytes)",
+            ))
         }
         f => f.cloned(),
     };
     let (task_id, index) = match (md.get("task_id"), md.get("slice_index")) {
         (None, None) => return Ok(None),
-        (Some(_), None) => {
-            return Err(Error::invalid(
-                "Upload-Metadata has task_id but no slice_index",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(Error::invalid(
-                "Upload-Metadata has slice_index but no task_id",
-            ))
-        }
+        (Some(_), None) => return Err(Error::invalid("Upload-Metadata has task_id but no slice_index")),
+        (None, Some(_)) => return Err(Error::invalid("Upload-Metadata has slice_index but no task_id")),
         (Some(t), Some(i)) => (t, i),
     };
     let index: i32 = index
@@ -137,12 +134,7 @@ fn location(state: &AppState, headers: &HeaderMap, id: Uuid) -> String {
     format!("{base}{BASE}/{id}")
 }
 
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response> {
+async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response> {
     tus::check_version(&headers)?;
     if headers.contains_key("upload-defer-length") {
         return Err(Error::invalid(
@@ -160,11 +152,9 @@ async fn create(
             let partials = uploads::get_many(&state.db, ids).await?;
             let mut total = 0i64;
             for id in ids {
-                let p = partials.iter().find(|p| {
-                    p.id == *id
-                        && p.sdk_app_id == caller.sdk_app_id()
-                        && p.user_id == caller.identifier
-                });
+                let p = partials
+                    .iter()
+                    .find(|p| p.id == *id && p.sdk_app_id == caller.sdk_app_id() && p.user_id == caller.identifier);
                 match p {
                     None => {
                         return Err(Error::invalid(format!(
@@ -172,14 +162,10 @@ async fn create(
                         )))
                     }
                     Some(p) if !p.is_partial() => {
-                        return Err(Error::invalid(format!(
-                            "upload {id} is not a partial upload"
-                        )))
+                        return Err(Error::invalid(format!("upload {id} is not a partial upload")))
                     }
                     Some(p) if !p.is_complete() => {
-                        return Err(Error::invalid(format!(
-                            "partial upload {id} is not complete yet"
-                        )))
+                        return Err(Error::invalid(format!("partial upload {id} is not complete yet")))
                     }
                     Some(p) => total += p.length,
                 }
@@ -198,7 +184,9 @@ async fn create(
         )));
     }
     if concat != Concat::Partial && target.is_none() {
-        return Err(Error::invalid("Upload-Metadata must carry task_id and slice_index (base64), e.g. 'task_id <b64>,slice_index <b64>'"));
+        return Err(Error::invalid(
+            "Upload-Metadata must carry task_id and slice_index (base64), e.g. 'task_id <b64>,slice_index <b64>'",
+        ));
     }
     if let Some(t) = &target {
         if let Some(stored) = slices::get(&state.db, &t.task_id, t.index).await? {
@@ -314,9 +302,7 @@ async fn owned_upload(state: &AppState, caller: &Caller, id: &str) -> Result<Upl
         return Err(not_found());
     }
     if up.user_id != caller.identifier {
-        return Err(Error::Forbidden(format!(
-            "upload {id} belongs to another user"
-        )));
+        return Err(Error::Forbidden(format!("upload {id} belongs to another user")));
     }
     if up.expires_at < chrono::Utc::now() && !up.is_complete() {
         return Err(Error::Gone(format!("upload {id} expired")));
@@ -368,16 +354,14 @@ async fn patch(
             tus::OFFSET_CONTENT_TYPE
         )));
     }
-    let offset = tus::number(&headers, "upload-offset")?
-        .ok_or_else(|| Error::invalid("Upload-Offset header is required"))?;
+    let offset =
+        tus::number(&headers, "upload-offset")?.ok_or_else(|| Error::invalid("Upload-Offset header is required"))?;
     let checksum = tus::header(&headers, "upload-checksum")?
         .map(Checksum::parse)
         .transpose()?;
     let up = owned_upload(&state, &caller, &id).await?;
     if up.is_final() {
-        return Err(Error::Forbidden(
-            "a final concatenation upload takes no PATCH".into(),
-        ));
+        return Err(Error::Forbidden("a final concatenation upload takes no PATCH".into()));
     }
     if up.is_complete() || offset != up.offset {
         return Err(Error::Conflict(format!(
@@ -413,10 +397,7 @@ async fn terminate(
     let up = owned_upload(&state, &caller, &id).await?;
     // A stored slice outlives its upload: termination frees the upload, never recorded data.
     uploads::delete(&state.db, &[up.id]).await?;
-    state
-        .store
-        .delete_prefix(&keys::upload_prefix(up.id))
-        .await?;
+    state.store.delete_prefix(&keys::upload_prefix(up.id)).await?;
     tracing::info!(upload = %up.id, "upload terminated");
     Ok(respond(StatusCode::NO_CONTENT, vec![]))
 }

@@ -24,9 +24,10 @@ pub struct Checksum {
 impl Checksum {
     /// Parses an `Upload-Checksum` header value.
     pub fn parse(header: &str) -> Result<Checksum, Error> {
-        let (algo, digest) = header.trim().split_once(' ').ok_or_else(|| {
-            Error::invalid("Upload-Checksum must be '<algorithm> <base64 digest>'")
-        })?;
+        let (algo, digest) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| Error::invalid("Upload-Checksum must be '<algorithm> <base64 digest>'"))?;
         let (algo, len) = match algo {
             "md5" => (Algo::Md5, 16),
             "sha1" => (Algo::Sha1, 20),
@@ -50,11 +51,7 @@ impl Checksum {
     pub fn verify(&self, h: &Hashes) -> Result<(), Error> {
         let got = match self.algo {
             Algo::Md5 => h.md5.clone().finalize().to_vec(),
-            Algo::Sha1 => h
-                .sha1
-                .clone()
-                .map(|s| s.finalize().to_vec())
-                .unwrap_or_default(),
+            Algo::Sha1 => h.sha1.clone().map(|s| s.finalize().to_vec()).unwrap_or_default(),
         };
         if got == self.expected {
             Ok(())

@@ -29,11 +29,7 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     }
     let (task_id, index) = match (&up.task_id, up.slice_index) {
         (Some(t), Some(i)) => (t.clone(), i),
-        _ => {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "upload {id} has no slice identity"
-            )))
-        }
+        _ => return Err(Error::Internal(anyhow::anyhow!("upload {id} has no slice identity"))),
     };
     let sources: Vec<Uuid> = match &up.concat_parts {
         Some(p) if up.is_final() => p.clone(),
@@ -109,12 +105,7 @@ async fn reload(state: &AppState, id: Uuid) -> Result<Upload> {
 
 /// A one-part slice: move the part into place instead of copying it. The destination is derived from
 /// the part key, so a finisher that crashed after the move (or lost a race) finds it there.
-async fn adopt(
-    state: &AppState,
-    task_id: &str,
-    index: i32,
-    part: &Part,
-) -> Result<(String, String)> {
+async fn adopt(state: &AppState, task_id: &str, index: i32, part: &Part) -> Result<(String, String)> {
     let dest = keys::slice_from_part(task_id, index, &part.object_key);
     if let Err(e) = state.store.rename(&part.object_key, &dest).await {
         if state.store.size(&dest).await? != Some(part.length as u64) {
@@ -125,21 +116,13 @@ async fn adopt(
 }
 
 /// Several parts (or none): one streaming write, hashing as it goes.
-async fn assemble(
-    state: &AppState,
-    task_id: &str,
-    index: i32,
-    parts: &[Part],
-) -> Result<(String, String)> {
+async fn assemble(state: &AppState, task_id: &str, index: i32, parts: &[Part]) -> Result<(String, String)> {
     let key = keys::slice(task_id, index);
     let mut writer = state.store.writer(&key).await?;
     let mut hashes = Hashes::new(None);
     let copy = async {
         for p in parts {
-            let mut s = state
-                .store
-                .read_stream(&p.object_key, 0..p.length as u64)
-                .await?;
+            let mut s = state.store.read_stream(&p.object_key, 0..p.length as u64).await?;
             while let Some(chunk) = s.try_next().await.map_err(|e| Error::Internal(e.into()))? {
                 hashes.update(&chunk);
                 writer.write(chunk).await?;

@@ -91,8 +91,7 @@ where
         md5: hashes.md5_hex(),
     };
     let mut conn = state.db.acquire().await?;
-    match uploads::commit_part(&mut conn, upload.id, offset, &part, state.expiry_from_now()).await?
-    {
+    match uploads::commit_part(&mut conn, upload.id, offset, &part, state.expiry_from_now()).await? {
         Some(new_offset) => Ok(Received {
             new_offset,
             interrupted,

@@ -18,10 +18,7 @@ pub fn upload_part(upload: Uuid, offset: i64) -> String {
 
 /// A stored slice. Unique per assembly, so a lost race never overwrites the slice that won.
 pub fn slice(task_id: &str, index: i32) -> String {
-    format!(
-        "slices/{task_id}/{index:06}-{}.flv",
-        Uuid::new_v4().simple()
-    )
+    format!("slices/{task_id}/{index:06}-{}.flv", Uuid::new_v4().simple())
 }
 
 /// Where a one-part slice's part is moved to. Derived from the part key (not random) so that a

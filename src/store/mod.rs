@@ -3,8 +3,9 @@
 //! backend is behind it (fs, S3, Alibaba OSS, Tencent COS).
 //!
 //! Guarantees callers rely on:
-//! - writes stream: a [`Writer`] sends S3/OSS/COS multipart parts of `part_size` bytes, so memory per
-//!   open stream is bounded by about two parts, whatever the object size;
+//! - writes stream: a [`Writer`] sends S3/OSS/COS multipart parts of `part_size` bytes one at a time
+//!   (parallel slices already keep the link busy), so memory per open stream is bounded by about
+//!   three parts, whatever the object size;
 //! - an object is visible only after [`Writer::close`] succeeds; an aborted or crashed writer leaves no
 //!   object at that key (multipart uploads are aborted or expire on the backend);
 //! - keys are plain `/`-separated relative paths made by this crate, never taken from user input.
@@ -53,8 +54,7 @@ impl Store {
                     Some(r) => r.into(),
                     None => data_dir.join("objects"),
                 };
-                std::fs::create_dir_all(&root)
-                    .with_context(|| format!("creating {}", root.display()))?;
+                std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
                 let root = std::fs::canonicalize(&root)?;
                 Operator::new(services::Fs::default().root(&root.to_string_lossy()))?.finish()
             }
@@ -113,10 +113,7 @@ impl Store {
             .write(&key, Bytes::from_static(b"ok"))
             .await
             .context("store is not writable")?;
-        self.op
-            .delete(&key)
-            .await
-            .context("store does not allow delete")?;
+        self.op.delete(&key).await.context("store does not allow delete")?;
         Ok(())
     }
 
@@ -124,13 +121,7 @@ impl Store {
     pub async fn writer(&self, key: &str) -> opendal::Result<Writer> {
         match self.backend {
             StoreBackend::Fs => self.op.writer(key).await,
-            _ => {
-                self.op
-                    .writer_with(key)
-                    .chunk(self.part_size)
-                    .concurrent(2)
-                    .await
-            }
+            _ => self.op.writer_with(key).chunk(self.part_size).concurrent(1).await,
         }
     }
 
@@ -141,7 +132,7 @@ impl Store {
         range: std::ops::Range<u64>,
     ) -> opendal::Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
         let reader = self.op.reader_with(key).chunk(self.part_size).await?;
-        Ok(reader.into_bytes_stream(range).await?)
+        reader.into_bytes_stream(range).await
     }
 
     /// Size of the object, or None if there is none.
@@ -180,9 +171,11 @@ impl Store {
             let size = self.op.stat(from).await?.content_length();
             let mut w = self.writer(to).await?;
             let mut s = self.read_stream(from, 0..size).await?;
-            while let Some(chunk) = s.try_next().await.map_err(|e| {
-                opendal::Error::new(ErrorKind::Unexpected, "reading during copy").set_source(e)
-            })? {
+            while let Some(chunk) = s
+                .try_next()
+                .await
+                .map_err(|e| opendal::Error::new(ErrorKind::Unexpected, "reading during copy").set_source(e))?
+            {
                 w.write(chunk).await?;
             }
             w.close().await?;
@@ -215,5 +208,49 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    fn settings(backend: StoreBackend) -> StoreSettings {
+        let mut s = Settings::default().store;
+        s.backend = backend;
+        s.bucket = Some("recordings-1250000000".into());
+        s.endpoint = Some("https://example.invalid".into());
+        s.access_key_id = Some("id".into());
+        s.secret_access_key = Some("secret".into());
+        s
+    }
+
+    #[test]
+    fn every_backend_builds_from_config() {
+        let dir = tempfile::tempdir().unwrap();
+        for b in [StoreBackend::Fs, StoreBackend::S3, StoreBackend::Oss, StoreBackend::Cos] {
+            let store = Store::from_settings(&settings(b), dir.path()).unwrap();
+            assert_eq!(store.backend(), b);
+        }
+    }
+
+    #[test]
+    fn missing_settings_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (b, field) in [
+            (StoreBackend::S3, "bucket"),
+            (StoreBackend::Oss, "endpoint"),
+            (StoreBackend::Cos, "secret_access_key"),
+        ] {
+            let mut s = settings(b);
+            match field {
+                "bucket" => s.bucket = None,
+                "endpoint" => s.endpoint = None,
+                _ => s.secret_access_key = None,
+            }
+            let err = Store::from_settings(&s, dir.path()).unwrap_err().to_string();
+            assert!(err.contains(&format!("store.{field}")), "{b:?}: {err}");
+        }
     }
 }

@@ -50,30 +50,15 @@ async fn serve_with_no_database_url_runs_a_private_postgres() {
     assert!(up, "server answered /health");
     assert!(data.path().join("postgres/data/PG_VERSION").exists());
 
-    let keys: serde_json::Value = serde_json::from_str(&cli(
-        data.path(),
-        &["app", "create", "--sdkappid", "1400000009"],
-    ))
-    .unwrap();
+    let keys: serde_json::Value =
+        serde_json::from_str(&cli(data.path(), &["app", "create", "--sdkappid", "1400000009"])).unwrap();
     assert_eq!(keys["SdkAppId"], 1400000009);
-    assert_eq!(
-        keys["AdminIdentifiers"],
-        serde_json::json!(["administrator"])
-    );
+    assert_eq!(keys["AdminIdentifiers"], serde_json::json!(["administrator"]));
     assert_eq!(keys["SecretKey"].as_str().unwrap().len(), 64);
-    assert!(keys["WebhookSecret"]
-        .as_str()
-        .unwrap()
-        .starts_with("whsec_"));
+    assert!(keys["WebhookSecret"].as_str().unwrap().starts_with("whsec_"));
     let token = cli(
         data.path(),
-        &[
-            "usersig",
-            "--sdkappid",
-            "1400000009",
-            "--identifier",
-            "alice",
-        ],
+        &["usersig", "--sdkappid", "1400000009", "--identifier", "alice"],
     );
     let r = client
         .post(format!(
@@ -85,18 +70,11 @@ async fn serve_with_no_database_url_runs_a_private_postgres() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        data.path().join("objects").is_dir(),
-        "fs store under the data dir"
-    );
+    assert!(data.path().join("objects").is_dir(), "fs store under the data dir");
 
     // SIGTERM: the server exits cleanly and stops its PostgreSQL.
     let pid = serve.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = tokio::time::timeout(Duration::from_secs(30), serve.wait())
         .await
         .unwrap()

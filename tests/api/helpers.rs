@@ -35,12 +35,8 @@ fn s3s_fs_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("S3S_FS_BIN") {
         return p.into();
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .chain([home.join(".cargo/bin")])
-    {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).chain([home.join(".cargo/bin")]) {
         if dir.join("s3s-fs").is_file() {
             return dir.join("s3s-fs");
         }
@@ -49,11 +45,7 @@ fn s3s_fs_bin() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl S3Server {
@@ -71,10 +63,7 @@ impl S3Server {
             .spawn()
             .expect("starting s3s-fs");
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return S3Server {
                     endpoint: format!("http://127.0.0.1:{port}"),
                     _child: child,
@@ -124,10 +113,12 @@ impl Backing {
     }
 
     pub fn settings(&self) -> Settings {
-        let mut s = Settings::default();
-        s.listen = "127.0.0.1:0".parse().unwrap();
-        s.database_url = Some(self.db_url.clone().into());
-        s.data_dir = self.data_dir.path().to_owned();
+        let mut s = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: Some(self.db_url.clone().into()),
+            data_dir: self.data_dir.path().to_owned(),
+            ..Default::default()
+        };
         s.db.max_connections = 10;
         s.upload.sweep_interval_secs = 3600;
         if let Some(s3) = &self.s3 {
@@ -167,23 +158,15 @@ pub async fn spawn_app_with(kind: StoreKind, tweak: impl FnOnce(&mut Settings)) 
     let mut settings = backing.settings();
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
-    let keys = admin::create_app(
-        &app.state().db,
-        SDKAPPID,
-        None,
-        None,
-        vec!["administrator".into()],
-    )
-    .await
-    .unwrap();
+    let keys = admin::create_app(&app.state().db, SDKAPPID, None, None, vec!["administrator".into()])
+        .await
+        .unwrap();
     start(app, backing, Arc::new(keys)).await
 }
 
 /// Another instance over the same database and store.
 pub async fn spawn_instance(other: &TestApp) -> TestApp {
-    let app = Application::build(other.backing.settings())
-        .await
-        .expect("app builds");
+    let app = Application::build(other.backing.settings()).await.expect("app builds");
     start(app, other.backing.clone(), other.keys.clone()).await
 }
 
@@ -304,26 +287,15 @@ impl TestApp {
             b64(&index.to_string()),
             b64(&format!("{index}.flv"))
         );
-        self.tus(
-            reqwest::Method::POST,
-            &self.url("/localrecord/v1/uploads/"),
-            user,
-        )
-        .header("upload-length", length.to_string())
-        .header("upload-metadata", md)
-        .send()
-        .await
-        .unwrap()
+        self.tus(reqwest::Method::POST, &self.url("/localrecord/v1/uploads/"), user)
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", md)
+            .send()
+            .await
+            .unwrap()
     }
 
-    pub async fn tus_patch(
-        &self,
-        user: &str,
-        url: &str,
-        offset: usize,
-        data: Vec<u8>,
-        md5: bool,
-    ) -> Response {
+    pub async fn tus_patch(&self, user: &str, url: &str, offset: usize, data: Vec<u8>, md5: bool) -> Response {
         let mut req = self
             .tus(reqwest::Method::PATCH, url, user)
             .header("content-type", "application/offset+octet-stream")
@@ -335,35 +307,18 @@ impl TestApp {
     }
 
     pub async fn tus_offset(&self, user: &str, url: &str) -> i64 {
-        let r = self
-            .tus(reqwest::Method::HEAD, url, user)
-            .send()
-            .await
-            .unwrap();
+        let r = self.tus(reqwest::Method::HEAD, url, user).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "HEAD {url}");
-        r.headers()["upload-offset"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
+        r.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
     }
 
     /// Uploads `data` as slice `index` in chunks of `chunk` bytes with md5 checksums.
-    pub async fn upload_slice(
-        &self,
-        user: &str,
-        task: &str,
-        index: i64,
-        data: &[u8],
-        chunk: usize,
-    ) -> String {
+    pub async fn upload_slice(&self, user: &str, task: &str, index: i64, data: &[u8], chunk: usize) -> String {
         let r = self.tus_create(user, task, index, data.len()).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
         let url = location(&r);
         for (i, c) in data.chunks(chunk.max(1)).enumerate() {
-            let r = self
-                .tus_patch(user, &url, i * chunk, c.to_vec(), true)
-                .await;
+            let r = self.tus_patch(user, &url, i * chunk, c.to_vec(), true).await;
             assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
         }
         url

@@ -5,5 +5,6 @@ mod helpers;
 mod multi_instance;
 mod tasks;
 mod tus;
+mod tus_clients;
 mod tus_s3;
 mod usersig;

@@ -18,14 +18,7 @@ async fn scenario(kind: StoreKind) {
             .status(),
         StatusCode::NO_CONTENT
     );
-    cut_patch(
-        &a,
-        &url_a,
-        1_000_000,
-        &data[1_000_000..1_500_000],
-        2_000_000,
-    )
-    .await;
+    cut_patch(&a, &url_a, 1_000_000, &data[1_000_000..1_500_000], 2_000_000).await;
     wait_for_offset(&a, &url_a, 1_500_000).await;
     // The recorder reconnects to instance B with the same upload URL path.
     let url_b = url_a.replace(&a.addr.to_string(), &b.addr.to_string());
@@ -38,10 +31,7 @@ async fn scenario(kind: StoreKind) {
     );
     assert_eq!(a.tus_offset("alice", &url_a).await, data.len() as i64);
     assert_eq!(a.stored_slice(&task, 0).await.unwrap(), data);
-    assert_eq!(
-        b.task_status("alice", &task).await["Slices"][0]["Md5"],
-        md5_hex(&data)
-    );
+    assert_eq!(b.task_status("alice", &task).await["Slices"][0]["Md5"], md5_hex(&data));
 }
 
 #[tokio::test]

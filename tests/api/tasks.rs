@@ -13,25 +13,13 @@ async fn task_lifecycle_with_per_slice_state() {
 
     let st = app.task_status("alice", &task).await;
     assert_eq!(
-        (
-            st["State"].as_str(),
-            st["ClassId"].as_i64(),
-            st["UserId"].as_str()
-        ),
+        (st["State"].as_str(), st["ClassId"].as_i64(), st["UserId"].as_str()),
         (Some("recording"), Some(1212), Some("alice"))
     );
 
-    for (cmd, state) in [
-        ("pause", "paused"),
-        ("pause", "paused"),
-        ("resume", "recording"),
-    ] {
+    for (cmd, state) in [("pause", "paused"), ("pause", "paused"), ("resume", "recording")] {
         let r = app
-            .post_json(
-                "alice",
-                &format!("/localrecord/v1/tasks/{task}/{cmd}"),
-                &json!({}),
-            )
+            .post_json("alice", &format!("/localrecord/v1/tasks/{task}/{cmd}"), &json!({}))
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.json::<Value>().await.unwrap()["Response"]["State"], state);
@@ -43,9 +31,7 @@ async fn task_lifecycle_with_per_slice_state() {
     let r = app.tus_create("alice", &task, 1, 500).await;
     let url1 = location(&r);
     assert_eq!(
-        app.tus_patch("alice", &url1, 0, bytes(200, 2), true)
-            .await
-            .status(),
+        app.tus_patch("alice", &url1, 0, bytes(200, 2), true).await.status(),
         StatusCode::NO_CONTENT
     );
 
@@ -69,10 +55,7 @@ async fn task_lifecycle_with_per_slice_state() {
         st["Slices"][1],
         json!({ "Index": 1, "State": "uploading", "Size": 200, "Length": 500 })
     );
-    assert_eq!(
-        st["Slices"][2],
-        json!({ "Index": 2, "State": "wait", "Size": 0 })
-    );
+    assert_eq!(st["Slices"][2], json!({ "Index": 2, "State": "wait", "Size": 0 }));
 
     // The same stop again is fine (a retrying recorder); a different count is a conflict.
     let r = app
@@ -94,18 +77,12 @@ async fn task_lifecycle_with_per_slice_state() {
     assert_eq!(error_of(r).await.0, codes::CONFLICT);
     // No pausing a stopped task.
     let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/pause"),
-            &json!({}),
-        )
+        .post_json("alice", &format!("/localrecord/v1/tasks/{task}/pause"), &json!({}))
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     // Slices arriving after stop still count.
-    let url1_rest = app
-        .tus_patch("alice", &url1, 200, bytes(300, 3), true)
-        .await;
+    let url1_rest = app.tus_patch("alice", &url1, 200, bytes(300, 3), true).await;
     assert_eq!(url1_rest.status(), StatusCode::NO_CONTENT);
     app.upload_slice("alice", &task, 2, &bytes(10, 4), 10).await;
     let st = app.task_status("alice", &task).await;
@@ -141,10 +118,7 @@ async fn tasks_are_private_to_their_user_and_app() {
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // The app's admin may look.
-    assert_eq!(
-        app.task_status("administrator", &task).await["UserId"],
-        "alice"
-    );
+    assert_eq!(app.task_status("administrator", &task).await["UserId"], "alice");
     // Unknown task.
     let r = app
         .client
@@ -199,9 +173,7 @@ async fn bad_task_input_gets_invalid_parameter() {
         ),
         (
             "not JSON content type",
-            app.client
-                .post(app.url("/localrecord/v1/tasks"))
-                .body("ClassId=1"),
+            app.client.post(app.url("/localrecord/v1/tasks")).body("ClassId=1"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
         (
@@ -213,11 +185,7 @@ async fn bad_task_input_gets_invalid_parameter() {
         ),
     ];
     for (name, req, status) in cases {
-        let r = req
-            .header("authorization", app.auth("alice"))
-            .send()
-            .await
-            .unwrap();
+        let r = req.header("authorization", app.auth("alice")).send().await.unwrap();
         assert_eq!(r.status(), status, "{name}");
         let (code, msg) = error_of(r).await;
         assert!(
@@ -227,17 +195,9 @@ async fn bad_task_input_gets_invalid_parameter() {
         assert!(!msg.is_empty());
     }
     let task = app.create_task("alice", 1).await;
-    for body in [
-        json!({ "SliceCount": -1 }),
-        json!({}),
-        json!({ "SliceCount": 1e9 }),
-    ] {
+    for body in [json!({ "SliceCount": -1 }), json!({}), json!({ "SliceCount": 1e9 })] {
         let r = app
-            .post_json(
-                "alice",
-                &format!("/localrecord/v1/tasks/{task}/stop"),
-                &body,
-            )
+            .post_json("alice", &format!("/localrecord/v1/tasks/{task}/stop"), &body)
             .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_of(r).await.0, codes::INVALID_PARAMETER);

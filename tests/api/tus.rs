@@ -16,9 +16,7 @@ pub async fn scenario_chunked_upload_with_md5(kind: StoreKind) {
     let app = spawn_app_on(kind).await;
     let task = app.create_task("alice", 1).await;
     let data = bytes(7 * 1024 * 1024 + 123, 7);
-    let url = app
-        .upload_slice("alice", &task, 0, &data, 2 * 1024 * 1024)
-        .await;
+    let url = app.upload_slice("alice", &task, 0, &data, 2 * 1024 * 1024).await;
     assert_eq!(app.tus_offset("alice", &url).await, data.len() as i64);
     let st = app.task_status("alice", &task).await;
     assert_eq!(st["Slices"][0]["State"], "uploaded");
@@ -63,10 +61,7 @@ pub async fn scenario_corrupted_chunk_is_rejected(kind: StoreKind) {
     // sha1 works too, and the upload completes with the right bytes.
     use sha1::Digest;
     let chunk = data[100_000..].to_vec();
-    let sum = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        sha1::Sha1::digest(&chunk),
-    );
+    let sum = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sha1::Sha1::digest(&chunk));
     let r = app
         .tus(Method::PATCH, &url, "alice")
         .header("content-type", "application/offset+octet-stream")
@@ -130,10 +125,7 @@ pub async fn scenario_parallel_partial_uploads_concatenated(kind: StoreKind) {
     let app = spawn_app_on(kind).await;
     let task = app.create_task("alice", 1).await;
     let data = bytes(6 * 1024 * 1024 + 7, 5);
-    let thirds: Vec<Vec<u8>> = data
-        .chunks(data.len() / 3 + 1)
-        .map(<[u8]>::to_vec)
-        .collect();
+    let thirds: Vec<Vec<u8>> = data.chunks(data.len() / 3 + 1).map(<[u8]>::to_vec).collect();
     assert_eq!(thirds.len(), 3);
     let uploads = thirds.iter().map(|part| {
         let app = &app;
@@ -150,9 +142,7 @@ pub async fn scenario_parallel_partial_uploads_concatenated(kind: StoreKind) {
             let half = part.len() / 2;
             for (off, c) in [(0, &part[..half]), (half, &part[half..])] {
                 assert_eq!(
-                    app.tus_patch("alice", &url, off, c.to_vec(), true)
-                        .await
-                        .status(),
+                    app.tus_patch("alice", &url, off, c.to_vec(), true).await.status(),
                     StatusCode::NO_CONTENT
                 );
             }
@@ -170,19 +160,9 @@ pub async fn scenario_parallel_partial_uploads_concatenated(kind: StoreKind) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
     let final_url = location(&r);
-    let head = app
-        .tus(Method::HEAD, &final_url, "alice")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        head.headers()["upload-offset"],
-        data.len().to_string().as_str()
-    );
-    assert!(head.headers()["upload-concat"]
-        .to_str()
-        .unwrap()
-        .starts_with("final;"));
+    let head = app.tus(Method::HEAD, &final_url, "alice").send().await.unwrap();
+    assert_eq!(head.headers()["upload-offset"], data.len().to_string().as_str());
+    assert!(head.headers()["upload-concat"].to_str().unwrap().starts_with("final;"));
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
     assert_eq!(
         app.task_status("alice", &task).await["Slices"][0]["Md5"],
@@ -227,12 +207,7 @@ pub async fn scenario_reupload_is_idempotent(kind: StoreKind) {
     let r = app.tus_create("alice", &task, 0, 10).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
-    let slices = app
-        .state
-        .store
-        .list(&format!("slices/{task}/"))
-        .await
-        .unwrap();
+    let slices = app.state.store.list(&format!("slices/{task}/")).await.unwrap();
     assert_eq!(
         slices,
         vec![first.object_key.clone()],
@@ -314,10 +289,7 @@ async fn creation_with_upload_and_empty_slices() {
     let r = app.tus_create("alice", &task, 1, 0).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(app.stored_slice(&task, 1).await.unwrap(), Vec::<u8>::new());
-    assert_eq!(
-        app.task_status("alice", &task).await["Slices"][1]["Md5"],
-        md5_hex(b"")
-    );
+    assert_eq!(app.task_status("alice", &task).await["Slices"][1]["Md5"], md5_hex(b""));
 }
 
 #[tokio::test]
@@ -342,11 +314,7 @@ async fn protocol_errors_are_clear_and_store_nothing() {
             patch("0", "application/offset+octet-stream", vec![1; 1001]),
             413,
         ),
-        (
-            "wrong content type",
-            patch("0", "application/json", vec![1; 10]),
-            415,
-        ),
+        ("wrong content type", patch("0", "application/json", vec![1; 10]), 415),
         (
             "negative offset",
             patch("-1", "application/offset+octet-stream", vec![1; 10]),
@@ -354,8 +322,7 @@ async fn protocol_errors_are_clear_and_store_nothing() {
         ),
         (
             "unknown checksum algorithm",
-            patch("0", "application/offset+octet-stream", vec![1; 10])
-                .header("upload-checksum", "crc32 AAAA"),
+            patch("0", "application/offset+octet-stream", vec![1; 10]).header("upload-checksum", "crc32 AAAA"),
             400,
         ),
         (
@@ -407,10 +374,7 @@ async fn protocol_errors_are_clear_and_store_nothing() {
     let cases = vec![
         (
             "over max size",
-            create(
-                format!("task_id {},slice_index {}", b64(&task), b64("1")),
-                "1000001",
-            ),
+            create(format!("task_id {},slice_index {}", b64(&task), b64("1")), "1000001"),
             413,
             codes::TOO_LARGE,
         ),
@@ -438,19 +402,13 @@ async fn protocol_errors_are_clear_and_store_nothing() {
         ),
         (
             "negative index",
-            create(
-                format!("task_id {},slice_index {}", b64(&task), b64("-1")),
-                "10",
-            ),
+            create(format!("task_id {},slice_index {}", b64(&task), b64("-1")), "10"),
             400,
             codes::INVALID_PARAMETER,
         ),
         (
             "index not a number",
-            create(
-                format!("task_id {},slice_index {}", b64(&task), b64("one")),
-                "10",
-            ),
+            create(format!("task_id {},slice_index {}", b64(&task), b64("one")), "10"),
             400,
             codes::INVALID_PARAMETER,
         ),
@@ -470,10 +428,7 @@ async fn protocol_errors_are_clear_and_store_nothing() {
         ),
         (
             "path in task_id",
-            create(
-                format!("task_id {},slice_index {}", b64("../x"), b64("1")),
-                "10",
-            ),
+            create(format!("task_id {},slice_index {}", b64("../x"), b64("1")), "10"),
             400,
             codes::INVALID_PARAMETER,
         ),
@@ -486,11 +441,7 @@ async fn protocol_errors_are_clear_and_store_nothing() {
         (
             "unknown task",
             create(
-                format!(
-                    "task_id {},slice_index {}",
-                    b64("1400000001-1-ffff"),
-                    b64("1")
-                ),
+                format!("task_id {},slice_index {}", b64("1400000001-1-ffff"), b64("1")),
                 "10",
             ),
             404,
@@ -498,19 +449,13 @@ async fn protocol_errors_are_clear_and_store_nothing() {
         ),
         (
             "another user's task",
-            create(
-                format!("task_id {},slice_index {}", b64(&other), b64("0")),
-                "10",
-            ),
+            create(format!("task_id {},slice_index {}", b64(&other), b64("0")), "10"),
             403,
             codes::FORBIDDEN,
         ),
         (
             "negative length",
-            create(
-                format!("task_id {},slice_index {}", b64(&task), b64("1")),
-                "-5",
-            ),
+            create(format!("task_id {},slice_index {}", b64(&task), b64("1")), "-5"),
             400,
             codes::INVALID_PARAMETER,
         ),
@@ -533,9 +478,7 @@ async fn termination_frees_the_upload() {
     let task = app.create_task("alice", 1).await;
     let url = location(&app.tus_create("alice", &task, 0, 1000).await);
     assert_eq!(
-        app.tus_patch("alice", &url, 0, bytes(400, 1), true)
-            .await
-            .status(),
+        app.tus_patch("alice", &url, 0, bytes(400, 1), true).await.status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(app.state.store.list("uploads/").await.unwrap().len(), 1);
@@ -553,9 +496,7 @@ async fn abandoned_uploads_expire_and_their_bytes_are_deleted() {
     let task = app.create_task("alice", 1).await;
     let url = location(&app.tus_create("alice", &task, 0, 1000).await);
     assert_eq!(
-        app.tus_patch("alice", &url, 0, bytes(400, 1), true)
-            .await
-            .status(),
+        app.tus_patch("alice", &url, 0, bytes(400, 1), true).await.status(),
         StatusCode::NO_CONTENT
     );
     // A part written by an instance that crashed before committing it: an object with no row.

@@ -22,9 +22,7 @@ fn token_from_json(json_text: &str, level: flate2::Compression) -> String {
 }
 
 fn sig(key: &str, id: &str, appid: i64, time: i64, expire: i64) -> String {
-    let content = format!(
-        "TLS.identifier:{id}\nTLS.sdkappid:{appid}\nTLS.time:{time}\nTLS.expire:{expire}\n"
-    );
+    let content = format!("TLS.identifier:{id}\nTLS.sdkappid:{appid}\nTLS.time:{time}\nTLS.expire:{expire}\n");
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(content.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
@@ -47,8 +45,7 @@ async fn auth_with(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn tokens_from_the_official_libraries_are_accepted() {
-    let fixtures: Value =
-        serde_json::from_str(include_str!("fixtures/usersig_official.json")).unwrap();
+    let fixtures: Value = serde_json::from_str(include_str!("fixtures/usersig_official.json")).unwrap();
     let key = fixtures["key"].as_str().unwrap();
     let app = spawn_app().await;
     sqlx::query("UPDATE apps SET secret_key = $1")
@@ -59,18 +56,9 @@ async fn tokens_from_the_official_libraries_are_accepted() {
     let tokens = fixtures["tokens"].as_array().unwrap();
     assert!(tokens.len() >= 6);
     for t in tokens {
-        let (id, token) = (
-            t["identifier"].as_str().unwrap(),
-            t["token"].as_str().unwrap(),
-        );
+        let (id, token) = (t["identifier"].as_str().unwrap(), t["token"].as_str().unwrap());
         let r = auth_with(&app, id, token).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::OK,
-            "{}: {:?}",
-            t["library"],
-            r.text().await
-        );
+        assert_eq!(r.status(), StatusCode::OK, "{}: {:?}", t["library"], r.text().await);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["Response"]["UserId"], id);
         assert_eq!(v["Response"]["SdkAppId"], SDKAPPID);
@@ -111,15 +99,8 @@ async fn other_json_layouts_and_a_stored_zlib_block_are_accepted() {
         r#"{{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":{SDKAPPID},"TLS.time":{},"TLS.sig":"{s0}"}}"#,
         now - 5
     );
-    let (code, msg) = error_of(
-        auth_with(
-            &app,
-            "alice",
-            &token_from_json(&doc, flate2::Compression::default()),
-        )
-        .await,
-    )
-    .await;
+    let (code, msg) =
+        error_of(auth_with(&app, "alice", &token_from_json(&doc, flate2::Compression::default())).await).await;
     assert_eq!(code, codes::AUTH_FAILED);
     assert!(msg.contains("expired"), "{msg}");
 }
@@ -129,16 +110,9 @@ async fn bad_tokens_are_refused_with_auth_failed() {
     let app = spawn_app().await;
     let key = app.keys.secret_key.clone();
     let now = localrecord::auth::now();
-    let expired =
-        localrecord::auth::usersig::generate(SDKAPPID as u64, &key, "alice", 60, now - 61, None);
-    let wrong_key = localrecord::auth::usersig::generate(
-        SDKAPPID as u64,
-        "0123456789abcdef0123",
-        "alice",
-        600,
-        now,
-        None,
-    );
+    let expired = localrecord::auth::usersig::generate(SDKAPPID as u64, &key, "alice", 60, now - 61, None);
+    let wrong_key =
+        localrecord::auth::usersig::generate(SDKAPPID as u64, "0123456789abcdef0123", "alice", 600, now, None);
     // Forged: a real token's JSON with the expiry raised and the old signature kept.
     let s = sig(&key, "alice", SDKAPPID, now, 60);
     let forged = token_from_json(
@@ -173,12 +147,7 @@ async fn bad_tokens_are_refused_with_auth_failed() {
         error_of(r).await,
         (codes::AUTH_FAILED, "unknown SdkAppId 1499999999".into())
     );
-    let r = app
-        .client
-        .post(app.url("/localrecord/v1/auth"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.post(app.url("/localrecord/v1/auth")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(error_of(r).await.1.contains("missing credentials"));
     let r = app

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# localrecord's one script: sets up a fresh Debian/Ubuntu machine and runs the server, the tests or
+# the benchmarks. Run as root or as a user with sudo.
+#
+#   deploy/localrecord.sh run      install what is missing, build (release) and serve on 127.0.0.1:8080
+#   deploy/localrecord.sh test     install what is missing, start s3s-fs and (if none answers) Postgres,
+#                                  run the whole test suite
+#   deploy/localrecord.sh bench    like test, then the ingest benchmark (release build)
+#   deploy/localrecord.sh lint     cargo fmt --check and clippy -D warnings
+#
+# Environment: LOCALRECORD_* configures the server (see README); LOCALRECORD_TEST_DATABASE_URL is the
+# Postgres the tests create their databases in (default postgres://postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TOOLS="$ROOT/target/tools"
+S3S_VERSION=0.14.1
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# System packages: FFmpeg libraries (splicing), clang + pkg-config (building against them),
+# PostgreSQL (the embedded default and the tests), python3-venv (the tus client test).
+PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
+  libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev postgresql postgresql-client
+  python3 python3-venv ca-certificates curl)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.85 or newer (rustup)" >&2; exit 1; }
+}
+
+ensure_s3s() {
+  # Installed into cargo's home (not target/), so fresh checkouts on the same machine reuse it.
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  if ! s3s-fs --version 2>/dev/null | grep -q "$S3S_VERSION"; then
+    log "installing s3s-fs $S3S_VERSION (the S3 test server)"
+    cargo install s3s-fs --version "$S3S_VERSION" --features binary --locked
+  fi
+  S3S_FS_BIN="$(command -v s3s-fs)"
+  export S3S_FS_BIN
+}
+
+ensure_python_tus() {
+  if [ ! -x "$TOOLS/venv/bin/python" ] || ! "$TOOLS/venv/bin/python" -c "import tusclient" 2>/dev/null; then
+    log "installing tuspy (a real tus client) into $TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install -q "tuspy==1.1.0"
+  fi
+  export LOCALRECORD_TEST_PYTHON="$TOOLS/venv/bin/python"
+}
+
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
+
+# Use the Postgres at LOCALRECORD_TEST_DATABASE_URL if it answers; otherwise run a private one
+# for the tests under target/tools/pg (as the postgres user when root).
+ensure_postgres() {
+  export LOCALRECORD_TEST_DATABASE_URL="${LOCALRECORD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if psql "$LOCALRECORD_TEST_DATABASE_URL" -Atqc "select 1" >/dev/null 2>&1; then
+    log "using Postgres at $LOCALRECORD_TEST_DATABASE_URL"
+    return
+  fi
+  local bin dir port=55432 run=()
+  bin="$(pg_bindir)"
+  dir="$TOOLS/pg"
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir" && chmod o+x "$ROOT" "$ROOT/target" "$TOOLS"
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    log "creating a private test Postgres in $dir"
+    "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! "${run[@]}" "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+      -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=300 -c fsync=off" start
+  fi
+  export LOCALRECORD_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  log "using private Postgres at $LOCALRECORD_TEST_DATABASE_URL"
+}
+
+run_tests() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+  else
+    cargo test --workspace --no-fail-fast
+  fi
+}
+
+case "${1:-}" in
+  run)
+    install_packages
+    cargo build --release --bin localrecord
+    exec "$ROOT/target/release/localrecord" serve
+    ;;
+  test)
+    install_packages
+    ensure_s3s
+    ensure_python_tus
+    ensure_postgres
+    run_tests
+    ;;
+  bench)
+    install_packages
+    ensure_s3s
+    ensure_postgres
+    cargo bench --bench ingest
+    ;;
+  lint)
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    ;;
+  *)
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long, default_value_t = 86400)]
         expire: i64,
     },
+    /// Splice FLV slices, in the order given, into one MP4 (stream copy); prints a JSON summary.
+    Splice {
+        /// Output file.
+        #[arg(short, long, default_value = "out.mp4")]
+        output: PathBuf,
+        /// Slices in recording order.
+        #[arg(required = true)]
+        slices: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +82,11 @@ enum AppCommand {
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
+    if let Command::Splice { output, slices } = &cli.command {
+        let summary = localrecord::splice::splice_files(slices, output)?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
     match cli.command {
         Command::Serve => {
@@ -128,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 auth::usersig::generate(sdkappid, &app.secret_key, &identifier, expire, auth::now(), None)
             );
         }
+        Command::Splice { .. } => unreachable!("handled before loading the configuration"),
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 mod embedded;
 mod helpers;
+mod media;
 mod multi_instance;
+mod splice;
 mod tasks;
 mod tus;
 mod tus_clients;

@@ -1,0 +1,61 @@
+//! Splicing FLV slices into one MP4 (index at the front) by stream copy with FFmpeg's libraries.
+//! See `timeline` for where packets land and `remux` for the packet loop and its defect handling.
+//! Blocking: run it on a blocking thread.
+
+pub mod remux;
+pub mod timeline;
+pub mod verify;
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What became of one input slice.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SliceOutcome {
+    /// copied whole
+    Copied,
+    /// read up to a cut (a crash mid-write); everything before it is in the output
+    Truncated,
+    /// not usable at all (empty, not FLV, no video); skipped, the rest is unaffected
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceReport {
+    pub path: PathBuf,
+    pub outcome: SliceOutcome,
+    /// packets written
+    pub packets: u64,
+    /// corrupt packets dropped
+    pub dropped: u64,
+    /// content length placed on the output timeline, ms
+    pub duration_ms: i64,
+    pub has_audio: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub output: PathBuf,
+    pub size: u64,
+    pub duration_ms: i64,
+    pub width: u32,
+    pub height: u32,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub slices: Vec<SliceReport>,
+    pub elapsed_ms: u64,
+}
+
+impl Summary {
+    pub fn skipped(&self) -> usize {
+        self.slices
+            .iter()
+            .filter(|s| s.outcome == SliceOutcome::Skipped)
+            .count()
+    }
+}
+
+pub use remux::splice_files;

@@ -1,0 +1,169 @@
+//! Where each packet lands on the output timeline. Pure arithmetic, kept apart from FFmpeg so the
+//! splicing rules are unit-tested:
+//!
+//! - one offset per slice, shared by audio and video: the end of everything written so far, so A/V
+//!   stay in sync at every join whatever the slices' own timestamps (they usually restart at 0);
+//! - offsets come from the packet timestamps actually read, never from a container's header duration;
+//! - AAC packets are placed on whole frame steps (FLV stores milliseconds, which jitter by up to a
+//!   millisecond against 1024-sample frames); a slice's audio continues the previous slice's audio
+//!   without a gap when it starts within one frame of it;
+//! - DTS strictly increase per stream (the caller enforces it again in the muxer's time base).
+
+/// Microseconds.
+pub type Micros = i64;
+
+#[derive(Debug)]
+pub struct Timeline {
+    sample_rate: i64,
+    frame: i64,
+    /// Output position of the current slice's first packet.
+    slice_offset: Micros,
+    /// Input timestamp of the current slice's first packet.
+    slice_base: Option<Micros>,
+    video_last_dts: Option<Micros>,
+    video_end: Micros,
+    /// (ideal sample position, placed sample position) of the slice's first audio packet.
+    audio_anchor: Option<(i64, i64)>,
+    /// End of the written audio, in samples.
+    audio_end: i64,
+}
+
+impl Timeline {
+    /// `sample_rate` and `frame` (samples per AAC packet, 1024 for AAC-LC) of the output audio.
+    pub fn new(sample_rate: i64, frame: i64) -> Timeline {
+        Timeline {
+            sample_rate: sample_rate.max(1),
+            frame: frame.max(1),
+            slice_offset: 0,
+            slice_base: None,
+            video_last_dts: None,
+            video_end: 0,
+            audio_anchor: None,
+            audio_end: 0,
+        }
+    }
+
+    fn samples(&self, us: Micros) -> i64 {
+        (us as i128 * self.sample_rate as i128 + 500_000).div_euclid(1_000_000) as i64
+    }
+
+    pub fn audio_end_us(&self) -> Micros {
+        (self.audio_end as i128 * 1_000_000 / self.sample_rate as i128) as i64
+    }
+
+    /// End of everything written so far.
+    pub fn end(&self) -> Micros {
+        self.video_end.max(self.audio_end_us())
+    }
+
+    /// Starts the next slice at the end of everything written so far.
+    pub fn begin_slice(&mut self) {
+        self.slice_offset = self.end();
+        self.slice_base = None;
+        self.audio_anchor = None;
+    }
+
+    fn place(&mut self, ts: Micros) -> Micros {
+        let base = *self.slice_base.get_or_insert(ts);
+        ts - base + self.slice_offset
+    }
+
+    /// A video packet: input (dts, pts, duration) -> output (dts, pts).
+    pub fn video(&mut self, dts: Micros, pts: Micros, duration: Micros) -> (Micros, Micros) {
+        let mut out_dts = self.place(dts);
+        let mut out_pts = out_dts + (pts - dts).max(0);
+        if let Some(last) = self.video_last_dts {
+            if out_dts <= last {
+                let shift = last + 1 - out_dts;
+                out_dts += shift;
+                out_pts += shift;
+            }
+        }
+        self.video_last_dts = Some(out_dts);
+        self.video_end = self.video_end.max(out_pts + duration.max(0));
+        (out_dts, out_pts)
+    }
+
+    /// An audio packet at input time `ts` -> its output position in samples.
+    pub fn audio(&mut self, ts: Micros) -> i64 {
+        let placed = self.place(ts);
+        let ideal = self.samples(placed);
+        let out = match self.audio_anchor {
+            None => {
+                // Continue the previous audio seamlessly when the slice starts within a frame of it.
+                let placed = if ideal - self.audio_end < self.frame {
+                    self.audio_end
+                } else {
+                    ideal
+                };
+                self.audio_anchor = Some((ideal, placed));
+                placed
+            }
+            Some((a_ideal, a_placed)) => {
+                let k = ((ideal - a_ideal) as f64 / self.frame as f64).round() as i64;
+                (a_placed + k * self.frame).max(self.audio_end)
+            }
+        };
+        self.audio_end = out + self.frame;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME_US: f64 = 1024.0 * 1e6 / 44100.0;
+
+    #[test]
+    fn slices_restarting_at_zero_follow_each_other() {
+        let mut t = Timeline::new(44100, 1024);
+        for slice in 0..3 {
+            let before = t.end();
+            t.begin_slice();
+            // 2 s of 15 fps video and AAC at millisecond precision, as FLV stores them.
+            for f in 0..30 {
+                let ts = f * 66_667 / 1000 * 1000;
+                let (d, p) = t.video(ts, ts, 66_667);
+                assert_eq!(d, p);
+                if f == 0 {
+                    assert_eq!(d, before, "slice {slice} starts where the last ended");
+                }
+            }
+            for k in 0..86 {
+                let ms = ((k as f64 * FRAME_US) / 1000.0).floor() as i64 * 1000;
+                let s = t.audio(ms);
+                assert_eq!(s % 1024, 0, "audio on whole frames");
+            }
+        }
+        // Audio stays contiguous across joins: 3 x 86 frames, no gap.
+        assert_eq!(t.audio_end, 3 * 86 * 1024);
+    }
+
+    #[test]
+    fn one_offset_per_slice_keeps_av_in_sync() {
+        let mut t = Timeline::new(48000, 1024);
+        t.begin_slice();
+        t.video(0, 0, 40_000);
+        t.video(960_000, 960_000, 40_000); // video ends at 1.0 s
+        t.audio(0); // audio ends at 21 ms: the slice had almost no audio
+        t.begin_slice();
+        let (d, _) = t.video(5_000_000, 5_000_000, 40_000); // timestamps continue from the recorder
+        assert_eq!(d, 1_000_000);
+        // The next slice's audio starts where its video starts, not where the audio ended.
+        let s = t.audio(5_000_000);
+        assert_eq!(s, 48_000);
+    }
+
+    #[test]
+    fn dts_strictly_increase_even_when_input_goes_back() {
+        let mut t = Timeline::new(44100, 1024);
+        t.begin_slice();
+        let (a, _) = t.video(1000, 1000, 0);
+        let (b, pb) = t.video(500, 600, 0);
+        assert!(b > a && pb >= b);
+        let x = t.audio(0);
+        let y = t.audio(0);
+        assert!(y > x);
+    }
+}

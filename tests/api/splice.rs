@@ -1,0 +1,207 @@
+//! Splicing real FLV slices (made by the ffmpeg CLI) and checking the MP4 with ffprobe, one test per
+//! defect a real recorder produces.
+
+use crate::media::*;
+use localrecord::splice::{splice_files, SliceOutcome};
+use std::path::{Path, PathBuf};
+
+const FRAME: f64 = 1.0 / 15.0;
+
+fn assert_clean(out: &Path) {
+    assert_eq!(stream_count(out), 2, "video and audio");
+    assert!(moov_first(out), "index at the front (faststart)");
+    let errors = decode_errors(out);
+    assert!(errors.is_empty(), "ffmpeg -v error prints: {errors}");
+    for s in ["v", "a"] {
+        let p = packets(out, s);
+        assert!(p.windows(2).all(|w| w[1].dts > w[0].dts), "{s}: DTS strictly increase");
+    }
+}
+
+/// The largest hole between consecutive audio packets, in seconds.
+fn worst_audio_gap(out: &Path) -> f64 {
+    packets(out, "a")
+        .windows(2)
+        .map(|w| (w[1].pts - (w[0].pts + w[0].duration)).abs())
+        .fold(0.0, f64::max)
+}
+
+fn slices(dir: &Path, specs: &[SliceSpec]) -> Vec<PathBuf> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| make_slice(dir, &format!("{i}.flv"), s))
+        .collect()
+}
+
+#[test]
+fn three_slices_splice_seamlessly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(
+        dir.path(),
+        &[
+            SliceSpec::default(),
+            SliceSpec {
+                tone: 550,
+                ..Default::default()
+            },
+            SliceSpec {
+                tone: 660,
+                ..Default::default()
+            },
+        ],
+    );
+    let out = dir.path().join("out.mp4");
+    let summary = splice_files(&ins, &out).unwrap();
+    assert_clean(&out);
+    let expected: f64 = ins.iter().map(|p| content_secs(p)).sum();
+    let got = format_duration(&out);
+    assert!(
+        (got - expected).abs() <= FRAME,
+        "duration {got} vs sum of slices {expected}"
+    );
+    assert!((summary.duration_ms as f64 / 1000.0 - got).abs() <= FRAME);
+    assert!(
+        worst_audio_gap(&out) < 0.001,
+        "audio gap at a join: {}",
+        worst_audio_gap(&out)
+    );
+    assert!(summary.slices.iter().all(|s| s.outcome == SliceOutcome::Copied));
+    assert_eq!(summary.size, std::fs::metadata(&out).unwrap().len());
+}
+
+#[test]
+fn a_truncated_slice_is_read_up_to_the_cut_and_the_rest_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(
+        dir.path(),
+        &[SliceSpec::default(), SliceSpec::default(), SliceSpec::default()],
+    );
+    let full = content_secs(&ins[1]);
+    // The recorder died 60% into slice 1.
+    let bytes = std::fs::read(&ins[1]).unwrap();
+    std::fs::write(&ins[1], &bytes[..bytes.len() * 6 / 10]).unwrap();
+    let out = dir.path().join("out.mp4");
+    let summary = splice_files(&ins, &out).unwrap();
+    assert_clean(&out);
+    let got = format_duration(&out);
+    let expected = content_secs(&ins[0]) + content_secs(&ins[1]) + content_secs(&ins[2]);
+    assert!((got - expected).abs() <= 2.0 * FRAME, "duration {got} vs {expected}");
+    assert!(got > 2.0 * full + 1.0, "slice 2 is in the output, and most of slice 1");
+
+    // The baseline loses everything after the cut.
+    let base = dir.path().join("concat.mp4");
+    ffmpeg_concat(&ins, &base);
+    let base_secs = format_duration(&base);
+    assert!(got > base_secs + 3.0, "ours {got} s, ffmpeg concat {base_secs} s");
+    assert_eq!(summary.slices.len(), 3);
+}
+
+#[test]
+fn a_zero_byte_slice_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(
+        dir.path(),
+        &[SliceSpec::default(), SliceSpec::default(), SliceSpec::default()],
+    );
+    std::fs::write(&ins[1], b"").unwrap();
+    let out = dir.path().join("out.mp4");
+    let summary = splice_files(&ins, &out).unwrap();
+    assert_clean(&out);
+    assert_eq!(summary.slices[1].outcome, SliceOutcome::Skipped);
+    let expected = content_secs(&ins[0]) + content_secs(&ins[2]);
+    assert!((format_duration(&out) - expected).abs() <= FRAME);
+    assert!(worst_audio_gap(&out) < 0.001);
+}
+
+#[test]
+fn a_slice_without_audio_keeps_the_rest_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(
+        dir.path(),
+        &[
+            SliceSpec::default(),
+            SliceSpec {
+                audio: false,
+                ..Default::default()
+            },
+            SliceSpec::default(),
+        ],
+    );
+    let out = dir.path().join("out.mp4");
+    let summary = splice_files(&ins, &out).unwrap();
+    assert_clean(&out);
+    assert!(!summary.slices[1].has_audio);
+    let expected: f64 = ins.iter().map(|p| content_secs(p)).sum();
+    assert!((format_duration(&out) - expected).abs() <= FRAME);
+    // Slice 2's audio starts with slice 2's video, not where slice 0's audio ended.
+    let end0 = content_secs(&ins[0]);
+    let start2 = end0 + content_secs(&ins[1]);
+    let first_audio_after = packets(&out, "a")
+        .into_iter()
+        .map(|p| p.pts)
+        .find(|t| *t > end0 + 0.5)
+        .unwrap();
+    let first_video_after = packets(&out, "v")
+        .into_iter()
+        .map(|p| p.dts)
+        .find(|t| *t >= start2 - 0.001)
+        .unwrap();
+    assert!(
+        (first_audio_after - first_video_after).abs() <= FRAME,
+        "audio {first_audio_after} vs video {first_video_after}"
+    );
+}
+
+#[test]
+fn corrupt_bytes_in_the_middle_cost_only_the_packets_they_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(
+        dir.path(),
+        &[SliceSpec::default(), SliceSpec::default(), SliceSpec::default()],
+    );
+    // Garble 2000 bytes inside the keyframe in the middle of slice 1 (the FLV structure stays intact).
+    let keys = keyframes(&ins[1]);
+    let (pos, size) = keys[keys.len() / 2];
+    assert!(size > 2200, "keyframe of {size} bytes");
+    let mut bytes = std::fs::read(&ins[1]).unwrap();
+    for (i, b) in bytes[pos + 100..pos + 2100].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(2654435761).to_be_bytes()[1];
+    }
+    std::fs::write(&ins[1], &bytes).unwrap();
+    assert!(!decode_errors(&ins[1]).is_empty(), "the slice itself is broken");
+
+    let out = dir.path().join("out.mp4");
+    let summary = splice_files(&ins, &out).unwrap();
+    assert_clean(&out);
+    // One GOP (2 s at 15 fps, -g 30) is lost; everything else is there.
+    assert_eq!(summary.slices[1].dropped, 30);
+    let video_secs = packets(&out, "v").len() as f64 * FRAME;
+    assert!((video_secs - (3.0 * 4.0 - 2.0)).abs() < 0.01, "{video_secs} s of video");
+    let expected: f64 = ins.iter().map(|p| content_secs(p)).sum();
+    assert!(
+        (format_duration(&out) - expected).abs() <= FRAME,
+        "the timeline keeps its length"
+    );
+    assert!(worst_audio_gap(&out) < 0.001, "audio untouched");
+}
+
+#[test]
+fn the_cli_prints_a_json_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(dir.path(), &[SliceSpec::default(), SliceSpec::default()]);
+    let out = dir.path().join("cli.mp4");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_localrecord"))
+        .arg("splice")
+        .arg("-o")
+        .arg(&out)
+        .args(&ins)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["slices"].as_array().unwrap().len(), 2);
+    assert_eq!(v["size"], std::fs::metadata(&out).unwrap().len());
+    assert!((v["duration_ms"].as_f64().unwrap() / 1000.0 - format_duration(&out)).abs() <= FRAME);
+    assert_clean(&out);
+}

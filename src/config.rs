@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 3] = ["store", "upload", "db"];
+const SECTIONS: [&str; 4] = ["store", "upload", "db", "jobs"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -27,6 +27,21 @@ pub struct Settings {
     pub db: DatabaseSettings,
     pub store: StoreSettings,
     pub upload: UploadSettings,
+    pub jobs: JobSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct JobSettings {
+    /// Run job workers in this instance (false: an API-only instance).
+    pub enabled: bool,
+    /// Jobs (splices) run at once per instance.
+    pub concurrency: usize,
+    /// A job's lease; a worker that stops renewing it for this long loses the job to another.
+    pub lease_secs: u64,
+    /// How often an idle worker looks for work.
+    pub poll_interval_ms: u64,
+    /// A recording whose recorder sent nothing for this long is spliced from what arrived (partial).
+    pub splice_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -100,6 +115,13 @@ impl Default for Settings {
                 max_size: 4 * 1024 * 1024 * 1024,
                 expiry_secs: 24 * 3600,
                 sweep_interval_secs: 60,
+            },
+            jobs: JobSettings {
+                enabled: true,
+                concurrency: 2,
+                lease_secs: 30,
+                poll_interval_ms: 250,
+                splice_idle_secs: 1800,
             },
         }
     }

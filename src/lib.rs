@@ -7,6 +7,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod splice;
 pub mod startup;
 pub mod store;

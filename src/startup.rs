@@ -49,11 +49,13 @@ pub async fn database(settings: &Settings) -> anyhow::Result<(PgPool, Option<Emb
 
 impl Application {
     /// Connects (and migrates) the database, opens the store and binds `settings.listen`.
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
         let (db, postgres) = database(&settings).await?;
         let store = Store::from_settings(&settings.store, &settings.data_dir)?;
         store.check().await?;
         let listener = TcpListener::bind(settings.listen).await?;
+        // Port 0 means "any": links must carry the port actually bound.
+        settings.listen = listener.local_addr()?;
         let state = AppState {
             db,
             store,
@@ -76,13 +78,23 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        crate::jobs::splice::clean_tmp(&self.state);
         let sweeper = tokio::spawn(crate::ingest::sweep::run(self.state.clone()));
+        let worker = self
+            .state
+            .settings
+            .jobs
+            .enabled
+            .then(|| tokio::spawn(crate::jobs::worker::run(self.state.clone())));
         let app = crate::http::router(self.state.clone());
         tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving");
         let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        if let Some(w) = worker {
+            w.abort();
+        }
         self.state.db.close().await;
         Ok(result?)
     }

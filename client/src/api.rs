@@ -144,7 +144,28 @@ pub struct TaskStatus {
     pub start_time: i64,
     #[serde(rename = "Slices")]
     pub slices: Vec<SliceStatus>,
-    /// Indexes below SliceCount not yet stored (empty before stop).
+    /// Indexes below SliceCount not yet stored (empty before stop); for a partial recording, the
+    /// slices it lacks.
     #[serde(rename = "MissingSlices")]
     pub missing_slices: Vec<i32>,
+    /// The spliced MP4 (once spliced): the seed's callback fields.
+    #[serde(rename = "VideoOutputId", default, skip_serializing_if = "Option::is_none")]
+    pub video_output_id: Option<String>,
+    #[serde(rename = "VideoOutputUrl", default, skip_serializing_if = "Option::is_none")]
+    pub video_output_url: Option<String>,
+    /// bytes
+    #[serde(rename = "VideoOutputSize", default, skip_serializing_if = "Option::is_none")]
+    pub video_output_size: Option<i64>,
+    /// ms
+    #[serde(rename = "VideoOutputDuration", default, skip_serializing_if = "Option::is_none")]
+    pub video_output_duration: Option<i64>,
+    /// Unix time of the last splice
+    #[serde(rename = "SplicTime", default, skip_serializing_if = "Option::is_none")]
+    pub splic_time: Option<i64>,
+    /// how long the last splice took, ms
+    #[serde(rename = "SpliceMs", default, skip_serializing_if = "Option::is_none")]
+    pub splice_ms: Option<i64>,
+    /// why the task failed
+    #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
 }

@@ -13,9 +13,17 @@ pub struct Task {
     pub params: serde_json::Value,
     pub slice_count: Option<i32>,
     pub start_time: DateTime<Utc>,
+    pub video_output_id: Option<String>,
+    pub video_output_key: Option<String>,
+    pub video_output_size: Option<i64>,
+    pub video_output_duration_ms: Option<i64>,
+    pub splic_time: Option<DateTime<Utc>>,
+    pub splice_ms: Option<i64>,
+    pub failure_reason: Option<String>,
+    pub missing_slices: Vec<i32>,
 }
 
-const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time";
+const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time, video_output_id, video_output_key, video_output_size, video_output_duration_ms, splic_time, splice_ms, failure_reason, missing_slices";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -47,7 +55,7 @@ pub async fn get(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Option<
 pub async fn transition(db: impl PgExecutor<'_>, task_id: &str, from: &[&str], to: &str) -> sqlx::Result<Option<Task>> {
     let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
     sqlx::query_as(&format!(
-        "UPDATE tasks SET state = $3, updated_at = now() WHERE task_id = $1 AND state = ANY($2) RETURNING {COLUMNS}"
+        "UPDATE tasks SET state = $3, updated_at = now(), last_activity = now() WHERE task_id = $1 AND state = ANY($2) RETURNING {COLUMNS}"
     ))
     .bind(task_id)
     .bind(&from)
@@ -59,11 +67,99 @@ pub async fn transition(db: impl PgExecutor<'_>, task_id: &str, from: &[&str], t
 /// Records the stop: slice count declared, state `uploading`. Only from recording or paused.
 pub async fn stop(db: impl PgExecutor<'_>, task_id: &str, slice_count: i32) -> sqlx::Result<Option<Task>> {
     sqlx::query_as(&format!(
-        "UPDATE tasks SET state = 'uploading', slice_count = $2, stopped_at = now(), updated_at = now()
+        "UPDATE tasks SET state = 'uploading', slice_count = $2, stopped_at = now(), updated_at = now(), last_activity = now()
          WHERE task_id = $1 AND state IN ('recording', 'paused') RETURNING {COLUMNS}"
     ))
     .bind(task_id)
     .bind(slice_count)
     .fetch_optional(db)
     .await
+}
+
+pub async fn set_state(db: impl PgExecutor<'_>, task_id: &str, state: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET state = $2, updated_at = now() WHERE task_id = $1")
+        .bind(task_id)
+        .bind(state)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// The recorder or a slice showed up: the task is not idle.
+pub async fn touch(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET last_activity = now() WHERE task_id = $1")
+        .bind(task_id)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Tasks still waiting for their recorder (recording, paused, or stopped with slices missing) and
+/// silent for `idle_secs`.
+pub async fn idle(db: impl PgExecutor<'_>, idle_secs: f64) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT task_id FROM tasks WHERE state IN ('recording', 'paused', 'uploading')
+         AND last_activity < now() - make_interval(secs => $1) ORDER BY last_activity LIMIT 100",
+    )
+    .bind(idle_secs)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// The outcome of a splice.
+#[derive(Debug, Clone)]
+pub struct SpliceResult {
+    pub video_output_id: String,
+    pub video_output_key: String,
+    pub size: i64,
+    pub duration_ms: i64,
+    pub splice_ms: i64,
+    /// "done" or "partial"
+    pub state: &'static str,
+    pub missing_slices: Vec<i32>,
+}
+
+/// Records a splice; returns the key of the MP4 it replaces, if any.
+pub async fn record_splice(db: &sqlx::PgPool, task_id: &str, r: &SpliceResult) -> sqlx::Result<Option<String>> {
+    let mut tx = db.begin().await?;
+    let old: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT video_output_key FROM tasks WHERE task_id = $1 FOR UPDATE")
+            .bind(task_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    sqlx::query(
+        "UPDATE tasks SET video_output_id = $2, video_output_key = $3, video_output_size = $4,
+            video_output_duration_ms = $5, splice_ms = $6, state = $7, missing_slices = $8,
+            splic_time = now(), failure_reason = NULL, updated_at = now()
+         WHERE task_id = $1",
+    )
+    .bind(task_id)
+    .bind(&r.video_output_id)
+    .bind(&r.video_output_key)
+    .bind(r.size)
+    .bind(r.duration_ms)
+    .bind(r.splice_ms)
+    .bind(r.state)
+    .bind(&r.missing_slices)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(old.and_then(|o| o.0))
+}
+
+pub async fn mark_failed(db: impl PgExecutor<'_>, task_id: &str, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tasks SET state = 'failed', failure_reason = $2, updated_at = now() WHERE task_id = $1")
+        .bind(task_id)
+        .bind(reason)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn by_video_output_id(db: impl PgExecutor<'_>, id: &str) -> sqlx::Result<Option<Task>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE video_output_id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }

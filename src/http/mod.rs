@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod recordings;
 pub mod tasks;
 pub mod tus;
 pub mod upload;
@@ -17,6 +18,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(tasks::router())
+        .merge(recordings::router())
         .merge(upload::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
         // URIs are not logged: the seed's auth puts the UserSig in the query string.

@@ -121,6 +121,7 @@ async fn stop(
         }
     } else {
         tracing::info!(task = %task_id, slices = req.slice_count, "task stopped");
+        crate::jobs::splice::maybe_enqueue(&state, &task_id).await?;
     }
     Ok(ok(task_status(&state, &task_id).await?))
 }
@@ -179,6 +180,7 @@ pub async fn task_status(state: &AppState, task_id: &str) -> Result<TaskStatus> 
     let missing_slices = (0..declared)
         .filter(|i| by_index.get(i).map(|s| s.state != SliceState::Uploaded).unwrap_or(true))
         .collect();
+    let partial = task.state == "partial";
     Ok(TaskStatus {
         task_id: task.task_id,
         sdk_app_id: task.sdk_app_id as u64,
@@ -188,6 +190,20 @@ pub async fn task_status(state: &AppState, task_id: &str) -> Result<TaskStatus> 
         slice_count: task.slice_count,
         start_time: task.start_time.timestamp(),
         slices: by_index.into_values().collect(),
-        missing_slices,
+        missing_slices: if partial {
+            task.missing_slices.clone()
+        } else {
+            missing_slices
+        },
+        video_output_url: task
+            .video_output_id
+            .as_ref()
+            .map(|id| crate::http::recordings::url(state, id)),
+        video_output_id: task.video_output_id,
+        video_output_size: task.video_output_size,
+        video_output_duration: task.video_output_duration_ms,
+        splic_time: task.splic_time.map(|t| t.timestamp()),
+        splice_ms: task.splice_ms,
+        failure_reason: task.failure_reason,
     })
 }

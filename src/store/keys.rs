@@ -27,3 +27,8 @@ pub fn slice_from_part(task_id: &str, index: i32, part_key: &str) -> String {
     let suffix = part_key.rsplit('-').next().unwrap_or("part");
     format!("slices/{task_id}/{index:06}-{suffix}.flv")
 }
+
+/// A spliced recording. Unique per splice, so a re-splice never overwrites the MP4 being served.
+pub fn recording(task_id: &str, video_output_id: &str) -> String {
+    format!("recordings/{task_id}/{video_output_id}-{}.mp4", Uuid::new_v4().simple())
+}

@@ -26,6 +26,8 @@ pub struct Store {
     op: Operator,
     backend: StoreBackend,
     part_size: usize,
+    /// The fs backend's directory: lets FFmpeg read slices in place instead of from a copy.
+    fs_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -48,6 +50,7 @@ impl Store {
                 .context("store.secret_access_key is required for this store backend")
         };
         let prefix = s.root.clone().unwrap_or_else(|| "/".into());
+        let mut fs_root = None;
         let op = match s.backend {
             StoreBackend::Fs => {
                 let root = match &s.root {
@@ -56,6 +59,7 @@ impl Store {
                 };
                 std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
                 let root = std::fs::canonicalize(&root)?;
+                fs_root = Some(root.clone());
                 Operator::new(services::Fs::default().root(&root.to_string_lossy()))?.finish()
             }
             StoreBackend::S3 => {
@@ -99,6 +103,7 @@ impl Store {
             op: op.layer(RetryLayer::new().with_jitter()),
             backend: s.backend,
             part_size: s.part_size,
+            fs_root,
         })
     }
 
@@ -195,6 +200,47 @@ impl Store {
             .filter(|e| e.metadata().is_dir() && e.path() != prefix)
             .map(|e| e.path().to_owned())
             .collect())
+    }
+
+    /// The object's file, when the backend is the local filesystem.
+    pub fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        self.fs_root.as_ref().map(|r| r.join(key))
+    }
+
+    /// Copies an object to a local file, streaming.
+    pub async fn download(&self, key: &str, to: &Path) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let size = self.op.stat(key).await?.content_length();
+        let mut s = self.read_stream(key, 0..size).await?;
+        let mut f = tokio::fs::File::create(to).await?;
+        while let Some(chunk) = s.try_next().await? {
+            f.write_all(&chunk).await?;
+        }
+        f.flush().await?;
+        Ok(())
+    }
+
+    /// Stores a local file at `key`, streaming in bounded chunks.
+    pub async fn upload_file(&self, from: &Path, key: &str) -> anyhow::Result<u64> {
+        use tokio::io::AsyncReadExt;
+        let mut f = tokio::fs::File::open(from).await?;
+        let mut w = self.writer(key).await?;
+        let mut total = 0u64;
+        loop {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = f.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            total += n as u64;
+            if let Err(e) = w.write(buf).await {
+                w.abort().await.ok();
+                return Err(e.into());
+            }
+        }
+        w.close().await?;
+        Ok(total)
     }
 
     /// Every key under `prefix`, for sweeps and tests.

@@ -166,7 +166,13 @@ pub async fn spawn_app_with(kind: StoreKind, tweak: impl FnOnce(&mut Settings)) 
 
 /// Another instance over the same database and store.
 pub async fn spawn_instance(other: &TestApp) -> TestApp {
-    let app = Application::build(other.backing.settings()).await.expect("app builds");
+    spawn_instance_with(other, |_| {}).await
+}
+
+pub async fn spawn_instance_with(other: &TestApp, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = other.backing.settings();
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
     start(app, other.backing.clone(), other.keys.clone()).await
 }
 

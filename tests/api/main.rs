@@ -4,6 +4,7 @@ mod embedded;
 mod helpers;
 mod media;
 mod multi_instance;
+mod recording;
 mod splice;
 mod tasks;
 mod tus;

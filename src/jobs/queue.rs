@@ -1,0 +1,144 @@
+//! The Postgres job queue.
+//!
+//! - `enqueue` is idempotent per `unique_key`: a queued job is updated, a finished one re-armed, and a
+//!   running one marked to run once more when it ends (so a late slice is never missed).
+//! - `claim` is one short statement (`FOR UPDATE SKIP LOCKED`), so any number of workers on any
+//!   number of instances share the queue without blocking each other.
+//! - A claimed job holds a lease that its worker renews by `heartbeat`; `reap` re-queues jobs whose
+//!   lease ran out (their instance died), counting that as an attempt.
+//! - `fail` retries with exponential backoff until `max_attempts`, or fails at once when the error
+//!   is permanent.
+
+use sqlx::{FromRow, PgExecutor};
+use std::time::Duration;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub unique_key: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+pub async fn enqueue(
+    db: impl PgExecutor<'_>,
+    kind: &str,
+    unique_key: &str,
+    payload: &serde_json::Value,
+    delay: Duration,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, unique_key, payload, run_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+         ON CONFLICT (unique_key) DO UPDATE SET
+            payload = EXCLUDED.payload,
+            rerun = jobs.state = 'running',
+            state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
+            attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
+            run_at = CASE WHEN jobs.state = 'running' THEN jobs.run_at ELSE EXCLUDED.run_at END,
+            last_error = NULL,
+            updated_at = now()",
+    )
+    .bind(kind)
+    .bind(unique_key)
+    .bind(payload)
+    .bind(delay.as_secs_f64())
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn claim(db: impl PgExecutor<'_>, worker: &str, lease: Duration) -> sqlx::Result<Option<Job>> {
+    sqlx::query_as(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = $1,
+                lease_until = now() + make_interval(secs => $2), updated_at = now()
+         WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()
+                     ORDER BY run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
+         RETURNING id, kind, unique_key, payload, attempts, max_attempts",
+    )
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(db)
+    .await
+}
+
+/// Renews the lease; false when the job is no longer this worker's (reaped and re-claimed).
+pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, worker: &str, lease: Duration) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
+         WHERE id = $1 AND worker = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn complete(db: impl PgExecutor<'_>, id: i64, worker: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = CASE WHEN rerun THEN 'queued' ELSE 'done' END,
+                attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
+                run_at = now(), rerun = false, worker = NULL, lease_until = NULL, updated_at = now()
+         WHERE id = $1 AND worker = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Backoff before attempt `n + 1`: 2 s, 4 s, 8 s ... capped at 5 minutes.
+pub fn backoff(attempts: i32) -> Duration {
+    Duration::from_secs(2u64.saturating_pow(attempts.clamp(1, 20) as u32).min(300))
+}
+
+/// Records a failure: retried after a backoff while attempts remain and `retry`, failed otherwise.
+/// Returns whether the job failed for good.
+pub async fn fail(db: impl PgExecutor<'_>, job: &Job, worker: &str, error: &str, retry: bool) -> sqlx::Result<bool> {
+    let give_up = !retry || job.attempts >= job.max_attempts;
+    sqlx::query(
+        "UPDATE jobs SET state = CASE WHEN $3 THEN 'failed' ELSE 'queued' END,
+                run_at = now() + make_interval(secs => $4), last_error = $5,
+                worker = NULL, lease_until = NULL, rerun = false, updated_at = now()
+         WHERE id = $1 AND worker = $2 AND state = 'running'",
+    )
+    .bind(job.id)
+    .bind(worker)
+    .bind(give_up)
+    .bind(backoff(job.attempts).as_secs_f64())
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(give_up)
+}
+
+/// Re-queues jobs whose lease expired; those out of attempts fail. Returns how many were reaped.
+pub async fn reap(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+                last_error = coalesce(last_error, 'lease expired: the worker stopped'),
+                worker = NULL, lease_until = NULL, run_at = now(), updated_at = now()
+         WHERE state = 'running' AND lease_until < now()",
+    )
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct JobState {
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+pub async fn state_of(db: impl PgExecutor<'_>, unique_key: &str) -> sqlx::Result<Option<JobState>> {
+    sqlx::query_as("SELECT state, attempts, last_error FROM jobs WHERE unique_key = $1")
+        .bind(unique_key)
+        .fetch_optional(db)
+        .await
+}

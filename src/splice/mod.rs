@@ -2,6 +2,7 @@
 //! See `timeline` for where packets land and `remux` for the packet loop and its defect handling.
 //! Blocking: run it on a blocking thread.
 
+pub mod reencode;
 pub mod remux;
 pub mod timeline;
 pub mod verify;
@@ -17,6 +18,8 @@ pub enum SliceOutcome {
     Copied,
     /// read up to a cut (a crash mid-write); everything before it is in the output
     Truncated,
+    /// its video differed from the first slice's (size or codec) and was re-encoded to match
+    Reencoded,
     /// not usable at all (empty, not FLV, no video); skipped, the rest is unaffected
     Skipped,
 }

@@ -7,6 +7,7 @@
 //! video sits at the shared offset and the next slice's audio starts in sync). A slice whose H.264
 //! parameter sets differ from the first slice's carries its own SPS/PPS in-band at each keyframe.
 
+use super::reencode::Reencoder;
 use super::timeline::{Micros, Timeline};
 use super::verify::KeyframeCheck;
 use super::{SliceOutcome, SliceReport, Summary};
@@ -42,6 +43,7 @@ struct Reference {
     width: u32,
     height: u32,
     frame_us: Micros,
+    fps: Rational,
     audio: Option<(codec::Parameters, Id, i64, i64)>,
 }
 
@@ -94,6 +96,11 @@ fn reference(inputs: &[PathBuf]) -> anyhow::Result<Reference> {
                     width,
                     height,
                     frame_us,
+                    fps: if rate.numerator() > 0 {
+                        rate
+                    } else {
+                        Rational::new(15, 1)
+                    },
                     audio: None,
                 });
             }
@@ -112,6 +119,58 @@ fn reference(inputs: &[PathBuf]) -> anyhow::Result<Reference> {
         }
     }
     video.context("no slice has a readable video stream")
+}
+
+/// The output file and where its streams stand.
+struct Muxer {
+    octx: format::context::Output,
+    tl: Timeline,
+    v_tb: Rational,
+    a_tb: Option<Rational>,
+    rate: i64,
+    frame: i64,
+    last_v: Option<i64>,
+    last_a: Option<i64>,
+    /// Set once a slice brought other parameter sets: from then on every keyframe carries its own.
+    in_band: bool,
+}
+
+impl Muxer {
+    /// Writes a video packet with timestamps in microseconds of its slice's clock.
+    fn video(&mut self, p: Packet, dts: Micros, pts: Micros, dur: Micros, sets: Option<&[u8]>) -> anyhow::Result<()> {
+        let (od, op) = self.tl.video(dts, pts, dur);
+        let mut d = from_us(od, self.v_tb);
+        if let Some(l) = self.last_v {
+            d = d.max(l + 1);
+        }
+        self.last_v = Some(d);
+        let mut out = match (sets, p.is_key() && self.in_band) {
+            (Some(ps), true) => with_prefix(&p, ps),
+            _ => p,
+        };
+        out.set_dts(Some(d));
+        out.set_pts(Some(from_us(op, self.v_tb).max(d)));
+        out.set_duration(from_us(dur, self.v_tb));
+        out.set_stream(0);
+        out.set_position(-1);
+        out.write_interleaved(&mut self.octx).context("writing video")
+    }
+
+    fn audio(&mut self, p: &mut Packet, ts: Micros) -> anyhow::Result<()> {
+        let Some(tb) = self.a_tb else { return Ok(()) };
+        let per_sample = |n: i64| n * tb.denominator() as i64 / (self.rate * tb.numerator() as i64).max(1);
+        let mut t = per_sample(self.tl.audio(ts));
+        if let Some(l) = self.last_a {
+            t = t.max(l + 1);
+        }
+        self.last_a = Some(t);
+        p.set_dts(Some(t));
+        p.set_pts(Some(t));
+        p.set_duration(per_sample(self.frame));
+        p.set_stream(1);
+        p.set_position(-1);
+        p.write_interleaved(&mut self.octx).context("writing audio")
+    }
 }
 
 /// Splices `inputs`, in order, into the MP4 at `output`.
@@ -143,10 +202,18 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
     let v_tb = octx.stream(0).expect("video stream").time_base();
     let a_tb = octx.stream(1).map(|s| s.time_base());
     let (rate, frame) = r.audio.as_ref().map(|a| (a.2, a.3)).unwrap_or((48_000, 1024));
+    let mut mux = Muxer {
+        octx,
+        tl: Timeline::new(rate, frame),
+        v_tb,
+        a_tb,
+        rate,
+        frame,
+        last_v: None,
+        last_a: None,
+        in_band: false,
+    };
 
-    let mut tl = Timeline::new(rate, frame);
-    let mut last_v: Option<i64> = None;
-    let mut last_a: Option<i64> = None;
     let ref_extra = extradata(&r.video);
     let mut reports = Vec::with_capacity(inputs.len());
     for path in inputs {
@@ -159,150 +226,18 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
             has_audio: false,
             note: None,
         };
-        let skip = |rep: &mut SliceReport, why: String| {
+        if let Err(why) = splice_one(&mut mux, &r, &ref_extra, path, &mut rep) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);
-        };
-        let mut ictx = match open(path) {
-            Ok(c) => c,
-            Err(e) => {
-                skip(&mut rep, format!("unreadable: {e}"));
-                reports.push(rep);
-                continue;
-            }
-        };
-        let Some(vs) = ictx.streams().best(media::Type::Video) else {
-            skip(&mut rep, "no video stream".into());
-            reports.push(rep);
-            continue;
-        };
-        let (vi, vtb, vp) = (vs.index(), vs.time_base(), vs.parameters());
-        if vp.id() != r.video_id || video_dims(&vp) != (r.width, r.height) {
-            let (w, h) = video_dims(&vp);
-            skip(
-                &mut rep,
-                format!(
-                    "video is {:?} {w}x{h}, not {:?} {}x{}; re-encoding is not implemented yet",
-                    vp.id(),
-                    r.video_id,
-                    r.width,
-                    r.height
-                ),
-            );
-            reports.push(rep);
-            continue;
         }
-        let in_band = {
-            let e = extradata(&vp);
-            (e != ref_extra).then(|| avcc_parameter_sets(&e)).flatten()
-        };
-        let nal_len = avcc_length_size(&extradata(&vp)).unwrap_or(4);
-        let audio = ictx.streams().best(media::Type::Audio).and_then(|s| {
-            let (sr, _) = audio_format(&s.parameters());
-            let same = r
-                .audio
-                .as_ref()
-                .is_some_and(|a| a.1 == s.parameters().id() && a.2 == sr);
-            same.then(|| (s.index(), s.time_base()))
-        });
-        rep.has_audio = audio.is_some();
-        let mut check = KeyframeCheck::new(&vp);
-        let mut skip_gop = false;
-        tl.begin_slice();
-        let start = tl.end();
-        let mut packet = Packet::empty();
-        loop {
-            match packet.read(&mut ictx) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => break,
-                Err(ffmpeg::Error::InvalidData) => {
-                    rep.dropped += 1;
-                    continue;
-                }
-                Err(e) => {
-                    rep.outcome = SliceOutcome::Truncated;
-                    rep.note = Some(format!("read stopped: {e}"));
-                    break;
-                }
-            }
-            let si = packet.stream();
-            let Some(dts) = packet.dts().or(packet.pts()) else {
-                rep.dropped += 1;
-                continue;
-            };
-            if packet.is_corrupt() {
-                rep.dropped += 1;
-                continue;
-            }
-            if si == vi {
-                let data = packet.data().unwrap_or_default();
-                if r.video_id == Id::H264 && !valid_avcc(data, nal_len) {
-                    rep.dropped += 1;
-                    continue;
-                }
-                if packet.is_key() {
-                    skip_gop = check.as_mut().is_some_and(|c| !c.keyframe_ok(&packet));
-                }
-                if skip_gop {
-                    rep.dropped += 1;
-                    continue;
-                }
-                let pts = packet.pts().unwrap_or(dts);
-                let dur = if packet.duration() > 0 {
-                    to_us(packet.duration(), vtb)
-                } else {
-                    r.frame_us
-                };
-                let (od, op) = tl.video(to_us(dts, vtb), to_us(pts, vtb), dur);
-                let mut d = from_us(od, v_tb);
-                if let Some(l) = last_v {
-                    d = d.max(l + 1);
-                }
-                last_v = Some(d);
-                let mut out = match (&in_band, packet.is_key()) {
-                    (Some(ps), true) => with_prefix(&packet, ps),
-                    _ => packet.clone(),
-                };
-                out.set_dts(Some(d));
-                out.set_pts(Some(from_us(op, v_tb).max(d)));
-                out.set_duration(from_us(dur, v_tb));
-                out.set_stream(0);
-                out.set_position(-1);
-                out.write_interleaved(&mut octx).context("writing video")?;
-            } else if let (Some((ai, atb)), Some(out_tb)) = (audio, a_tb) {
-                if si != ai {
-                    continue;
-                }
-                let s = tl.audio(to_us(dts, atb));
-                let mut t = s * out_tb.denominator() as i64 / (rate * out_tb.numerator() as i64).max(1);
-                if let Some(l) = last_a {
-                    t = t.max(l + 1);
-                }
-                last_a = Some(t);
-                packet.set_dts(Some(t));
-                packet.set_pts(Some(t));
-                packet.set_duration(frame * out_tb.denominator() as i64 / (rate * out_tb.numerator() as i64).max(1));
-                packet.set_stream(1);
-                packet.set_position(-1);
-                packet.write_interleaved(&mut octx).context("writing audio")?;
-            } else {
-                continue;
-            }
-            rep.packets += 1;
-        }
-        if rep.packets == 0 && rep.outcome != SliceOutcome::Skipped {
-            let why = rep.note.clone().unwrap_or_else(|| "no packets".into());
-            skip(&mut rep, why);
-        }
-        rep.duration_ms = (tl.end() - start) / 1000;
         reports.push(rep);
     }
-    octx.write_trailer().context("finishing the MP4")?;
+    mux.octx.write_trailer().context("finishing the MP4")?;
     let size = std::fs::metadata(output)?.len();
     Ok(Summary {
         output: output.to_owned(),
         size,
-        duration_ms: tl.end() / 1000,
+        duration_ms: mux.tl.end() / 1000,
         width: r.width,
         height: r.height,
         video_codec: format!("{:?}", r.video_id).to_lowercase(),
@@ -310,6 +245,152 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
         slices: reports,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// One slice into the muxer. Err(reason) skips the slice (nothing of it was written).
+fn splice_one(
+    mux: &mut Muxer,
+    r: &Reference,
+    ref_extra: &[u8],
+    path: &Path,
+    rep: &mut SliceReport,
+) -> Result<(), String> {
+    let mut ictx = open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let vs = ictx.streams().best(media::Type::Video).ok_or("no video stream")?;
+    let (vi, vtb, vp) = (vs.index(), vs.time_base(), vs.parameters());
+    let mut reencoder = None;
+    if vp.id() != r.video_id || video_dims(&vp) != (r.width, r.height) {
+        if r.video_id != Id::H264 {
+            let (w, h) = video_dims(&vp);
+            return Err(format!(
+                "video is {:?} {w}x{h}; only H.264 output can take re-encoded slices",
+                vp.id()
+            ));
+        }
+        let re = Reencoder::new(&vp, vtb, r.width, r.height, r.fps).map_err(|e| format!("cannot re-encode: {e:#}"))?;
+        rep.outcome = SliceOutcome::Reencoded;
+        reencoder = Some(re);
+    }
+    let sets = match &reencoder {
+        Some(re) => {
+            mux.in_band = true;
+            Some(re.param_sets.clone())
+        }
+        None => {
+            let own = extradata(&vp);
+            if own != ref_extra {
+                mux.in_band = true;
+            }
+            avcc_parameter_sets(&own)
+        }
+    };
+    let nal_len = avcc_length_size(&extradata(&vp)).unwrap_or(4);
+    let audio = ictx.streams().best(media::Type::Audio).and_then(|s| {
+        let (sr, _) = audio_format(&s.parameters());
+        let same = r
+            .audio
+            .as_ref()
+            .is_some_and(|a| a.1 == s.parameters().id() && a.2 == sr);
+        same.then(|| (s.index(), s.time_base()))
+    });
+    rep.has_audio = audio.is_some();
+    let mut check = if reencoder.is_none() {
+        KeyframeCheck::new(&vp)
+    } else {
+        None
+    };
+    let mut skip_gop = false;
+    mux.tl.begin_slice();
+    let start = mux.tl.end();
+    let fail = |e: anyhow::Error| format!("writing failed: {e:#}");
+    loop {
+        // A fresh packet per read: av_read_frame does not release what a reused packet holds.
+        let mut packet = Packet::empty();
+        match packet.read(&mut ictx) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::Eof) => break,
+            Err(ffmpeg::Error::InvalidData) => {
+                rep.dropped += 1;
+                continue;
+            }
+            Err(e) => {
+                rep.outcome = SliceOutcome::Truncated;
+                rep.note = Some(format!("read stopped: {e}"));
+                break;
+            }
+        }
+        let si = packet.stream();
+        let Some(dts) = packet.dts().or(packet.pts()) else {
+            rep.dropped += 1;
+            continue;
+        };
+        if packet.is_corrupt() {
+            rep.dropped += 1;
+            continue;
+        }
+        if si == vi {
+            if let Some(re) = &mut reencoder {
+                let mut encoded = Vec::new();
+                re.push(Some(&packet), &mut |p| {
+                    encoded.push(p);
+                    Ok(())
+                })
+                .map_err(fail)?;
+                for p in encoded {
+                    let (d, pt) = (p.dts().unwrap_or(0), p.pts().unwrap_or(0));
+                    mux.video(p, d, pt, r.frame_us, sets.as_deref()).map_err(fail)?;
+                    rep.packets += 1;
+                }
+                continue;
+            }
+            let data = packet.data().unwrap_or_default();
+            if r.video_id == Id::H264 && !valid_avcc(data, nal_len) {
+                rep.dropped += 1;
+                continue;
+            }
+            if packet.is_key() {
+                skip_gop = check.as_mut().is_some_and(|c| !c.keyframe_ok(&packet));
+            }
+            if skip_gop {
+                rep.dropped += 1;
+                continue;
+            }
+            let pts = packet.pts().unwrap_or(dts);
+            let dur = if packet.duration() > 0 {
+                to_us(packet.duration(), vtb)
+            } else {
+                r.frame_us
+            };
+            mux.video(packet, to_us(dts, vtb), to_us(pts, vtb), dur, sets.as_deref())
+                .map_err(fail)?;
+        } else if let Some((ai, atb)) = audio {
+            if si != ai {
+                continue;
+            }
+            mux.audio(&mut packet, to_us(dts, atb)).map_err(fail)?;
+        } else {
+            continue;
+        }
+        rep.packets += 1;
+    }
+    if let Some(re) = &mut reencoder {
+        let mut encoded = Vec::new();
+        re.push(None, &mut |p| {
+            encoded.push(p);
+            Ok(())
+        })
+        .map_err(fail)?;
+        for p in encoded {
+            let (d, pt) = (p.dts().unwrap_or(0), p.pts().unwrap_or(0));
+            mux.video(p, d, pt, r.frame_us, sets.as_deref()).map_err(fail)?;
+            rep.packets += 1;
+        }
+    }
+    if rep.packets == 0 {
+        return Err(rep.note.clone().unwrap_or_else(|| "no packets".into()));
+    }
+    rep.duration_ms = (mux.tl.end() - start) / 1000;
+    Ok(())
 }
 
 fn open(path: &Path) -> Result<Input, ffmpeg::Error> {

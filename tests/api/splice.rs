@@ -187,6 +187,51 @@ fn corrupt_bytes_in_the_middle_cost_only_the_packets_they_hit() {
 }
 
 #[test]
+fn a_slice_of_another_resolution_is_reencoded_to_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(
+        dir.path(),
+        &[
+            SliceSpec::default(),
+            SliceSpec {
+                size: "640x480",
+                tone: 550,
+                ..Default::default()
+            },
+            SliceSpec::default(),
+        ],
+    );
+    let out = dir.path().join("out.mp4");
+    let summary = splice_files(&ins, &out).unwrap();
+    assert_eq!(summary.slices[1].outcome, SliceOutcome::Reencoded);
+    assert_eq!(summary.slices[0].outcome, SliceOutcome::Copied);
+    assert_eq!(summary.slices[2].outcome, SliceOutcome::Copied);
+    assert_clean(&out);
+    let expected: f64 = ins.iter().map(|p| content_secs(p)).sum();
+    assert!(
+        (format_duration(&out) - expected).abs() <= FRAME,
+        "{} vs {expected}",
+        format_duration(&out)
+    );
+    assert_eq!(packets(&out, "v").len(), 3 * 60, "every frame of every slice");
+    assert!(worst_audio_gap(&out) < 0.001);
+    // Every frame decodes at the output's size (320x240), the re-encoded ones too.
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-v", "info", "-i"])
+        .arg(&out)
+        .args(["-vf", "showinfo", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&o.stderr);
+    let sizes: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(" s:").nth(1)?.split_whitespace().next())
+        .collect();
+    assert_eq!(sizes.len(), 180, "{info}");
+    assert!(sizes.iter().all(|s| *s == "320x240"), "{sizes:?}");
+}
+
+#[test]
 fn the_cli_prints_a_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let ins = slices(dir.path(), &[SliceSpec::default(), SliceSpec::default()]);

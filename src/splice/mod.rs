@@ -2,6 +2,7 @@
 //! See `timeline` for where packets land and `remux` for the packet loop and its defect handling.
 //! Blocking: run it on a blocking thread.
 
+pub mod flvscan;
 pub mod reencode;
 pub mod remux;
 pub mod timeline;
@@ -61,4 +62,4 @@ impl Summary {
     }
 }
 
-pub use remux::splice_files;
+pub use remux::{splice_files, splice_files_reserving};

@@ -121,9 +121,10 @@ fn reference(inputs: &[PathBuf]) -> anyhow::Result<Reference> {
     video.context("no slice has a readable video stream")
 }
 
-/// The output file and where its streams stand.
+/// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
+/// keyframe checks and timestamping here overlap with muxing and the faststart pass there.
 struct Muxer {
-    octx: format::context::Output,
+    tx: std::sync::mpsc::SyncSender<Packet>,
     tl: Timeline,
     v_tb: Rational,
     a_tb: Option<Rational>,
@@ -153,10 +154,10 @@ impl Muxer {
         out.set_duration(from_us(dur, self.v_tb));
         out.set_stream(0);
         out.set_position(-1);
-        out.write_interleaved(&mut self.octx).context("writing video")
+        self.tx.send(out).map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
     }
 
-    fn audio(&mut self, p: &mut Packet, ts: Micros) -> anyhow::Result<()> {
+    fn audio(&mut self, mut p: Packet, ts: Micros) -> anyhow::Result<()> {
         let Some(tb) = self.a_tb else { return Ok(()) };
         let per_sample = |n: i64| n * tb.denominator() as i64 / (self.rate * tb.numerator() as i64).max(1);
         let mut t = per_sample(self.tl.audio(ts));
@@ -169,17 +170,49 @@ impl Muxer {
         p.set_duration(per_sample(self.frame));
         p.set_stream(1);
         p.set_position(-1);
-        p.write_interleaved(&mut self.octx).context("writing audio")
+        self.tx.send(p).map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
     }
 }
 
-/// Splices `inputs`, in order, into the MP4 at `output`.
+/// Splices `inputs`, in order, into the MP4 at `output`, index at the front.
 pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary> {
     init();
     let started = Instant::now();
     if inputs.is_empty() {
         bail!("no slices to splice");
     }
+    // Room for the index, from a walk over the slices' tag headers; should the index not fit
+    // (a slice was re-encoded into more packets, say), splice again the classic way.
+    let counts = inputs
+        .iter()
+        .map(|p| super::flvscan::count(p))
+        .fold(super::flvscan::Counts::default(), |a, c| super::flvscan::Counts {
+            video: a.video + c.video,
+            audio: a.audio + c.audio,
+        });
+    splice_files_reserving(inputs, output, super::flvscan::moov_room(counts), started)
+}
+
+/// [`splice_files`] with an explicit index room (for tests and tuning).
+pub fn splice_files_reserving(
+    inputs: &[PathBuf],
+    output: &Path,
+    room: u64,
+    started: Instant,
+) -> anyhow::Result<Summary> {
+    init();
+    match splice_with(inputs, output, Some(room), started) {
+        Err(e) if e.to_string().contains(RESERVED_TOO_SMALL) => {
+            tracing::info!("index did not fit in {room} bytes; splicing again with a faststart pass");
+            splice_with(inputs, output, None, started)
+        }
+        r => r,
+    }
+}
+
+const RESERVED_TOO_SMALL: &str = "reserved index room too small";
+
+fn splice_with(inputs: &[PathBuf], output: &Path, moov_room: Option<u64>, started: Instant) -> anyhow::Result<Summary> {
     let r = reference(inputs)?;
     let mut octx = format::output_as(output, "mp4").with_context(|| format!("creating {}", output.display()))?;
     {
@@ -197,13 +230,27 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
         unsafe { (*a.parameters().as_mut_ptr()).codec_tag = 0 };
     }
     let mut opts = ffmpeg::Dictionary::new();
-    opts.set("movflags", "+faststart");
+    match moov_room {
+        Some(n) => opts.set("moov_size", &n.to_string()),
+        None => opts.set("movflags", "+faststart"),
+    }
     octx.write_header_with(opts).context("writing the MP4 header")?;
     let v_tb = octx.stream(0).expect("video stream").time_base();
     let a_tb = octx.stream(1).map(|s| s.time_base());
     let (rate, frame) = r.audio.as_ref().map(|a| (a.2, a.3)).unwrap_or((48_000, 1024));
+    // A few seconds of packets in flight at most: memory stays bounded.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Packet>(256);
+    let writer = std::thread::spawn(move || -> anyhow::Result<()> {
+        for p in rx {
+            p.write_interleaved(&mut octx).context("writing the MP4")?;
+        }
+        octx.write_trailer().map_err(|e| match moov_room {
+            Some(n) => anyhow::anyhow!("{RESERVED_TOO_SMALL} ({n} bytes): {e}"),
+            None => anyhow::anyhow!("finishing the MP4: {e}"),
+        })
+    });
     let mut mux = Muxer {
-        octx,
+        tx,
         tl: Timeline::new(rate, frame),
         v_tb,
         a_tb,
@@ -232,12 +279,16 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
         }
         reports.push(rep);
     }
-    mux.octx.write_trailer().context("finishing the MP4")?;
+    let end = mux.tl.end();
+    drop(mux);
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the MP4 writer panicked"))??;
     let size = std::fs::metadata(output)?.len();
     Ok(Summary {
         output: output.to_owned(),
         size,
-        duration_ms: mux.tl.end() / 1000,
+        duration_ms: end / 1000,
         width: r.width,
         height: r.height,
         video_codec: format!("{:?}", r.video_id).to_lowercase(),
@@ -367,7 +418,7 @@ fn splice_one(
             if si != ai {
                 continue;
             }
-            mux.audio(&mut packet, to_us(dts, atb)).map_err(fail)?;
+            mux.audio(packet, to_us(dts, atb)).map_err(fail)?;
         } else {
             continue;
         }

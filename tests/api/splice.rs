@@ -232,6 +232,22 @@ fn a_slice_of_another_resolution_is_reencoded_to_the_output() {
 }
 
 #[test]
+fn the_index_goes_in_front_without_a_rewrite_and_falls_back_when_it_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = slices(dir.path(), &[SliceSpec::default(), SliceSpec::default()]);
+    let out = dir.path().join("out.mp4");
+    splice_files(&ins, &out).unwrap();
+    assert_clean(&out);
+    // Far too little room reserved: the splice is redone with a faststart pass, same result.
+    let small = dir.path().join("small.mp4");
+    let s = localrecord::splice::splice_files_reserving(&ins, &small, 64, std::time::Instant::now()).unwrap();
+    assert_clean(&small);
+    assert_eq!(packets(&small, "v").len(), packets(&out, "v").len());
+    assert!((format_duration(&small) - format_duration(&out)).abs() < 0.001);
+    assert_eq!(s.size, std::fs::metadata(&small).unwrap().len());
+}
+
+#[test]
 fn the_cli_prints_a_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let ins = slices(dir.path(), &[SliceSpec::default(), SliceSpec::default()]);

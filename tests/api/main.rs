@@ -2,6 +2,7 @@
 
 mod embedded;
 mod helpers;
+mod jobs;
 mod media;
 mod multi_instance;
 mod recording;

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 4] = ["store", "upload", "db", "jobs"];
+const SECTIONS: [&str; 6] = ["store", "upload", "db", "jobs", "query", "callback"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -28,6 +28,23 @@ pub struct Settings {
     pub store: StoreSettings,
     pub upload: UploadSettings,
     pub jobs: JobSettings,
+    pub query: QuerySettings,
+    pub callback: CallbackSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct QuerySettings {
+    /// How far in the future a query's `expire_time` may lie, in seconds.
+    pub max_expire_window_secs: i64,
+    /// Largest `size` (page length) a query may ask for.
+    pub max_page_size: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CallbackSettings {
+    /// Accept callback URLs that resolve to loopback, private or link-local addresses
+    /// (`LOCALRECORD_CALLBACK_ALLOW_PRIVATE`; development and tests only).
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -116,6 +133,11 @@ impl Default for Settings {
                 expiry_secs: 24 * 3600,
                 sweep_interval_secs: 60,
             },
+            query: QuerySettings {
+                max_expire_window_secs: 86400,
+                max_page_size: 100,
+            },
+            callback: CallbackSettings { allow_private: false },
             jobs: JobSettings {
                 enabled: true,
                 concurrency: 2,

@@ -1,6 +1,7 @@
 //! Who is calling: UserSig verification and the request extractor built on it.
 
 pub mod caller;
+pub mod query_sign;
 pub mod usersig;
 
 pub use caller::Caller;

@@ -60,3 +60,12 @@ pub async fn set_local_record_enabled(db: impl PgExecutor<'_>, sdk_app_id: i64, 
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+pub async fn set_callback_url(db: impl PgExecutor<'_>, sdk_app_id: i64, url: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE apps SET callback_url = $2 WHERE sdk_app_id = $1")
+        .bind(sdk_app_id)
+        .bind(url)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

@@ -163,3 +163,37 @@ pub async fn by_video_output_id(db: impl PgExecutor<'_>, id: &str) -> sqlx::Resu
         .fetch_optional(db)
         .await
 }
+
+/// Filters of the query API: one class, optionally one user and/or one task.
+pub struct RecordFilter<'a> {
+    pub sdk_app_id: i64,
+    pub class_id: i64,
+    pub user_id: Option<&'a str>,
+    pub task_id: Option<&'a str>,
+}
+
+const RECORD_WHERE: &str = "sdk_app_id = $1 AND class_id = $2 AND video_output_id IS NOT NULL
+     AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR task_id = $4)";
+
+/// One page of spliced recordings in a stable order (start time, then task id), and the total.
+pub async fn records(db: &sqlx::PgPool, f: &RecordFilter<'_>, index: i64, size: i64) -> sqlx::Result<(Vec<Task>, i64)> {
+    let page: Vec<Task> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE {RECORD_WHERE} ORDER BY start_time, task_id OFFSET $5 LIMIT $6"
+    ))
+    .bind(f.sdk_app_id)
+    .bind(f.class_id)
+    .bind(f.user_id)
+    .bind(f.task_id)
+    .bind(index)
+    .bind(size)
+    .fetch_all(db)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM tasks WHERE {RECORD_WHERE}"))
+        .bind(f.sdk_app_id)
+        .bind(f.class_id)
+        .bind(f.user_id)
+        .bind(f.task_id)
+        .fetch_one(db)
+        .await?;
+    Ok((page, total))
+}

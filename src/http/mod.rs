@@ -1,9 +1,11 @@
 //! The HTTP API. Each area owns its `router()`; [`router`] mounts them all with shared layers.
 
 pub mod auth;
+pub mod callback_registration;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod query;
 pub mod recordings;
 pub mod tasks;
 pub mod tus;
@@ -19,6 +21,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(tasks::router())
         .merge(recordings::router())
+        .merge(query::router())
+        .merge(callback_registration::router())
         .merge(upload::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
         // URIs are not logged: the seed's auth puts the UserSig in the query string.

@@ -5,6 +5,7 @@ mod helpers;
 mod jobs;
 mod media;
 mod multi_instance;
+mod query;
 mod recording;
 mod splice;
 mod tasks;

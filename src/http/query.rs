@@ -1,0 +1,221 @@
+//! `POST /paas/v1/localrecord/query?sdkappid=&sign=&expire_time=&random=` (TIC seed): business
+//! servers page through an app's spliced recordings of one class. Signed with
+//! `md5(TicKey + expire_time)`; answers in the seed's own shape,
+//! `{error_code, error_msg, finish, total, record_info_list}`, errors included.
+
+use crate::auth::query_sign::{self, SignError};
+use crate::db::{apps, tasks};
+use crate::startup::AppState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Error codes in `error_code` (0 is success).
+pub mod codes {
+    pub const INVALID_PARAMETER: i64 = 1001;
+    pub const UNKNOWN_APP: i64 = 1002;
+    pub const BAD_SIGN: i64 = 1003;
+    pub const SIGN_EXPIRED: i64 = 1004;
+    pub const INTERNAL: i64 = 1005;
+}
+
+const MAX_BODY: usize = 16 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/paas/v1/localrecord/query", post(query))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// One record, fields exactly as the seed's `record_info_list`.
+#[derive(Serialize)]
+pub struct RecordInfo {
+    #[serde(rename = "RoomId")]
+    pub room_id: i64,
+    #[serde(rename = "UserId")]
+    pub user_id: String,
+    #[serde(rename = "TaskId")]
+    pub task_id: String,
+    #[serde(rename = "StartTime")]
+    pub start_time: i64,
+    #[serde(rename = "SplicTime")]
+    pub splic_time: i64,
+    #[serde(rename = "VideoOutputType")]
+    pub video_output_type: &'static str,
+    #[serde(rename = "VideoOutputId")]
+    pub video_output_id: String,
+    #[serde(rename = "VideoOutputUrl")]
+    pub video_output_url: String,
+    #[serde(rename = "VideoOutputSize")]
+    pub video_output_size: i64,
+    #[serde(rename = "VideoOutputDuration")]
+    pub video_output_duration: i64,
+}
+
+impl RecordInfo {
+    pub fn from_task(state: &AppState, t: tasks::Task) -> RecordInfo {
+        let id = t.video_output_id.unwrap_or_default();
+        RecordInfo {
+            room_id: t.class_id,
+            user_id: t.user_id,
+            task_id: t.task_id,
+            start_time: t.start_time.timestamp(),
+            splic_time: t.splic_time.map(|s| s.timestamp()).unwrap_or(0),
+            video_output_type: "mp4",
+            video_output_url: super::recordings::url(state, &id),
+            video_output_id: id,
+            video_output_size: t.video_output_size.unwrap_or(0),
+            video_output_duration: t.video_output_duration_ms.unwrap_or(0),
+        }
+    }
+}
+
+struct QueryError(StatusCode, i64, String);
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error_code": self.1, "error_msg": self.2, "finish": true, "total": 0, "record_info_list": [],
+        });
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> QueryError {
+    QueryError(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, msg.into())
+}
+
+/// An integer field: a JSON number, or absent/null (`None`). Anything else is refused.
+fn int_field(body: &Value, key: &str) -> Result<Option<i64>, QueryError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| bad(format!("{key} must be an integer"))),
+        Some(_) => Err(bad(format!("{key} must be an integer"))),
+    }
+}
+
+/// A string filter: absent, null, "" and "0" (the seed's default) mean no filter.
+fn str_field<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, QueryError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() || s == "0" => Ok(None),
+        Some(Value::String(s)) if s.len() <= 128 => Ok(Some(s)),
+        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(None),
+        Some(_) => Err(bad(format!("{key} must be a string of at most 128 characters"))),
+    }
+}
+
+async fn query(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match run(&state, q.as_deref().unwrap_or(""), body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    q: &str,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, QueryError> {
+    let params: HashMap<String, String> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    let num = |k: &str| -> Result<i64, QueryError> {
+        params
+            .get(k)
+            .ok_or_else(|| bad(format!("query parameter {k} is required")))?
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("query parameter {k} must be an integer")))
+    };
+    let sdkappid = num("sdkappid")?;
+    let expire_time = num("expire_time")?;
+    if let Some(r) = params.get("random") {
+        r.trim()
+            .parse::<i64>()
+            .map_err(|_| bad("query parameter random must be an integer"))?;
+    }
+    let sign = params
+        .get("sign")
+        .ok_or_else(|| bad("query parameter sign is required"))?;
+
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            QueryError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::INVALID_PARAMETER,
+                format!("body larger than {MAX_BODY} bytes"),
+            )
+        } else {
+            bad(e.body_text())
+        }
+    })?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(bad("body must be a JSON object"));
+    }
+
+    let internal = |e: sqlx::Error| {
+        let id = uuid::Uuid::new_v4();
+        tracing::error!(request_id = %id, "query: {e}");
+        QueryError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            format!("internal error {id}"),
+        )
+    };
+    let app = apps::get(&state.db, sdkappid).await.map_err(internal)?.ok_or_else(|| {
+        QueryError(
+            StatusCode::UNAUTHORIZED,
+            codes::UNKNOWN_APP,
+            format!("unknown sdkappid {sdkappid}"),
+        )
+    })?;
+    let window = state.settings.query.max_expire_window_secs;
+    query_sign::verify(&app.tic_key, expire_time, sign, crate::auth::now(), window).map_err(|e| match e {
+        SignError::Mismatch => QueryError(StatusCode::UNAUTHORIZED, codes::BAD_SIGN, e.to_string()),
+        _ => QueryError(StatusCode::UNAUTHORIZED, codes::SIGN_EXPIRED, e.to_string()),
+    })?;
+    if let Some(t) = int_field(&body, "expire_time")? {
+        if t != expire_time {
+            return Err(bad("expire_time in the body differs from the one in the URL"));
+        }
+    }
+
+    let class_id = int_field(&body, "class_id")?.ok_or_else(|| bad("class_id is required"))?;
+    let index = int_field(&body, "Index")?.unwrap_or(0);
+    let size = int_field(&body, "size")?.ok_or_else(|| bad("size is required"))?;
+    let max = state.settings.query.max_page_size;
+    if index < 0 {
+        return Err(bad("Index must be 0 or more"));
+    }
+    if !(1..=max).contains(&size) {
+        return Err(bad(format!("size must be between 1 and {max}")));
+    }
+    let filter = tasks::RecordFilter {
+        sdk_app_id: sdkappid,
+        class_id,
+        user_id: str_field(&body, "user_id")?,
+        task_id: str_field(&body, "task_id")?,
+    };
+    let (page, total) = tasks::records(&state.db, &filter, index, size)
+        .await
+        .map_err(internal)?;
+    let finish = index + page.len() as i64 >= total;
+    let list: Vec<RecordInfo> = page.into_iter().map(|t| RecordInfo::from_task(state, t)).collect();
+    Ok(Json(serde_json::json!({
+        "error_code": 0, "error_msg": "", "finish": finish, "total": total, "record_info_list": list,
+    }))
+    .into_response())
+}

@@ -45,6 +45,11 @@ pub struct CallbackSettings {
     /// Accept callback URLs that resolve to loopback, private or link-local addresses
     /// (`LOCALRECORD_CALLBACK_ALLOW_PRIVATE`; development and tests only).
     pub allow_private: bool,
+    /// Seconds before each attempt: the first is the delay before the first try, and the list's
+    /// length is the number of attempts.
+    pub retry_schedule_secs: Vec<u64>,
+    /// How long one delivery may take, in seconds.
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -137,7 +142,11 @@ impl Default for Settings {
                 max_expire_window_secs: 86400,
                 max_page_size: 100,
             },
-            callback: CallbackSettings { allow_private: false },
+            callback: CallbackSettings {
+                allow_private: false,
+                retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+                timeout_secs: 15,
+            },
             jobs: JobSettings {
                 enabled: true,
                 concurrency: 2,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub db: PgPool,
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// For callbacks: bounded time, no redirects (a redirect could lead to an internal address).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -56,10 +58,16 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         // Port 0 means "any": links must carry the port actually bound.
         settings.listen = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(settings.callback.timeout_secs.max(1)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("localrecord/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         let state = AppState {
             db,
             store,
             settings: Arc::new(settings),
+            http,
         };
         Ok(Application {
             listener,

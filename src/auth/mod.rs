@@ -3,6 +3,7 @@
 pub mod caller;
 pub mod query_sign;
 pub mod usersig;
+pub mod webhook;
 
 pub use caller::Caller;
 

@@ -69,3 +69,13 @@ pub async fn set_callback_url(db: impl PgExecutor<'_>, sdk_app_id: i64, url: &st
         .await
         .map(|_| ())
 }
+
+/// Unregisters `url` (a receiver answered 410 Gone), unless the app registered another meanwhile.
+pub async fn clear_callback_url(db: impl PgExecutor<'_>, sdk_app_id: i64, url: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE apps SET callback_url = NULL WHERE sdk_app_id = $1 AND callback_url = $2")
+        .bind(sdk_app_id)
+        .bind(url)
+        .execute(db)
+        .await
+        .map(|_| ())
+}

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod callback_registration;
+pub mod callbacks;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::router())
         .merge(query::router())
         .merge(callback_registration::router())
+        .merge(callbacks::router())
         .merge(upload::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
         // URIs are not logged: the seed's auth puts the UserSig in the query string.

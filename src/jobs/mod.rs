@@ -1,6 +1,7 @@
 //! Durable background work on the Postgres queue (`queue`), run by `worker` in every `serve`
 //! instance. Job kinds and their typed payloads live in their own modules.
 
+pub mod callback;
 pub mod queue;
 pub mod splice;
 pub mod worker;
@@ -14,6 +15,19 @@ pub enum JobError {
     /// Will fail the same way every time (no slice readable, task gone).
     #[error("{0:#}")]
     Permanent(anyhow::Error),
+    /// Worth another attempt after this delay (the job's own schedule).
+    #[error("{1:#}")]
+    RetryAfter(std::time::Duration, anyhow::Error),
+}
+
+impl JobError {
+    pub fn retry(&self) -> queue::Retry {
+        match self {
+            JobError::Retry(_) => queue::Retry::Backoff,
+            JobError::Permanent(_) => queue::Retry::No,
+            JobError::RetryAfter(d, _) => queue::Retry::After(*d),
+        }
+    }
 }
 
 impl From<sqlx::Error> for JobError {

@@ -29,14 +29,27 @@ pub async fn enqueue(
     payload: &serde_json::Value,
     delay: Duration,
 ) -> sqlx::Result<()> {
+    enqueue_with(db, kind, unique_key, payload, delay, 5).await
+}
+
+/// [`enqueue`] with the number of attempts the job gets.
+pub async fn enqueue_with(
+    db: impl PgExecutor<'_>,
+    kind: &str,
+    unique_key: &str,
+    payload: &serde_json::Value,
+    delay: Duration,
+    max_attempts: i32,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO jobs (kind, unique_key, payload, run_at) VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+        "INSERT INTO jobs (kind, unique_key, payload, run_at, max_attempts) VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)
          ON CONFLICT (unique_key) DO UPDATE SET
             payload = EXCLUDED.payload,
             rerun = jobs.state = 'running',
             state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
             attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
             run_at = CASE WHEN jobs.state = 'running' THEN jobs.run_at ELSE EXCLUDED.run_at END,
+            max_attempts = EXCLUDED.max_attempts,
             last_error = NULL,
             updated_at = now()",
     )
@@ -44,6 +57,7 @@ pub async fn enqueue(
     .bind(unique_key)
     .bind(payload)
     .bind(delay.as_secs_f64())
+    .bind(max_attempts)
     .execute(db)
     .await
     .map(|_| ())
@@ -96,10 +110,25 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempts.clamp(1, 20) as u32).min(300))
 }
 
-/// Records a failure: retried after a backoff while attempts remain and `retry`, failed otherwise.
+/// Whether and when a failed job runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// never: the failure is permanent
+    No,
+    /// after the queue's exponential backoff
+    Backoff,
+    /// after this delay (the job's own schedule, a receiver's Retry-After)
+    After(Duration),
+}
+
+/// Records a failure: retried as `retry` says while attempts remain, failed otherwise.
 /// Returns whether the job failed for good.
-pub async fn fail(db: impl PgExecutor<'_>, job: &Job, worker: &str, error: &str, retry: bool) -> sqlx::Result<bool> {
-    let give_up = !retry || job.attempts >= job.max_attempts;
+pub async fn fail(db: impl PgExecutor<'_>, job: &Job, worker: &str, error: &str, retry: Retry) -> sqlx::Result<bool> {
+    let give_up = retry == Retry::No || job.attempts >= job.max_attempts;
+    let delay = match retry {
+        Retry::After(d) => d,
+        _ => backoff(job.attempts),
+    };
     sqlx::query(
         "UPDATE jobs SET state = CASE WHEN $3 THEN 'failed' ELSE 'queued' END,
                 run_at = now() + make_interval(secs => $4), last_error = $5,
@@ -109,7 +138,7 @@ pub async fn fail(db: impl PgExecutor<'_>, job: &Job, worker: &str, error: &str,
     .bind(job.id)
     .bind(worker)
     .bind(give_up)
-    .bind(backoff(job.attempts).as_secs_f64())
+    .bind(delay.as_secs_f64())
     .bind(error)
     .execute(db)
     .await?;

@@ -149,6 +149,7 @@ pub async fn run(state: &AppState, job: SpliceJob) -> Result<(), JobError> {
     if let Some(old) = old_key.filter(|k| *k != key) {
         state.store.delete(&old).await.ok();
     }
+    super::callback::enqueue_result(state, &task_id).await?;
     tracing::info!(task = %task_id, state = result.state, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
     Ok(())
 }

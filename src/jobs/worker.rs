@@ -2,7 +2,7 @@
 //! records the outcome. A job that panics fails alone; the worker goes on. Every `lease / 2` it also
 //! reaps expired leases and starts splices for recordings whose recorder went quiet.
 
-use super::{queue, splice, JobError};
+use super::{callback, queue, splice, JobError};
 use crate::startup::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,8 +94,8 @@ async fn execute(state: &AppState, job: queue::Job, worker: &str, lease: Duratio
             queue::complete(&state.db, job.id, worker).await.map(|_| false)
         }
         Err(e) => {
-            let retry = matches!(e, JobError::Retry(_));
-            tracing::warn!(job = job.id, kind = %job.kind, ms, retry, "job failed: {e}");
+            let retry = e.retry();
+            tracing::warn!(job = job.id, kind = %job.kind, ms, ?retry, "job failed: {e}");
             queue::fail(&state.db, &job, worker, &e.to_string(), retry).await
         }
     };
@@ -116,6 +116,10 @@ async fn dispatch(state: AppState, job: queue::Job) -> Result<(), JobError> {
             let payload = serde_json::from_value(job.payload).map_err(|e| JobError::Permanent(e.into()))?;
             splice::run(&state, payload).await
         }
+        callback::KIND => {
+            let payload = serde_json::from_value(job.payload).map_err(|e| JobError::Permanent(e.into()))?;
+            callback::run(&state, payload, job.attempts).await
+        }
         other => Err(JobError::Permanent(anyhow::anyhow!("unknown job kind {other:?}"))),
     }
 }
@@ -125,6 +129,7 @@ async fn gave_up(state: &AppState, job: &queue::Job, error: String) -> anyhow::R
     if job.kind == splice::KIND {
         let payload: splice::SpliceJob = serde_json::from_value(job.payload.clone())?;
         crate::db::tasks::mark_failed(&state.db, &payload.task_id, &error).await?;
+        callback::enqueue_result(state, &payload.task_id).await?;
     }
     Ok(())
 }

@@ -65,7 +65,9 @@ async fn retries_back_off_failures_stick_and_rearming_a_running_job_runs_it_agai
     assert_eq!(j.payload, json!({ "v": 2 }));
 
     // A retryable failure waits out its backoff; a permanent one sticks.
-    assert!(!queue::fail(db, &j, "w2", "store hiccup", true).await.unwrap());
+    assert!(!queue::fail(db, &j, "w2", "store hiccup", queue::Retry::Backoff)
+        .await
+        .unwrap());
     let st = queue::state_of(db, "k").await.unwrap().unwrap();
     assert_eq!(
         (st.state.as_str(), st.last_error.as_deref()),
@@ -74,7 +76,9 @@ async fn retries_back_off_failures_stick_and_rearming_a_running_job_runs_it_agai
     assert!(queue::claim(db, "w3", LEASE).await.unwrap().is_none(), "backing off");
     sqlx::query("UPDATE jobs SET run_at = now()").execute(db).await.unwrap();
     let j = queue::claim(db, "w3", LEASE).await.unwrap().unwrap();
-    assert!(queue::fail(db, &j, "w3", "no readable slice", false).await.unwrap());
+    assert!(queue::fail(db, &j, "w3", "no readable slice", queue::Retry::No)
+        .await
+        .unwrap());
     assert_eq!(queue::state_of(db, "k").await.unwrap().unwrap().state, "failed");
     assert!(queue::backoff(1) < queue::backoff(3) && queue::backoff(30) == Duration::from_secs(300));
 }

@@ -1,5 +1,6 @@
 //! One integration-test binary: the real server against real Postgres, real s3s-fs and the fs store.
 
+mod callbacks;
 mod embedded;
 mod helpers;
 mod jobs;

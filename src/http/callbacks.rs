@@ -1,0 +1,72 @@
+//! The delivery log of a task's result callbacks, and redelivery, for the app's admin identifiers:
+//! `GET /localrecord/v1/tasks/{TaskId}/callbacks` and
+//! `POST /localrecord/v1/tasks/{TaskId}/callbacks/redeliver`. A redelivery re-sends the task's latest
+//! message under the same `webhook-id`, so receivers that already have it can drop it.
+
+use super::error::{ok, Error, Result};
+use crate::auth::Caller;
+use crate::jobs::callback;
+use crate::startup::AppState;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/localrecord/v1/tasks/{task_id}/callbacks", get(log))
+        .route("/localrecord/v1/tasks/{task_id}/callbacks/redeliver", post(redeliver))
+}
+
+async fn admin_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<()> {
+    if !caller.is_admin() {
+        return Err(Error::Forbidden(format!(
+            "{} is not an admin identifier of SdkAppId {}",
+            caller.identifier,
+            caller.sdk_app_id()
+        )));
+    }
+    super::tasks::owned_task(state, caller, task_id).await.map(|_| ())
+}
+
+async fn log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    admin_task(&state, &caller, &task_id).await?;
+    let messages: Vec<serde_json::Value> = callback::messages(&state.db, &task_id)
+        .await?
+        .into_iter()
+        .map(|(m, st, n)| serde_json::json!({ "WebhookId": m.webhook_id, "State": st, "Attempts": n, "Body": m.body }))
+        .collect();
+    let attempts = callback::attempts(&state.db, &task_id).await?;
+    Ok(ok(serde_json::json!({ "Messages": messages, "Attempts": attempts })))
+}
+
+async fn redeliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    admin_task(&state, &caller, &task_id).await?;
+    if caller.app.callback_url.is_none() {
+        return Err(Error::Conflict("no callback URL is registered for this app".into()));
+    }
+    let latest = callback::messages(&state.db, &task_id).await?.pop();
+    let webhook_id = match latest {
+        Some((job, _, _)) => {
+            callback::send(&state, &job).await?;
+            job.webhook_id
+        }
+        None => {
+            let task = crate::db::tasks::get(&state.db, &task_id).await?;
+            if !task.is_some_and(|t| matches!(t.state.as_str(), "done" | "partial" | "failed")) {
+                return Err(Error::Conflict(format!("task {task_id} has no result to report yet")));
+            }
+            callback::enqueue_result(&state, &task_id)
+                .await?
+                .ok_or_else(|| Error::Conflict("no callback URL is registered".into()))?
+        }
+    };
+    Ok(ok(serde_json::json!({ "WebhookId": webhook_id })))
+}

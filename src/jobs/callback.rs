@@ -1,0 +1,223 @@
+//! Result callbacks: the seed's callback body, POSTed to the app's registered CallbackUrl with
+//! Standard Webhooks headers, from the durable job queue (the outbox): at least once, with the
+//! `webhook-id` fixed at enqueue time so receivers can drop duplicates.
+//!
+//! Schedule (`callback.retry_schedule_secs`, default immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+//! 10 h) with +-10% jitter; a `Retry-After` from the receiver wins; 2xx ends it; 410 Gone unregisters
+//! the URL. Each attempt is logged (`callback_attempts`) for the task's delivery log.
+
+use super::{queue, JobError};
+use crate::auth::webhook;
+use crate::db::{apps, tasks};
+use crate::http::query::RecordInfo;
+use crate::startup::AppState;
+use anyhow::anyhow;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+pub const KIND: &str = "callback";
+
+/// Payload of a callback job: the message, fixed when the result was known.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallbackJob {
+    pub webhook_id: String,
+    pub task_id: String,
+    pub sdk_app_id: i64,
+    pub body: serde_json::Value,
+}
+
+pub fn key(webhook_id: &str) -> String {
+    format!("{KIND}:{webhook_id}")
+}
+
+/// The seed's callback body with real values, plus `State` (done, partial, failed) and, when they
+/// apply, `MissingSlices` and `FailureReason`.
+pub fn body(state: &AppState, task: tasks::Task) -> serde_json::Value {
+    let (sdk_app_id, st, missing, reason) = (
+        task.sdk_app_id,
+        task.state.clone(),
+        task.missing_slices.clone(),
+        task.failure_reason.clone(),
+    );
+    let has_output = task.video_output_id.is_some();
+    let mut v = serde_json::to_value(RecordInfo::from_task(state, task)).expect("serialisable");
+    if !has_output {
+        v["VideoOutputUrl"] = serde_json::Value::String(String::new());
+    }
+    v["SdkAppId"] = sdk_app_id.into();
+    v["State"] = st.into();
+    if !missing.is_empty() {
+        v["MissingSlices"] = missing.into();
+    }
+    if let Some(r) = reason {
+        v["FailureReason"] = r.into();
+    }
+    v
+}
+
+/// Queues the callback for a task's current result, if its app registered a URL.
+pub async fn enqueue_result(state: &AppState, task_id: &str) -> sqlx::Result<Option<String>> {
+    let Some(task) = tasks::get(&state.db, task_id).await? else {
+        return Ok(None);
+    };
+    let Some(app) = apps::get(&state.db, task.sdk_app_id).await? else {
+        return Ok(None);
+    };
+    if app.callback_url.is_none() {
+        return Ok(None);
+    }
+    let job = CallbackJob {
+        webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        task_id: task.task_id.clone(),
+        sdk_app_id: task.sdk_app_id,
+        body: body(state, task),
+    };
+    send(state, &job).await?;
+    Ok(Some(job.webhook_id))
+}
+
+/// Queues (or re-arms, for a redelivery) one message.
+pub async fn send(state: &AppState, job: &CallbackJob) -> sqlx::Result<()> {
+    let attempts = state.settings.callback.retry_schedule_secs.len().max(1) as i32;
+    let payload = serde_json::to_value(job).expect("serialisable");
+    queue::enqueue_with(
+        &state.db,
+        KIND,
+        &key(&job.webhook_id),
+        &payload,
+        Duration::ZERO,
+        attempts,
+    )
+    .await
+}
+
+/// The delay before attempt `attempts + 1`, with +-10% jitter so retries of many messages spread.
+fn next_delay(schedule: &[u64], attempts: i32) -> Duration {
+    use rand::Rng;
+    let base = schedule
+        .get(attempts.max(0) as usize)
+        .or(schedule.last())
+        .copied()
+        .unwrap_or(60) as f64;
+    Duration::from_secs_f64(base * rand::thread_rng().gen_range(0.9..=1.1))
+}
+
+/// `Retry-After` as seconds or an HTTP date, capped at a day.
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let secs = match v.parse::<u64>() {
+        Ok(s) => s,
+        Err(_) => {
+            let t = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+            (t.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64
+        }
+    };
+    Some(Duration::from_secs(secs.min(86_400)))
+}
+
+pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(), JobError> {
+    let app = apps::get(&state.db, job.sdk_app_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(anyhow!("app is gone")))?;
+    let url = app
+        .callback_url
+        .clone()
+        .ok_or_else(|| JobError::Permanent(anyhow!("no callback URL is registered")))?;
+    let schedule = &state.settings.callback.retry_schedule_secs;
+    let retry = |e: anyhow::Error, after: Option<Duration>| {
+        JobError::RetryAfter(after.unwrap_or_else(|| next_delay(schedule, attempt)), e)
+    };
+    // Checked again at every attempt: DNS may have changed since registration.
+    let target = crate::http::callback_registration::check_url(&url, state.settings.callback.allow_private)
+        .await
+        .map_err(|e| retry(anyhow!("callback URL refused: {e}"), None))?;
+    let body = serde_json::to_vec(&job.body).expect("serialisable");
+    let ts = crate::auth::now();
+    let sig = webhook::sign(&app.webhook_secret, &job.webhook_id, ts, &body).map_err(JobError::Permanent)?;
+    let started = Instant::now();
+    let result = state
+        .http
+        .post(target)
+        .header("content-type", "application/json")
+        .header("webhook-id", &job.webhook_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await;
+    let ms = started.elapsed().as_millis() as i64;
+    let (status, error, after) = match &result {
+        Ok(r) => (Some(r.status().as_u16() as i32), None, retry_after(r.headers())),
+        Err(e) => (None, Some(e.to_string()), None),
+    };
+    sqlx::query(
+        "INSERT INTO callback_attempts (webhook_id, task_id, attempt, url, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&job.webhook_id)
+    .bind(&job.task_id)
+    .bind(attempt)
+    .bind(&url)
+    .bind(status)
+    .bind(&error)
+    .bind(ms)
+    .execute(&state.db)
+    .await?;
+    match status {
+        Some(s) if (200..300).contains(&s) => Ok(()),
+        Some(410) => {
+            apps::clear_callback_url(&state.db, job.sdk_app_id, &url).await?;
+            tracing::warn!(
+                sdkappid = job.sdk_app_id,
+                "receiver answered 410 Gone: callback URL unregistered"
+            );
+            Err(JobError::Permanent(anyhow!(
+                "receiver answered 410 Gone; the callback URL was unregistered"
+            )))
+        }
+        Some(s) => Err(retry(anyhow!("receiver answered {s}"), after)),
+        None => Err(retry(anyhow!("no answer: {}", error.unwrap_or_default()), None)),
+    }
+}
+
+/// One attempt, for the delivery log.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Attempt {
+    #[serde(rename = "WebhookId")]
+    pub webhook_id: String,
+    #[serde(rename = "Attempt")]
+    pub attempt: i32,
+    #[serde(rename = "Url")]
+    pub url: String,
+    #[serde(rename = "Status")]
+    pub status: Option<i32>,
+    #[serde(rename = "Error")]
+    pub error: Option<String>,
+    #[serde(rename = "DurationMs")]
+    pub duration_ms: i64,
+    #[serde(rename = "Time")]
+    pub time: i64,
+}
+
+pub async fn attempts(db: &sqlx::PgPool, task_id: &str) -> sqlx::Result<Vec<Attempt>> {
+    sqlx::query_as(
+        "SELECT webhook_id, attempt, url, status, error, duration_ms, extract(epoch from at)::bigint AS time
+         FROM callback_attempts WHERE task_id = $1 ORDER BY at, id",
+    )
+    .bind(task_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The task's messages with their queue state, newest last.
+pub async fn messages(db: &sqlx::PgPool, task_id: &str) -> sqlx::Result<Vec<(CallbackJob, String, i32)>> {
+    let rows: Vec<(serde_json::Value, String, i32)> = sqlx::query_as(
+        "SELECT payload, state, attempts FROM jobs WHERE kind = 'callback' AND payload->>'task_id' = $1 ORDER BY created_at, id",
+    )
+    .bind(task_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, s, a)| Some((serde_json::from_value(p).ok()?, s, a)))
+        .collect())
+}

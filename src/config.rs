@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 6] = ["store", "upload", "db", "jobs", "query", "callback"];
+const SECTIONS: [&str; 7] = ["store", "upload", "db", "jobs", "query", "callback", "tls"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -30,6 +30,15 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub query: QuerySettings,
     pub callback: CallbackSettings,
+    pub tls: TlsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TlsSettings {
+    /// PEM certificate chain; with `key_file`, the server speaks HTTPS only.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -138,6 +147,7 @@ impl Default for Settings {
                 expiry_secs: 24 * 3600,
                 sweep_interval_secs: 60,
             },
+            tls: TlsSettings::default(),
             query: QuerySettings {
                 max_expire_window_secs: 86400,
                 max_page_size: 100,
@@ -182,6 +192,7 @@ impl Settings {
     pub fn public_base(&self) -> String {
         match &self.public_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
+            None if self.tls.cert_file.is_some() => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
         }
     }

@@ -95,10 +95,24 @@ impl Application {
             .enabled
             .then(|| tokio::spawn(crate::jobs::worker::run(self.state.clone())));
         let app = crate::http::router(self.state.clone());
-        tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving");
-        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let tls = &self.state.settings.tls;
+        let result = match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) => {
+                let acceptor = crate::tls::acceptor(cert, key)?;
+                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTPS");
+                let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
+                axum::serve(listener, app.into_make_service())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            (None, None) => {
+                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
+                axum::serve(self.listener, app.into_make_service())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
+        };
         sweeper.abort();
         if let Some(w) = worker {
             w.abort();

@@ -124,10 +124,15 @@ fn location(state: &AppState, headers: &HeaderMap, id: Uuid) -> String {
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
+            let own = if state.settings.tls.cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             let proto = headers
                 .get("x-forwarded-proto")
                 .and_then(|h| h.to_str().ok())
-                .unwrap_or("http");
+                .unwrap_or(own);
             format!("{proto}://{host}")
         }
     };

@@ -3,6 +3,7 @@
 mod callbacks;
 mod embedded;
 mod helpers;
+mod https;
 mod jobs;
 mod media;
 mod multi_instance;

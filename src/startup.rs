@@ -19,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// For callbacks: bounded time, no redirects (a redirect could lead to an internal address).
     pub http: reqwest::Client,
+    /// Apps for the query API's hot path.
+    pub apps: crate::db::apps::AppCache,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl Application {
             store,
             settings: Arc::new(settings),
             http,
+            apps: Default::default(),
         };
         Ok(Application {
             listener,

@@ -79,3 +79,36 @@ pub async fn clear_callback_url(db: impl PgExecutor<'_>, sdk_app_id: i64, url: &
         .await
         .map(|_| ())
 }
+
+/// A short-lived cache of apps for hot read paths (the query API): a key rotation, a disabled app
+/// or a new app is seen within `ttl`. Unknown ids are cached too, so they cannot hammer Postgres.
+#[derive(Clone, Default)]
+pub struct AppCache {
+    #[allow(clippy::type_complexity)]
+    entries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, (std::time::Instant, Option<App>)>>>,
+}
+
+impl AppCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+    pub async fn get(&self, db: &sqlx::PgPool, sdk_app_id: i64) -> sqlx::Result<Option<App>> {
+        if let Some((at, app)) = self.entries.lock().expect("cache lock").get(&sdk_app_id) {
+            if at.elapsed() < Self::TTL {
+                return Ok(app.clone());
+            }
+        }
+        let app = get(db, sdk_app_id).await?;
+        let mut entries = self.entries.lock().expect("cache lock");
+        if entries.len() > 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+        }
+        entries.insert(sdk_app_id, (std::time::Instant::now(), app.clone()));
+        Ok(app)
+    }
+}
+
+impl std::fmt::Debug for AppCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppCache")
+    }
+}

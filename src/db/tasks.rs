@@ -176,9 +176,12 @@ const RECORD_WHERE: &str = "sdk_app_id = $1 AND class_id = $2 AND video_output_i
      AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR task_id = $4)";
 
 /// One page of spliced recordings in a stable order (start time, then task id), and the total.
+/// One round trip: the total rides on each row (`count(*) OVER ()` sees every match before the
+/// page is cut); only a page past the end needs a second query for it.
 pub async fn records(db: &sqlx::PgPool, f: &RecordFilter<'_>, index: i64, size: i64) -> sqlx::Result<(Vec<Task>, i64)> {
-    let page: Vec<Task> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE {RECORD_WHERE} ORDER BY start_time, task_id OFFSET $5 LIMIT $6"
+    let page: Vec<PagedTask> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, count(*) OVER () AS total FROM tasks WHERE {RECORD_WHERE}
+         ORDER BY start_time, task_id OFFSET $5 LIMIT $6"
     ))
     .bind(f.sdk_app_id)
     .bind(f.class_id)
@@ -188,6 +191,10 @@ pub async fn records(db: &sqlx::PgPool, f: &RecordFilter<'_>, index: i64, size: 
     .bind(size)
     .fetch_all(db)
     .await?;
+    if let Some(first) = page.first() {
+        let total = first.total;
+        return Ok((page.into_iter().map(|p| p.task).collect(), total));
+    }
     let (total,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM tasks WHERE {RECORD_WHERE}"))
         .bind(f.sdk_app_id)
         .bind(f.class_id)
@@ -195,5 +202,12 @@ pub async fn records(db: &sqlx::PgPool, f: &RecordFilter<'_>, index: i64, size: 
         .bind(f.task_id)
         .fetch_one(db)
         .await?;
-    Ok((page, total))
+    Ok((Vec::new(), total))
+}
+
+#[derive(sqlx::FromRow)]
+struct PagedTask {
+    #[sqlx(flatten)]
+    task: Task,
+    total: i64,
 }

@@ -4,7 +4,7 @@
 //! `{error_code, error_msg, finish, total, record_info_list}`, errors included.
 
 use crate::auth::query_sign::{self, SignError};
-use crate::db::{apps, tasks};
+use crate::db::tasks;
 use crate::startup::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
@@ -175,13 +175,18 @@ async fn run(
             format!("internal error {id}"),
         )
     };
-    let app = apps::get(&state.db, sdkappid).await.map_err(internal)?.ok_or_else(|| {
-        QueryError(
-            StatusCode::UNAUTHORIZED,
-            codes::UNKNOWN_APP,
-            format!("unknown sdkappid {sdkappid}"),
-        )
-    })?;
+    let app = state
+        .apps
+        .get(&state.db, sdkappid)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            QueryError(
+                StatusCode::UNAUTHORIZED,
+                codes::UNKNOWN_APP,
+                format!("unknown sdkappid {sdkappid}"),
+            )
+        })?;
     let window = state.settings.query.max_expire_window_secs;
     query_sign::verify(&app.tic_key, expire_time, sign, crate::auth::now(), window).map_err(|e| match e {
         SignError::Mismatch => QueryError(StatusCode::UNAUTHORIZED, codes::BAD_SIGN, e.to_string()),

@@ -1,0 +1,214 @@
+//! Query benchmark (not a test): the signed /paas/v1/localrecord/query against 1,000,000 stored
+//! recordings (20,000 classes x 50, 4 users each) on the real `localrecord serve` binary. Prints an
+//! open-loop run at a fixed rate (default 2,000 requests/s for 10 s: throughput, p50, p99, max,
+//! errors) and a closed-loop run (64 clients as fast as they go). Client, server and Postgres share
+//! this machine's cores.
+//!
+//! Run: `deploy/localrecord.sh bench` or `cargo bench --bench query`.
+//! BENCH_RECORDS, BENCH_RATE, BENCH_SECS change the load.
+
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+use helpers::{admin_db_url, free_port};
+use rand::Rng;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_localrecord");
+const APP: i64 = 1400000001;
+const PER_CLASS: i64 = 50;
+
+fn env_i(k: &str, d: i64) -> i64 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    tic: String,
+    classes: i64,
+}
+
+impl Client {
+    async fn one(&self) -> Result<Duration, String> {
+        let (class, index) = {
+            let mut r = rand::thread_rng();
+            (r.gen_range(1..=self.classes), r.gen_range(0..PER_CLASS))
+        };
+        let exp = localrecord::auth::now() + 300;
+        let sign = localrecord::auth::query_sign::sign(&self.tic, exp);
+        let url = format!(
+            "{}/paas/v1/localrecord/query?sdkappid={APP}&sign={sign}&expire_time={exp}&random=7",
+            self.base
+        );
+        let body = serde_json::json!({ "class_id": class, "user_id": "", "task_id": "", "Index": index, "size": 10, "expire_time": exp });
+        let t = Instant::now();
+        let r = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        let took = t.elapsed();
+        if v["error_code"] != 0 || v["total"] != PER_CLASS {
+            return Err(format!("bad answer: {v}"));
+        }
+        Ok(took)
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let records = env_i("BENCH_RECORDS", 1_000_000);
+    let rate = env_i("BENCH_RATE", 2000);
+    let secs = env_i("BENCH_SECS", 10);
+    let classes = records / PER_CLASS;
+
+    let admin = admin_db_url();
+    let db = format!("lr_bench_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&admin).await.expect("Postgres for the benchmark");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let db_url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LOCALRECORD_DATABASE_URL", db_url.clone()),
+        ("LOCALRECORD_LISTEN", format!("127.0.0.1:{port}")),
+        ("LOCALRECORD_DATA_DIR", dir.path().to_string_lossy().into_owned()),
+        ("LOCALRECORD_JOBS_ENABLED", "false".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let out = Command::new(BIN)
+        .args(["app", "create", "--sdkappid", &APP.to_string()])
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tic = keys["TicKey"].as_str().unwrap().to_owned();
+
+    let t = Instant::now();
+    let pool = sqlx::PgPool::connect(&db_url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO tasks (task_id, sdk_app_id, class_id, user_id, state, start_time, video_output_id, video_output_key,
+                            video_output_size, video_output_duration_ms, splic_time)
+         SELECT format('t-%s', i), $1, i / $2 + 1, format('u%s', i % 4), 'done',
+                timestamptz '2026-01-01' + make_interval(secs => i), (1000000000000000000 + i)::text, 'k',
+                100000000 + i, 2700000 + i, timestamptz '2026-01-02'
+         FROM generate_series(0, $3 - 1) AS i",
+    )
+    .bind(APP)
+    .bind(PER_CLASS)
+    .bind(records)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE tasks").execute(&pool).await.unwrap();
+    pool.close().await;
+    println!(
+        "query benchmark: {records} recordings in {classes} classes (loaded in {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .envs(env)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    for _ in 0..200 {
+        if http.get(format!("{base}/health")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = Arc::new(Client {
+        http,
+        base,
+        tic,
+        classes,
+    });
+    for _ in 0..200 {
+        client.one().await.expect("warm-up query");
+    }
+
+    // Open loop: a request every 1/rate s, whatever the answers do.
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity((rate * secs) as usize);
+    for _ in 0..rate * secs {
+        tick.tick().await;
+        let c = client.clone();
+        handles.push(tokio::spawn(async move { c.one().await }));
+    }
+    let mut lat = Vec::with_capacity(handles.len());
+    let mut errors = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(d) => lat.push(d),
+            Err(e) => {
+                if errors == 0 {
+                    eprintln!("first error: {e}");
+                }
+                errors += 1;
+            }
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    lat.sort();
+    println!(
+        "open loop at {rate}/s for {secs} s: {:.0} req/s done, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, errors {errors}",
+        lat.len() as f64 / wall,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    );
+
+    // Closed loop: 64 clients, each sending its next query when the last one answers.
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(5);
+    let workers: Vec<_> = (0..64)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move {
+                let mut v = Vec::new();
+                while Instant::now() < deadline {
+                    if let Ok(d) = c.one().await {
+                        v.push(d);
+                    }
+                }
+                v
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(w.await.unwrap());
+    }
+    let wall = start.elapsed().as_secs_f64();
+    lat.sort();
+    println!(
+        "closed loop, 64 clients, 5 s: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        lat.len() as f64 / wall,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
+    server.kill().ok();
+    server.wait().ok();
+}

@@ -109,17 +109,14 @@ impl Reencoder {
         })
     }
 
-    /// Feeds one input packet (None at the end of the slice); calls `out` with each encoded packet,
+    /// Feeds one input packet (None at the end of the slice); returns the packets encoded so far,
     /// timestamps in microseconds of the slice's own clock.
-    pub fn push(
-        &mut self,
-        packet: Option<&Packet>,
-        out: &mut dyn FnMut(Packet) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+    pub fn push(&mut self, packet: Option<&Packet>) -> anyhow::Result<Vec<Packet>> {
+        let mut out = Vec::new();
         match packet {
             Some(p) => {
                 if self.decoder.send_packet(p).is_err() {
-                    return Ok(()); // a corrupt packet: the decoder resyncs at the next keyframe
+                    return Ok(out); // a corrupt packet: the decoder resyncs at the next keyframe
                 }
             }
             None => {
@@ -148,16 +145,16 @@ impl Reencoder {
             scaler.run(&self.decoded, &mut self.scaled)?;
             self.scaled.set_pts(Some(us));
             self.encoder.send_frame(&self.scaled)?;
-            self.drain(out)?;
+            self.drain(&mut out);
         }
         if packet.is_none() {
             self.encoder.send_eof()?;
-            self.drain(out)?;
+            self.drain(&mut out);
         }
-        Ok(())
+        Ok(out)
     }
 
-    fn drain(&mut self, out: &mut dyn FnMut(Packet) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    fn drain(&mut self, out: &mut Vec<Packet>) {
         let mut p = Packet::empty();
         while self.encoder.receive_packet(&mut p).is_ok() {
             let avcc = annexb_to_avcc(p.data().unwrap_or_default());
@@ -166,9 +163,8 @@ impl Reencoder {
             q.set_pts(p.pts());
             q.set_dts(p.dts());
             q.set_duration(p.duration());
-            out(q)?;
+            out.push(q);
         }
-        Ok(())
     }
 }
 

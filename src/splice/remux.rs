@@ -381,17 +381,7 @@ fn splice_one(
         }
         if si == vi {
             if let Some(re) = &mut reencoder {
-                let mut encoded = Vec::new();
-                re.push(Some(&packet), &mut |p| {
-                    encoded.push(p);
-                    Ok(())
-                })
-                .map_err(fail)?;
-                for p in encoded {
-                    let (d, pt) = (p.dts().unwrap_or(0), p.pts().unwrap_or(0));
-                    mux.video(p, d, pt, r.frame_us, sets.as_deref()).map_err(fail)?;
-                    rep.packets += 1;
-                }
+                rep.packets += reencode_into(mux, re, Some(&packet), r.frame_us, sets.as_deref()).map_err(fail)?;
                 continue;
             }
             let data = packet.data().unwrap_or_default();
@@ -425,23 +415,31 @@ fn splice_one(
         rep.packets += 1;
     }
     if let Some(re) = &mut reencoder {
-        let mut encoded = Vec::new();
-        re.push(None, &mut |p| {
-            encoded.push(p);
-            Ok(())
-        })
-        .map_err(fail)?;
-        for p in encoded {
-            let (d, pt) = (p.dts().unwrap_or(0), p.pts().unwrap_or(0));
-            mux.video(p, d, pt, r.frame_us, sets.as_deref()).map_err(fail)?;
-            rep.packets += 1;
-        }
+        rep.packets += reencode_into(mux, re, None, r.frame_us, sets.as_deref()).map_err(fail)?;
     }
     if rep.packets == 0 {
         return Err(rep.note.clone().unwrap_or_else(|| "no packets".into()));
     }
     rep.duration_ms = (mux.tl.end() - start) / 1000;
     Ok(())
+}
+
+/// Re-encodes `packet` (None: the slice ended) and writes what the encoder gives back; returns how
+/// many packets that was.
+fn reencode_into(
+    mux: &mut Muxer,
+    re: &mut Reencoder,
+    packet: Option<&Packet>,
+    frame_us: Micros,
+    sets: Option<&[u8]>,
+) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for p in re.push(packet)? {
+        let (dts, pts) = (p.dts().unwrap_or(0), p.pts().unwrap_or(0));
+        mux.video(p, dts, pts, frame_us, sets)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn open(path: &Path) -> Result<Input, ffmpeg::Error> {

@@ -88,25 +88,30 @@ pub fn admin_db_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Creates an empty database named `<prefix>_<random>` next to the admin database; returns its URL.
+pub async fn fresh_database(prefix: &str) -> String {
+    let admin = admin_db_url();
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("test Postgres reachable (LOCALRECORD_TEST_DATABASE_URL)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
 impl Backing {
     pub async fn new(kind: StoreKind) -> Arc<Backing> {
-        let admin = admin_db_url();
-        let name = format!("lr_test_{}", uuid::Uuid::new_v4().simple());
-        let pool = sqlx::PgPool::connect(&admin)
-            .await
-            .expect("test Postgres reachable (LOCALRECORD_TEST_DATABASE_URL)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        let (base, _) = admin.rsplit_once('/').unwrap();
+        let db_url = fresh_database("lr_test").await;
         let s3 = match kind {
             StoreKind::S3 => Some(S3Server::start().await),
             StoreKind::Fs => None,
         };
         Arc::new(Backing {
-            db_url: format!("{base}/{name}"),
+            db_url,
             data_dir: tempfile::tempdir().unwrap(),
             s3,
         })

@@ -10,7 +10,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-use helpers::{admin_db_url, free_port, md5_b64, S3Server, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY};
+use helpers::{free_port, md5_b64, S3Server, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,15 +38,7 @@ struct Run {
 }
 
 async fn run_server(label: &str, env: Vec<(String, String)>, data: &bytes::Bytes, slices: usize) -> Run {
-    let admin = admin_db_url();
-    let db = format!("lr_bench_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&admin).await.expect("Postgres for the benchmark");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let db_url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let db_url = helpers::fresh_database("lr_bench").await;
     let port = free_port();
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "target".into())).unwrap();
     let mut env = env;

@@ -11,7 +11,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-use helpers::{admin_db_url, free_port};
+use helpers::free_port;
 use rand::Rng;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -73,15 +73,7 @@ async fn main() {
     let secs = env_i("BENCH_SECS", 10);
     let classes = records / PER_CLASS;
 
-    let admin = admin_db_url();
-    let db = format!("lr_bench_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&admin).await.expect("Postgres for the benchmark");
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let db_url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let db_url = helpers::fresh_database("lr_bench").await;
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let env = [

@@ -1,6 +1,7 @@
 //! One integration-test binary: the real server against real Postgres, real s3s-fs and the fs store.
 
 mod callbacks;
+mod client;
 mod embedded;
 mod helpers;
 mod https;

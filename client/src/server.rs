@@ -1,0 +1,132 @@
+//! A client of the server's recorder-facing API, authenticated with a UserSig on every request.
+
+use crate::api::{AuthInfo, CreateTask, Envelope, StopTask, TaskCreated, TaskStatus};
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub sdk_app_id: u64,
+    pub user_id: String,
+    pub user_sig: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("network: {0}")]
+    Network(#[from] reqwest::Error),
+    /// The server refused: its `Response.Error` code and message, and the HTTP status.
+    #[error("server refused ({status}, code {code}): {message}")]
+    Refused { status: u16, code: i64, message: String },
+    #[error("local file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// Worth retrying as it is (the network, or the server's own trouble).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Network(_) => true,
+            Error::Refused { status, .. } => *status >= 500 || *status == 409 || *status == 423,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) creds: Credentials,
+}
+
+impl ServerClient {
+    pub fn new(base: &str, creds: Credentials) -> ServerClient {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("a TLS backend is compiled in");
+        ServerClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            creds,
+        }
+    }
+
+    /// `Authorization: UserSig ...` (identifiers percent-encoded, so any UserId travels).
+    pub(crate) fn authorization(&self) -> String {
+        let id: String = self
+            .creds
+            .user_id
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!(
+            "UserSig sdkappid={},identifier={id},usersig={}",
+            self.creds.sdk_app_id, self.creds.user_sig
+        )
+    }
+
+    pub(crate) async fn answer<T: DeserializeOwned>(r: reqwest::Response) -> Result<T, Error> {
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await?;
+        let resp = &v["Response"];
+        if let Some(e) = resp.get("Error") {
+            return Err(Error::Refused {
+                status,
+                code: e["Code"].as_i64().unwrap_or(0),
+                message: e["Message"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        serde_json::from_value::<Envelope<T>>(v)
+            .map(|e| e.response)
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T, Error> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("authorization", self.authorization())
+            .json(body)
+            .send()
+            .await?;
+        Self::answer(r).await
+    }
+
+    /// The recorder's Init: proves the credentials.
+    pub async fn auth(&self) -> Result<AuthInfo, Error> {
+        self.post("/localrecord/v1/auth", &serde_json::json!({})).await
+    }
+
+    pub async fn create_task(&self, req: &CreateTask) -> Result<String, Error> {
+        self.post::<TaskCreated>("/localrecord/v1/tasks", req)
+            .await
+            .map(|t| t.task_id)
+    }
+
+    pub async fn stop_task(&self, task_id: &str, slice_count: i32) -> Result<TaskStatus, Error> {
+        self.post(
+            &format!("/localrecord/v1/tasks/{task_id}/stop"),
+            &StopTask { slice_count },
+        )
+        .await
+    }
+
+    pub async fn task_status(&self, task_id: &str) -> Result<TaskStatus, Error> {
+        let r = self
+            .http
+            .get(format!("{}/localrecord/v1/tasks/{task_id}", self.base))
+            .header("authorization", self.authorization())
+            .send()
+            .await?;
+        Self::answer(r).await
+    }
+}

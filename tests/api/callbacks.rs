@@ -141,13 +141,7 @@ async fn record(app: &TestApp) -> String {
     let task = app.create_task("alice", 1212).await;
     app.upload_slice("alice", &task, 0, &std::fs::read(f).unwrap(), 1 << 20)
         .await;
-    let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 1 }),
-        )
-        .await;
+    let r = app.stop_task("alice", &task, 1).await;
     assert_eq!(r.status(), 200);
     task
 }
@@ -334,12 +328,7 @@ async fn a_failed_recording_is_reported_too() {
     register(&app, &rx.url).await;
     let task = app.create_task("alice", 5).await;
     app.upload_slice("alice", &task, 0, b"not a video", 1024).await;
-    app.post_json(
-        "alice",
-        &format!("/localrecord/v1/tasks/{task}/stop"),
-        &json!({ "SliceCount": 1 }),
-    )
-    .await;
+    app.stop_task("alice", &task, 1).await;
     let got = rx.wait_for(1, 30).await;
     let b = &got[0].body;
     assert_eq!(

@@ -50,8 +50,14 @@ async fn serve_with_no_database_url_runs_a_private_postgres() {
     assert!(up, "server answered /health");
     assert!(data.path().join("postgres/data/PG_VERSION").exists());
 
-    let keys: serde_json::Value =
-        serde_json::from_str(&cli(data.path(), &["app", "create", "--sdkappid", "1400000009"])).unwrap();
+    let keys = crate::helpers::app_create_cli(
+        BIN,
+        1400000009,
+        &[(
+            "LOCALRECORD_DATA_DIR".into(),
+            data.path().to_string_lossy().into_owned(),
+        )],
+    );
     assert_eq!(keys["SdkAppId"], 1400000009);
     assert_eq!(keys["AdminIdentifiers"], serde_json::json!(["administrator"]));
     assert_eq!(keys["SecretKey"].as_str().unwrap().len(), 64);

@@ -88,6 +88,19 @@ pub fn admin_db_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// `localrecord app create` run as a user would (the binary, configured by `env` alone); returns
+/// its JSON.
+pub fn app_create_cli(bin: &str, sdkappid: i64, env: &[(String, String)]) -> Value {
+    let out = std::process::Command::new(bin)
+        .args(["app", "create", "--sdkappid", &sdkappid.to_string()])
+        .env_remove("LOCALRECORD_DATABASE_URL")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Creates an empty database named `<prefix>_<random>` next to the admin database; returns its URL.
 pub async fn fresh_database(prefix: &str) -> String {
     let admin = admin_db_url();
@@ -269,6 +282,16 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::OK);
         let v: Value = r.json().await.unwrap();
         v["Response"]["TaskId"].as_str().unwrap().to_owned()
+    }
+
+    /// The recorder's stop: `SliceCount` slices were recorded.
+    pub async fn stop_task(&self, user: &str, task: &str, slice_count: i32) -> Response {
+        self.post_json(
+            user,
+            &format!("/localrecord/v1/tasks/{task}/stop"),
+            &serde_json::json!({ "SliceCount": slice_count }),
+        )
+        .await
     }
 
     pub async fn task_status(&self, user: &str, task: &str) -> Value {

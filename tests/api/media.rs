@@ -80,31 +80,41 @@ pub struct Pkt {
 
 /// Packets of the first video ("v") or audio ("a") stream, in file order.
 pub fn packets(path: &Path, stream: &str) -> Vec<Pkt> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let sel = format!("{stream}:0");
+    probe_rows(
+        path,
+        &[
             "-select_streams",
-            &format!("{stream}:0"),
+            &sel,
             "-show_entries",
             "packet=pts_time,dts_time,duration_time",
-            "-of",
-            "csv=p=0",
-        ])
+        ],
+    )
+    .into_iter()
+    .filter_map(|f| {
+        let f: Vec<f64> = f.iter().map(|x| x.trim().parse().unwrap_or(f64::NAN)).collect();
+        (f.len() == 3).then(|| Pkt {
+            pts: f[0],
+            dts: f[1],
+            duration: if f[2].is_nan() { 0.0 } else { f[2] },
+        })
+    })
+    .collect()
+}
+
+/// `ffprobe -v error ARGS -of csv=p=0 FILE`, one Vec of fields per line.
+fn probe_rows(path: &Path, args: &[&str]) -> Vec<Vec<String>> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
         .unwrap();
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .filter_map(|l| {
-            let f: Vec<f64> = l.split(',').map(|x| x.trim().parse().unwrap_or(f64::NAN)).collect();
-            (f.len() == 3).then(|| Pkt {
-                pts: f[0],
-                dts: f[1],
-                duration: if f[2].is_nan() { 0.0 } else { f[2] },
-            })
-        })
+        .map(|l| l.split(',').map(str::to_owned).collect())
         .collect()
 }
 
@@ -160,26 +170,12 @@ pub fn ffmpeg_concat(inputs: &[PathBuf], out: &Path) -> std::process::Output {
 
 /// (byte position, size) of the video keyframes of a file.
 pub fn keyframes(path: &Path) -> Vec<(usize, usize)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pos,size,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f.len() == 3 && f[2].starts_with('K')).then(|| (f[1].parse().unwrap(), f[0].parse().unwrap()))
-        })
-        .collect()
+    probe_rows(
+        path,
+        &["-select_streams", "v:0", "-show_entries", "packet=pos,size,flags"],
+    )
+    .into_iter()
+    .filter(|f| f.len() == 3 && f[2].starts_with('K'))
+    .map(|f| (f[1].parse().unwrap(), f[0].parse().unwrap()))
+    .collect()
 }

@@ -57,13 +57,7 @@ async fn scenario_upload_stop_splice_play(kind: StoreKind) {
         .collect();
     let task = app.create_task("alice", 1212).await;
     upload_files(&app, &task, &files).await;
-    let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 3 }),
-        )
-        .await;
+    let r = app.stop_task("alice", &task, 3).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let st = wait_spliced(&app, &task, "done").await;
@@ -184,13 +178,7 @@ async fn a_job_whose_worker_died_is_finished_by_another_instance() {
     let f = make_slice(dir.path(), "0.flv", &SliceSpec::default());
     let task = a.create_task("alice", 9).await;
     upload_files(&a, &task, &[(0, f.clone())]).await;
-    let r = a
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 1 }),
-        )
-        .await;
+    let r = a.stop_task("alice", &task, 1).await;
     assert_eq!(r.status(), StatusCode::OK);
     let job = queue::claim(&a.state.db, "dead-worker", Duration::from_secs(1))
         .await
@@ -225,13 +213,7 @@ async fn a_recording_with_no_usable_slice_fails_with_a_reason() {
     let task = app.create_task("alice", 3).await;
     app.upload_slice("alice", &task, 0, b"this is not an FLV file", 1024)
         .await;
-    let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 1 }),
-        )
-        .await;
+    let r = app.stop_task("alice", &task, 1).await;
     assert_eq!(r.status(), StatusCode::OK);
     for _ in 0..100 {
         let st = app.task_status("alice", &task).await;

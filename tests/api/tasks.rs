@@ -35,13 +35,7 @@ async fn task_lifecycle_with_per_slice_state() {
         StatusCode::NO_CONTENT
     );
 
-    let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 3 }),
-        )
-        .await;
+    let r = app.stop_task("alice", &task, 3).await;
     assert_eq!(r.status(), StatusCode::OK);
     let st = r.json::<Value>().await.unwrap()["Response"].clone();
     assert_eq!(st["State"], "uploading");
@@ -58,21 +52,9 @@ async fn task_lifecycle_with_per_slice_state() {
     assert_eq!(st["Slices"][2], json!({ "Index": 2, "State": "wait", "Size": 0 }));
 
     // The same stop again is fine (a retrying recorder); a different count is a conflict.
-    let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 3 }),
-        )
-        .await;
+    let r = app.stop_task("alice", &task, 3).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app
-        .post_json(
-            "alice",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 4 }),
-        )
-        .await;
+    let r = app.stop_task("alice", &task, 4).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(error_of(r).await.0, codes::CONFLICT);
     // No pausing a stopped task.
@@ -109,13 +91,7 @@ async fn tasks_are_private_to_their_user_and_app() {
     let (code, msg) = error_of(r).await;
     assert_eq!(code, codes::FORBIDDEN);
     assert!(msg.contains("another user"), "{msg}");
-    let r = app
-        .post_json(
-            "bob",
-            &format!("/localrecord/v1/tasks/{task}/stop"),
-            &json!({ "SliceCount": 1 }),
-        )
-        .await;
+    let r = app.stop_task("bob", &task, 1).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // The app's admin may look.
     assert_eq!(app.task_status("administrator", &task).await["UserId"], "alice");

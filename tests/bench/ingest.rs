@@ -48,13 +48,7 @@ async fn run_server(label: &str, env: Vec<(String, String)>, data: &bytes::Bytes
         ("LOCALRECORD_DATA_DIR".into(), dir.path().to_string_lossy().into_owned()),
         ("RUST_LOG".into(), "warn".into()),
     ]);
-    let out = Command::new(BIN)
-        .args(["app", "create", "--sdkappid", &APP.to_string()])
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = helpers::app_create_cli(BIN, APP, &env);
     let key = keys["SecretKey"].as_str().unwrap().to_owned();
 
     let mut server = Command::new(BIN)

@@ -76,20 +76,17 @@ async fn main() {
     let db_url = helpers::fresh_database("lr_bench").await;
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let env = [
+    let env: Vec<(String, String)> = [
         ("LOCALRECORD_DATABASE_URL", db_url.clone()),
         ("LOCALRECORD_LISTEN", format!("127.0.0.1:{port}")),
         ("LOCALRECORD_DATA_DIR", dir.path().to_string_lossy().into_owned()),
         ("LOCALRECORD_JOBS_ENABLED", "false".into()),
         ("RUST_LOG", "warn".into()),
-    ];
-    let out = Command::new(BIN)
-        .args(["app", "create", "--sdkappid", &APP.to_string()])
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let keys = helpers::app_create_cli(BIN, APP, &env);
     let tic = keys["TicKey"].as_str().unwrap().to_owned();
 
     let t = Instant::now();

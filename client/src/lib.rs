@@ -1,7 +1,13 @@
-//! localrecord-client: the recorder's side. `api` holds the wire types shared with the server;
-//! `server` talks to the server (auth, tasks); `upload` uploads slices with tus, resumably, keeping
-//! a journal on disk so an upload survives a crash or reboot of the recorder.
+//! localrecord-client: the recorder. `api` holds the wire types shared with the server; `server`
+//! talks to the server (auth, tasks); `upload` uploads one slice with tus, resumably; `capture`
+//! grabs a screen or window and sound; `engine` encodes them into FLV slices; `recorder` ties a
+//! recording to the task book and the upload queue; `control` is the seed's local HTTP API.
 
 pub mod api;
+pub mod capture;
+pub mod control;
+pub mod durable;
+pub mod engine;
+pub mod recorder;
 pub mod server;
 pub mod upload;

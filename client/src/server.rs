@@ -130,3 +130,29 @@ impl ServerClient {
         Self::answer(r).await
     }
 }
+
+impl ServerClient {
+    /// The same server and connection pool, other credentials.
+    pub fn with_credentials(&self, creds: Credentials) -> ServerClient {
+        ServerClient {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            creds,
+        }
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The server-side pause/resume marks (best effort: the recording itself is local).
+    pub async fn mark(&self, task_id: &str, what: &str) -> Result<(), Error> {
+        self.post::<serde_json::Value>(&format!("/localrecord/v1/tasks/{task_id}/{what}"), &serde_json::json!({}))
+            .await
+            .map(|_| ())
+    }
+}

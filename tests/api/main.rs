@@ -9,6 +9,8 @@ mod jobs;
 mod media;
 mod multi_instance;
 mod query;
+mod recorder;
+mod recorder_support;
 mod recording;
 mod splice;
 mod tasks;

@@ -179,3 +179,11 @@ pub fn keyframes(path: &Path) -> Vec<(usize, usize)> {
     .map(|f| (f[1].parse().unwrap(), f[0].parse().unwrap()))
     .collect()
 }
+
+/// Whether each video packet of a file is a keyframe, in file order.
+pub fn key_flags(path: &Path) -> Vec<bool> {
+    probe_rows(path, &["-select_streams", "v:0", "-show_entries", "packet=flags"])
+        .into_iter()
+        .map(|f| f.first().is_some_and(|x| x.starts_with('K')))
+        .collect()
+}

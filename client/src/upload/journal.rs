@@ -4,7 +4,6 @@
 //! confirmed the slice's MD5.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,13 +38,7 @@ impl Journal {
     }
 
     pub fn put(&self, e: &Entry) -> std::io::Result<()> {
-        let path = self.file(&e.task_id, e.index);
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec(e).expect("serialisable"))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        crate::durable::write_atomic(&self.file(&e.task_id, e.index), &serde_json::to_vec(e).expect("serialisable"))
     }
 
     pub fn remove(&self, task_id: &str, index: i32) -> std::io::Result<()> {

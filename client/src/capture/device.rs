@@ -1,0 +1,151 @@
+//! FFmpeg input devices (x11grab, gdigrab, avfoundation, pulse, alsa): open, decode, convert to
+//! the engine's formats, stamp with the capture instant.
+
+use super::{stopped, Input, AUDIO_RATE};
+use ffmpeg::format::{Pixel, Sample};
+use ffmpeg::software::{resampling, scaling};
+use ffmpeg::util::channel_layout::ChannelLayout;
+use ffmpeg::{frame, media, Dictionary};
+use ffmpeg_next as ffmpeg;
+use std::ffi::CString;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Opens `input` with FFmpeg's input device `format` and its options.
+pub fn open(format: &str, input: &str, options: &[(String, String)]) -> Result<ffmpeg::format::context::Input, String> {
+    let name = CString::new(format).map_err(|_| "bad device name".to_owned())?;
+    // SAFETY: av_find_input_format only reads the name; the returned pointer is static.
+    let fmt = unsafe { ffmpeg::ffi::av_find_input_format(name.as_ptr()) };
+    if fmt.is_null() {
+        return Err(format!("this FFmpeg has no input device '{format}'"));
+    }
+    let mut dict = Dictionary::new();
+    for (k, v) in options {
+        dict.set(k, v);
+    }
+    // SAFETY: fmt is a valid, static AVInputFormat.
+    let fmt = ffmpeg::Format::Input(unsafe { ffmpeg::format::Input::wrap(fmt as *mut _) });
+    match ffmpeg::format::open_with(input, &fmt, dict) {
+        Ok(ffmpeg::format::context::Context::Input(i)) => Ok(i),
+        Ok(_) => Err("not an input".into()),
+        Err(e) => Err(format!("{format} '{input}': {e}")),
+    }
+}
+
+/// Starts a thread that grabs video from the device, converted to even-sized YUV420P.
+pub fn video(
+    format: &str,
+    input: &str,
+    options: Vec<(String, String)>,
+    tx: SyncSender<Input>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let mut ictx = open(format, input, &options)?;
+    let stream = ictx.streams().best(media::Type::Video).ok_or("the device gives no video")?;
+    let index = stream.index();
+    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .and_then(|c| c.decoder().video())
+        .map_err(|e| format!("video decoder: {e}"))?;
+    let what = format!("{format} '{input}'");
+    Ok(std::thread::spawn(move || {
+        let mut decoded = frame::Video::empty();
+        let mut scaler: Option<scaling::Context> = None;
+        // The encoder's size is the first frame's; a window resized later is scaled to it.
+        let mut size: Option<(u32, u32)> = None;
+        let mut packets = ictx.packets();
+        loop {
+            if stopped(&stop) {
+                return;
+            }
+            let Some((s, packet)) = packets.next() else {
+                let _ = tx.send(Input::VideoFailed(format!("{what} ended")));
+                return;
+            };
+            let at = Instant::now();
+            if s.index() != index || decoder.send_packet(&packet).is_err() {
+                continue;
+            }
+            while decoder.receive_frame(&mut decoded).is_ok() {
+                let (w, h, f) = (decoded.width(), decoded.height(), decoded.format());
+                let (ow, oh) = *size.get_or_insert(((w & !1).max(2), (h & !1).max(2)));
+                let sc = match &mut scaler {
+                    Some(s) if s.input().width == w && s.input().height == h && s.input().format == f => s,
+                    slot => match scaling::Context::get(f, w, h, Pixel::YUV420P, ow, oh, scaling::Flags::BILINEAR) {
+                        Ok(s) => slot.insert(s),
+                        Err(e) => {
+                            let _ = tx.send(Input::VideoFailed(format!("scaler: {e}")));
+                            return;
+                        }
+                    },
+                };
+                let mut out = frame::Video::empty();
+                if sc.run(&decoded, &mut out).is_err() || tx.send(Input::Video(out, at)).is_err() {
+                    return;
+                }
+            }
+        }
+    }))
+}
+
+/// Starts a thread that records from an audio device, converted to f32 stereo at 44.1 kHz.
+pub fn audio(
+    format: &str,
+    input: &str,
+    tx: SyncSender<Input>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let mut ictx = open(format, input, &[])?;
+    let stream = ictx.streams().best(media::Type::Audio).ok_or("the device gives no audio")?;
+    let index = stream.index();
+    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .and_then(|c| c.decoder().audio())
+        .map_err(|e| format!("audio decoder: {e}"))?;
+    Ok(std::thread::spawn(move || {
+        let mut decoded = frame::Audio::empty();
+        let mut swr: Option<resampling::Context> = None;
+        let mut packets = ictx.packets();
+        let packed = Sample::F32(ffmpeg::format::sample::Type::Packed);
+        while let Some((s, packet)) = packets.next() {
+            if stopped(&stop) {
+                return;
+            }
+            let at = Instant::now();
+            if s.index() != index || decoder.send_packet(&packet).is_err() {
+                continue;
+            }
+            while decoder.receive_frame(&mut decoded).is_ok() {
+                let mut layout = decoded.channel_layout();
+                if layout.is_empty() {
+                    layout = ChannelLayout::default(decoded.channels().into());
+                }
+                let (f, rate) = (decoded.format(), decoded.rate());
+                let sw = match &mut swr {
+                    Some(s) if s.input().format == f && s.input().rate == rate => s,
+                    slot => {
+                        let Ok(s) = resampling::Context::get(f, layout, rate, packed, ChannelLayout::STEREO, AUDIO_RATE)
+                        else {
+                            return;
+                        };
+                        slot.insert(s)
+                    }
+                };
+                let cap = decoded.samples() * AUDIO_RATE as usize / rate.max(1) as usize + 256;
+                let mut out = frame::Audio::new(packed, cap, ChannelLayout::STEREO);
+                if sw.run(&decoded, &mut out).is_err() {
+                    continue;
+                }
+                let bytes = &out.data(0)[..out.samples() * 8];
+                let samples = bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                if tx.send(Input::Audio(samples, at)).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Input::AudioFailed("the audio device ended".into()));
+    }))
+}

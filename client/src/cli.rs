@@ -1,0 +1,365 @@
+//! The command line's subcommands and the progress display.
+
+use localrecord_client::capture::{AudioSource, VideoSource};
+use localrecord_client::recorder::{Recorder, Settings, StartParams};
+use localrecord_client::server::Credentials;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct CaptureArgs {
+    /// Picture source: x11 (a window or the screen), test (a synthetic pattern), or an FFmpeg
+    /// device as FORMAT:INPUT (e.g. gdigrab:desktop, avfoundation:1)
+    #[arg(long, global = true, default_value = "x11")]
+    source: String,
+    /// X display for --source x11 (default $DISPLAY)
+    #[arg(long, global = true)]
+    display: Option<String>,
+    /// Size of the test pattern
+    #[arg(long, global = true, default_value = "640x360")]
+    test_size: String,
+    /// Sound source when audio is on: auto (PulseAudio, else ALSA, else silence), tone, silence,
+    /// or FORMAT:INPUT (e.g. pulse:default, alsa:hw:0)
+    #[arg(long, global = true, default_value = "auto")]
+    audio: String,
+    /// Slices uploaded at once
+    #[arg(long, global = true, default_value_t = 3)]
+    parallel_uploads: usize,
+    /// Refuse to start (-10005) with less free space than this, in MiB
+    #[arg(long, global = true, default_value_t = 500)]
+    min_free_mb: u64,
+}
+
+impl CaptureArgs {
+    pub fn settings(&self, server: String, data_dir: PathBuf) -> Settings {
+        let video = match self.source.as_str() {
+            "x11" => VideoSource::X11 {
+                display: self.display.clone(),
+            },
+            "test" => {
+                let (w, h) = self.test_size.split_once('x').unwrap_or(("640", "360"));
+                VideoSource::Test {
+                    width: w.parse().unwrap_or(640),
+                    height: h.parse().unwrap_or(360),
+                }
+            }
+            dev => {
+                let (format, input) = dev.split_once(':').unwrap_or((dev, ""));
+                VideoSource::Device {
+                    format: format.into(),
+                    input: input.into(),
+                }
+            }
+        };
+        let audio = match self.audio.as_str() {
+            "auto" => AudioSource::Auto,
+            "tone" => AudioSource::Tone,
+            "silence" => AudioSource::Silence,
+            dev => {
+                let (format, input) = dev.split_once(':').unwrap_or((dev, "default"));
+                AudioSource::Device {
+                    format: format.into(),
+                    input: input.into(),
+                }
+            }
+        };
+        Settings {
+            server,
+            data_dir,
+            video,
+            audio,
+            parallel_uploads: self.parallel_uploads,
+            min_free_bytes: self.min_free_mb << 20,
+            upload: Default::default(),
+        }
+    }
+}
+
+pub fn default_data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("localrecord-recorder")
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address of the local control API
+    #[arg(long, default_value = "127.0.0.1:37604")]
+    listen: String,
+    /// Web origins allowed to call the API (repeat; default: any, as the seed's service)
+    #[arg(long)]
+    allow_origin: Vec<String>,
+}
+
+pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<()> {
+    let rec = Recorder::open(settings)?;
+    let exit = Arc::new(tokio::sync::Notify::new());
+    let app = localrecord_client::control::router(rec.clone(), exit.clone(), &a.allow_origin);
+    let listener = tokio::net::TcpListener::bind(&a.listen).await?;
+    tracing::info!("control API on http://{}/localrecord/v1/", listener.local_addr()?);
+    let stop = async move {
+        tokio::select! {
+            _ = exit.notified() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    if rec.recorded_ms().await.is_some() {
+        rec.stop().await.ok();
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    #[arg(long, env = "LOCALRECORD_SDKAPPID")]
+    sdkappid: u64,
+    #[arg(long, env = "LOCALRECORD_USER_ID")]
+    user_id: String,
+    /// The UserSig (better passed in the environment than on the command line)
+    #[arg(long, env = "LOCALRECORD_USERSIG", hide_env_values = true)]
+    user_sig: String,
+    #[arg(long)]
+    class_id: i64,
+    /// How long to record: 90, 30s, 5m, 1h (Ctrl-C stops earlier)
+    #[arg(long, value_parser = parse_duration)]
+    duration: Duration,
+    /// Seconds per slice
+    #[arg(long, default_value_t = 300)]
+    slice_time: u32,
+    #[arg(long, default_value_t = 15)]
+    fps: u32,
+    /// Video bits per second
+    #[arg(long, default_value_t = 1_000_000)]
+    bps: u32,
+    /// X window id to record (the seed's Wnd; 0x-hex or decimal)
+    #[arg(long, value_parser = parse_window)]
+    window: Option<u32>,
+    /// Process whose window to record (the seed's AppProc)
+    #[arg(long)]
+    app_proc: Option<String>,
+    /// Region inside the window (or screen): x,y,width,height
+    #[arg(long, value_parser = parse_region)]
+    region: Option<(u32, u32, u32, u32)>,
+    #[arg(long)]
+    no_audio: bool,
+    /// Keep the slices local, upload nothing
+    #[arg(long)]
+    no_upload: bool,
+    /// Also write the whole recording to this .flv file
+    #[arg(long)]
+    dst_path: Option<String>,
+    /// Exit once recorded, leaving the uploads to `recover` or `serve`
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the uploads and the server's splice after recording
+    #[arg(long, default_value_t = 600)]
+    wait_secs: u64,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.trim().len()));
+    let n: f64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return Err(format!("bad duration unit in '{s}' (use s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_window(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("bad window id '{s}'"))
+}
+
+fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
+    let v: Vec<u32> = s.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().map_err(|_| "use x,y,width,height")?;
+    match v[..] {
+        [x, y, w, h] => Ok((x, y, w, h)),
+        _ => Err("use x,y,width,height".into()),
+    }
+}
+
+pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
+    let rec = Recorder::open(settings)?;
+    rec.init(Credentials {
+        sdk_app_id: a.sdkappid,
+        user_id: a.user_id.clone(),
+        user_sig: a.user_sig.clone(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("Init: {e}"))?;
+    let region = a.region.unwrap_or_default();
+    let task = rec
+        .start(StartParams {
+            app_proc: a.app_proc.clone(),
+            wnd: a.window,
+            dst_path: a.dst_path.clone(),
+            x: Some(region.0),
+            y: Some(region.1),
+            width: Some(region.2),
+            height: Some(region.3),
+            video_fps: Some(a.fps),
+            video_bps: Some(a.bps),
+            enable_audio: Some(!a.no_audio),
+            enable_upload: Some(!a.no_upload),
+            slice_time: Some(a.slice_time),
+            class_id: Some(a.class_id),
+            whole_screen: true,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("StartRecord: {e}"))?;
+    // The TaskId first, on its own line: scripts (and tests) can follow the task from here.
+    println!("{{\"TaskId\":\"{task}\"}}");
+    let mut progress = Progress::new(a.duration);
+    let t0 = Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => { eprintln!(); tracing::info!("interrupted: stopping"); break; }
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        if t0.elapsed() >= a.duration || rec.ended_early(&task).is_some() {
+            break;
+        }
+        progress.show(&rec, &task, "REC").await;
+    }
+    rec.stop().await.map_err(|e| anyhow::anyhow!("StopRecord: {e}"))?;
+    if let Some(Some(e)) = rec.ended_early(&task) {
+        tracing::error!("the recording ended early: {e}");
+    }
+    if a.no_upload || a.no_wait {
+        progress.done();
+        return summary(&rec, &task, None).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
+    while !rec.uploader().is_done(&task) {
+        if Instant::now() > deadline {
+            anyhow::bail!("uploads of {task} not finished after {} s; `recover` continues them", a.wait_secs);
+        }
+        progress.show(&rec, &task, "UPLOAD").await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    progress.done();
+    let status = wait_splice(&rec, &task, deadline).await;
+    summary(&rec, &task, status).await
+}
+
+/// Polls the server until the task is spliced (or failed, or the deadline passes).
+async fn wait_splice(
+    rec: &Recorder,
+    task: &str,
+    deadline: Instant,
+) -> Option<localrecord_client::api::TaskStatus> {
+    let client = rec.client()?;
+    loop {
+        match client.task_status(task).await {
+            Ok(s) if matches!(s.state.as_str(), "done" | "failed" | "partial") => return Some(s),
+            Ok(s) if Instant::now() > deadline => return Some(s),
+            Err(e) if Instant::now() > deadline => {
+                tracing::warn!("task status: {e}");
+                return None;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+async fn summary(rec: &Recorder, task: &str, status: Option<localrecord_client::api::TaskStatus>) -> anyhow::Result<()> {
+    let views = rec.uploader().views(None);
+    let v = views.iter().find(|v| v.task_id == task);
+    let out = serde_json::json!({
+        "TaskId": task,
+        "RecordedMs": v.map(|v| v.total_ms),
+        "UploadedMs": v.map(|v| v.uploaded_ms),
+        "Upload": v.map(|v| v.state),
+        "Server": status,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RecoverArgs {
+    /// Give up after this many seconds
+    #[arg(long, default_value_t = 600)]
+    wait_secs: u64,
+}
+
+pub async fn recover(settings: Settings, a: RecoverArgs) -> anyhow::Result<()> {
+    let rec = Recorder::open(settings)?;
+    let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
+    let tasks: Vec<String> = rec.book().all().into_iter().filter(|t| t.upload).map(|t| t.task_id).collect();
+    eprintln!("recovering {} task(s): {}", tasks.len(), tasks.join(", "));
+    while !tasks.iter().all(|t| rec.uploader().is_done(t)) {
+        if Instant::now() > deadline {
+            anyhow::bail!("not finished after {} s", a.wait_secs);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for t in &tasks {
+        println!("{}", serde_json::json!({ "TaskId": t, "Upload": "uploaded" }));
+    }
+    Ok(())
+}
+
+/// One status line, redrawn in place on a terminal, every 5 s otherwise.
+struct Progress {
+    total: Duration,
+    tty: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(total: Duration) -> Progress {
+        Progress {
+            total,
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    async fn show(&mut self, rec: &Recorder, task: &str, phase: &str) {
+        let every = if self.tty { Duration::from_millis(250) } else { Duration::from_secs(5) };
+        if self.last.is_some_and(|l| l.elapsed() < every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let recorded = rec.recorded_ms().await;
+        let views = rec.uploader().views(recorded.map(|ms| (task, ms)));
+        let Some(v) = views.iter().find(|v| v.task_id == task) else { return };
+        let t = |ms: i64| format!("{:02}:{:02}", ms / 60_000, ms / 1000 % 60);
+        let line = format!(
+            "{phase} {} / {}  uploaded {} of {}  [{}]",
+            t(recorded.unwrap_or(v.total_ms)),
+            t(self.total.as_millis() as i64),
+            t(v.uploaded_ms),
+            t(v.total_ms),
+            v.state
+        );
+        let mut err = std::io::stderr();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `localrecord-recorder`: `serve` runs the seed's local control API; `record` records from the
+//! command line; `recover` finishes what earlier runs left and exits.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "localrecord-recorder", version, about = "Records a screen or window into FLV slices and uploads them to a localrecord server")]
+struct Args {
+    /// The localrecord server
+    #[arg(long, env = "LOCALRECORD_SERVER_URL", global = true, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Task book, upload journal and slices waiting for upload
+    #[arg(long, env = "LOCALRECORD_RECORDER_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    capture: cli::CaptureArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the local control API (POST /localrecord/v1/{Init,StartRecord,...})
+    Serve(cli::ServeArgs),
+    /// Record from the command line, upload, wait for the server to finish
+    Record(cli::RecordArgs),
+    /// Upload what earlier runs left (after a crash or reboot), complete their tasks, exit
+    Recover(cli::RecoverArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "localrecord_client=info,localrecord_recorder=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = args.data_dir.unwrap_or_else(cli::default_data_dir);
+    let settings = args.capture.settings(args.server, data_dir);
+    let r = match args.command {
+        Command::Serve(a) => cli::serve(settings, a).await,
+        Command::Record(a) => cli::record(settings, a).await,
+        Command::Recover(a) => cli::recover(settings, a).await,
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The task book: what the recorder knows about each recording that is not finished yet, one
+//! `task.json` per task next to its slices (`{data}/tasks/{TaskId}/`), rewritten atomically at each
+//! change. It is the seed's recovery queue: after a crash or reboot, [`Book::open`] closes the
+//! recordings that were cut short (their last slice is kept up to its last written frame) so the
+//! uploader can finish them like any other.
+
+use crate::durable::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliceRecord {
+    pub index: i32,
+    pub duration_ms: i64,
+    pub size: u64,
+    /// The engine finished the file (or recovery found it usable).
+    pub closed: bool,
+    /// The server confirmed its MD5; the local file is gone.
+    pub confirmed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub class_id: i64,
+    pub sdk_app_id: u64,
+    pub user_id: String,
+    /// Kept so uploads can resume after a reboot before anyone calls Init again. The data
+    /// directory is private to the user (0700).
+    pub user_sig: String,
+    /// false: EnableUpload was off, the slices stay local.
+    pub upload: bool,
+    pub started_at: i64,
+    pub slices: Vec<SliceRecord>,
+    /// Set once the recording ended: slices 0..count exist.
+    pub slice_count: Option<i32>,
+    /// The server accepted the stop with that count.
+    pub server_stopped: bool,
+}
+
+impl TaskRecord {
+    pub fn uploaded_ms(&self) -> i64 {
+        self.slices.iter().filter(|s| s.confirmed).map(|s| s.duration_ms).sum()
+    }
+
+    pub fn recorded_ms(&self) -> i64 {
+        self.slices.iter().map(|s| s.duration_ms).sum()
+    }
+
+    pub fn all_confirmed(&self) -> bool {
+        self.slice_count.is_some() && self.slices.iter().all(|s| s.confirmed)
+    }
+}
+
+pub struct Book {
+    dir: PathBuf,
+    tasks: Mutex<BTreeMap<String, TaskRecord>>,
+}
+
+impl Book {
+    /// Loads every task under `{data}/tasks` and closes those a crash left open.
+    pub fn open(data_dir: &Path) -> std::io::Result<Book> {
+        let dir = data_dir.join("tasks");
+        std::fs::create_dir_all(&dir)?;
+        let mut tasks = BTreeMap::new();
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let file = e.path().join("task.json");
+            let Ok(bytes) = std::fs::read(&file) else { continue };
+            match serde_json::from_slice::<TaskRecord>(&bytes) {
+                Ok(mut t) => {
+                    if t.slice_count.is_none() {
+                        recover(&e.path(), &mut t);
+                        write_atomic(&file, &serde_json::to_vec_pretty(&t)?)?;
+                    }
+                    tasks.insert(t.task_id.clone(), t);
+                }
+                Err(err) => tracing::warn!("skipping unreadable {}: {err}", file.display()),
+            }
+        }
+        Ok(Book {
+            dir,
+            tasks: Mutex::new(tasks),
+        })
+    }
+
+    pub fn task_dir(&self, task_id: &str) -> PathBuf {
+        self.dir.join(task_id)
+    }
+
+    pub fn insert(&self, t: TaskRecord) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.task_dir(&t.task_id))?;
+        self.persist(&t)?;
+        self.tasks.lock().expect("book").insert(t.task_id.clone(), t);
+        Ok(())
+    }
+
+    /// Applies `f` to the task and writes it down; None when the task is unknown.
+    pub fn update<R>(&self, task_id: &str, f: impl FnOnce(&mut TaskRecord) -> R) -> std::io::Result<Option<R>> {
+        let mut tasks = self.tasks.lock().expect("book");
+        let Some(t) = tasks.get_mut(task_id) else { return Ok(None) };
+        let r = f(t);
+        let t = t.clone();
+        drop(tasks);
+        self.persist(&t)?;
+        Ok(Some(r))
+    }
+
+    pub fn get(&self, task_id: &str) -> Option<TaskRecord> {
+        self.tasks.lock().expect("book").get(task_id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<TaskRecord> {
+        self.tasks.lock().expect("book").values().cloned().collect()
+    }
+
+    /// Forgets a finished task and deletes its directory (what is left in it: nothing, unless the
+    /// slices were local-only).
+    pub fn remove(&self, task_id: &str) -> std::io::Result<()> {
+        self.tasks.lock().expect("book").remove(task_id);
+        match std::fs::remove_dir_all(self.task_dir(task_id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn persist(&self, t: &TaskRecord) -> std::io::Result<()> {
+        let path = self.task_dir(&t.task_id).join("task.json");
+        write_atomic(&path, &serde_json::to_vec_pretty(t)?)
+    }
+}
+
+/// A recording cut short: keep every slice that holds at least one frame (measuring the one that
+/// was being written), drop an empty last one, and end the recording there.
+fn recover(dir: &Path, t: &mut TaskRecord) {
+    t.slices.retain_mut(|s| {
+        if s.closed {
+            return true;
+        }
+        let path = crate::engine::slice_path(dir, s.index);
+        match crate::engine::flv::readable_ms(&path) {
+            Some(ms) => {
+                s.duration_ms = ms;
+                s.size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                s.closed = true;
+                tracing::info!("recovered slice {} of task {} ({ms} ms)", s.index, t.task_id);
+                true
+            }
+            None => {
+                let _ = std::fs::remove_file(&path);
+                false
+            }
+        }
+    });
+    t.slices.sort_by_key(|s| s.index);
+    // Only the last slice can be open, so what remains is dense.
+    t.slice_count = Some(t.slices.len() as i32);
+}

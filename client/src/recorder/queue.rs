@@ -1,0 +1,280 @@
+//! The upload queue: uploads every closed slice of every task in the book, a few at a time, while
+//! recording goes on; declares each recording's slice count to the server; and finishes a task
+//! once the server holds all its slices. Network errors back off and retry forever; a refused
+//! UserSig parks the task until Init brings new credentials; nothing is dropped.
+
+use super::book::{Book, TaskRecord};
+use crate::api::codes;
+use crate::server::{Credentials, Error, ServerClient};
+use crate::upload::journal::Journal;
+use crate::upload::Options;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// A task's upload state for GetState.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadView {
+    pub task_id: String,
+    /// wait, uploading, uploaded, upload failed
+    pub state: &'static str,
+    pub uploaded_ms: i64,
+    pub total_ms: i64,
+}
+
+#[derive(Default)]
+struct Runtime {
+    /// (task, slice index; -1 for the stop call) being worked on
+    in_flight: HashSet<(String, i32)>,
+    /// not before this instant, after a failure
+    retry_at: HashMap<(String, i32), (Instant, u32)>,
+    /// why a task's last attempt failed for other than network reasons (shown as "upload failed")
+    failed: HashMap<String, String>,
+    /// tasks whose UserSig the server refused: they wait for Init
+    parked: HashSet<String>,
+    /// the latest credentials per (SdkAppId, UserId), from Init
+    creds: HashMap<(u64, String), Credentials>,
+    /// finished during this run, newest last
+    done: Vec<UploadView>,
+}
+
+pub struct Uploader {
+    book: Arc<Book>,
+    journal: Journal,
+    template: ServerClient,
+    parallel: usize,
+    opts: Options,
+    rt: Mutex<Runtime>,
+    wake: Notify,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Uploader {
+    pub fn new(book: Arc<Book>, journal: Journal, template: ServerClient, parallel: usize, opts: Options) -> Uploader {
+        Uploader {
+            book,
+            journal,
+            template,
+            parallel: parallel.max(1),
+            opts,
+            rt: Mutex::new(Runtime::default()),
+            wake: Notify::new(),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Fires on every change of any task's upload state.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// New credentials from Init: parked tasks of that user try again at once.
+    pub fn set_credentials(&self, c: Credentials) {
+        let mut rt = self.rt.lock().expect("rt");
+        rt.creds.insert((c.sdk_app_id, c.user_id.clone()), c);
+        rt.parked.clear();
+        rt.retry_at.clear();
+        drop(rt);
+        self.wake();
+    }
+
+    fn client_for(&self, t: &TaskRecord) -> ServerClient {
+        let rt = self.rt.lock().expect("rt");
+        let c = rt.creds.get(&(t.sdk_app_id, t.user_id.clone())).cloned().unwrap_or(Credentials {
+            sdk_app_id: t.sdk_app_id,
+            user_id: t.user_id.clone(),
+            user_sig: t.user_sig.clone(),
+        });
+        self.template.with_credentials(c)
+    }
+
+    /// GetState's list: unfinished tasks with uploads, then those finished in this run.
+    pub fn views(&self, live_ms: Option<(&str, i64)>) -> Vec<UploadView> {
+        let rt = self.rt.lock().expect("rt");
+        let mut out: Vec<UploadView> = self
+            .book
+            .all()
+            .into_iter()
+            .filter(|t| t.upload)
+            .map(|t| {
+                let busy = rt.in_flight.iter().any(|(id, i)| id == &t.task_id && *i >= 0);
+                let state = if rt.failed.contains_key(&t.task_id) {
+                    "upload failed"
+                } else if busy {
+                    "uploading"
+                } else if t.all_confirmed() && t.server_stopped {
+                    "uploaded"
+                } else {
+                    "wait"
+                };
+                let mut total_ms = t.recorded_ms();
+                if let Some((id, ms)) = live_ms {
+                    if id == t.task_id {
+                        total_ms = total_ms.max(ms);
+                    }
+                }
+                UploadView {
+                    task_id: t.task_id.clone(),
+                    state,
+                    uploaded_ms: t.uploaded_ms(),
+                    total_ms,
+                }
+            })
+            .collect();
+        out.extend(rt.done.iter().cloned());
+        out
+    }
+
+    /// Why the task is stuck, if it is.
+    pub fn failure(&self, task_id: &str) -> Option<String> {
+        self.rt.lock().expect("rt").failed.get(task_id).cloned()
+    }
+
+    /// True once the task went through: every slice confirmed and the stop accepted.
+    pub fn is_done(&self, task_id: &str) -> bool {
+        self.rt.lock().expect("rt").done.iter().any(|v| v.task_id == task_id)
+    }
+
+    /// Runs forever: schedules work whenever woken, and every second for retries.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            self.schedule();
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+        }
+    }
+
+    fn schedule(self: &Arc<Self>) {
+        let now = Instant::now();
+        for t in self.book.all().into_iter().filter(|t| t.upload) {
+            let mut rt = self.rt.lock().expect("rt");
+            if rt.parked.contains(&t.task_id) {
+                continue;
+            }
+            let ready = |rt: &Runtime, key: &(String, i32)| {
+                !rt.in_flight.contains(key) && rt.retry_at.get(key).is_none_or(|(at, _)| *at <= now)
+            };
+            if t.all_confirmed() && t.server_stopped {
+                drop(rt);
+                self.finish(&t);
+                continue;
+            }
+            if let Some(count) = t.slice_count.filter(|_| !t.server_stopped) {
+                let key = (t.task_id.clone(), -1);
+                if ready(&rt, &key) {
+                    rt.in_flight.insert(key);
+                    let me = self.clone();
+                    let t = t.clone();
+                    tokio::spawn(async move { me.stop(t, count).await });
+                }
+            }
+            for s in t.slices.iter().filter(|s| s.closed && !s.confirmed) {
+                let uploads = rt.in_flight.iter().filter(|(_, i)| *i >= 0).count();
+                let key = (t.task_id.clone(), s.index);
+                if uploads >= self.parallel {
+                    break;
+                }
+                if ready(&rt, &key) {
+                    rt.in_flight.insert(key);
+                    let me = self.clone();
+                    let (t, index) = (t.clone(), s.index);
+                    tokio::spawn(async move { me.upload(t, index).await });
+                }
+            }
+        }
+        self.changed();
+    }
+
+    async fn upload(self: Arc<Self>, t: TaskRecord, index: i32) {
+        let path = crate::engine::slice_path(&self.book.task_dir(&t.task_id), index);
+        let r = self
+            .client_for(&t)
+            .upload_slice(&self.journal, &t.task_id, index, &path, &self.opts)
+            .await;
+        let r = match r {
+            Ok(receipt) if receipt.complete => {
+                let marked = self.book.update(&t.task_id, |t| {
+                    if let Some(s) = t.slices.iter_mut().find(|s| s.index == index) {
+                        s.confirmed = true;
+                    }
+                });
+                // Only now, with the server's MD5 equal to ours and that written down, does the
+                // local copy go.
+                if let Err(e) = marked.and_then(|_| std::fs::remove_file(&path)) {
+                    tracing::warn!("slice {index} of {}: {e}", t.task_id);
+                }
+                tracing::info!("slice {index} of task {} uploaded ({} bytes)", t.task_id, receipt.size);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.settle(&t.task_id, index, r);
+    }
+
+    async fn stop(self: Arc<Self>, t: TaskRecord, count: i32) {
+        let r = self.client_for(&t).stop_task(&t.task_id, count).await.map(|_| ());
+        if r.is_ok() {
+            let _ = self.book.update(&t.task_id, |t| t.server_stopped = true);
+            tracing::info!("task {} stopped on the server with {count} slices", t.task_id);
+        }
+        self.settle(&t.task_id, -1, r);
+    }
+
+    fn settle(&self, task_id: &str, index: i32, r: Result<(), Error>) {
+        let key = (task_id.to_owned(), index);
+        let mut rt = self.rt.lock().expect("rt");
+        rt.in_flight.remove(&key);
+        match r {
+            Ok(()) => {
+                rt.retry_at.remove(&key);
+                rt.failed.remove(task_id);
+            }
+            Err(Error::Refused { code, message, .. }) if code == codes::AUTH_FAILED => {
+                tracing::warn!("task {task_id}: the server refused the UserSig ({message}); waiting for Init");
+                rt.failed.insert(task_id.to_owned(), format!("auth failed: {message}"));
+                rt.parked.insert(task_id.to_owned());
+            }
+            Err(e) => {
+                let n = rt.retry_at.get(&key).map_or(0, |(_, n)| *n) + 1;
+                // Transient trouble retries within seconds; a refusal is retried slowly, in case an
+                // operator fixes the server side.
+                let delay = if e.is_transient() || matches!(e, Error::Network(_)) {
+                    Duration::from_millis(500 * 2u64.pow(n.min(7))).min(Duration::from_secs(30))
+                } else {
+                    rt.failed.insert(task_id.to_owned(), e.to_string());
+                    Duration::from_secs(300)
+                };
+                tracing::warn!("task {task_id} slice {index}: {e}; retrying in {delay:?}");
+                rt.retry_at.insert(key, (Instant::now() + delay, n));
+            }
+        }
+        drop(rt);
+        self.changed();
+        self.wake();
+    }
+
+    fn finish(&self, t: &TaskRecord) {
+        if let Err(e) = self.book.remove(&t.task_id) {
+            tracing::warn!("task {}: {e}", t.task_id);
+        }
+        let mut rt = self.rt.lock().expect("rt");
+        rt.done.push(UploadView {
+            task_id: t.task_id.clone(),
+            state: "uploaded",
+            uploaded_ms: t.uploaded_ms(),
+            total_ms: t.recorded_ms(),
+        });
+        let excess = rt.done.len().saturating_sub(100);
+        rt.done.drain(..excess);
+        tracing::info!("task {} fully uploaded", t.task_id);
+    }
+}

@@ -10,6 +10,8 @@ mod media;
 mod multi_instance;
 mod query;
 mod recorder;
+mod recorder_control;
+mod recorder_crash;
 mod recorder_support;
 mod recording;
 mod splice;

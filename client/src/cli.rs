@@ -162,7 +162,11 @@ pub struct RecordArgs {
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.trim().len()));
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.trim().len()),
+    );
     let n: f64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
     let secs = match unit {
         "" | "s" => n,
@@ -183,7 +187,11 @@ fn parse_window(s: &str) -> Result<u32, String> {
 }
 
 fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
-    let v: Vec<u32> = s.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().map_err(|_| "use x,y,width,height")?;
+    let v: Vec<u32> = s
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "use x,y,width,height")?;
     match v[..] {
         [x, y, w, h] => Ok((x, y, w, h)),
         _ => Err("use x,y,width,height".into()),
@@ -246,7 +254,10 @@ pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
     while !rec.uploader().is_done(&task) {
         if Instant::now() > deadline {
-            anyhow::bail!("uploads of {task} not finished after {} s; `recover` continues them", a.wait_secs);
+            anyhow::bail!(
+                "uploads of {task} not finished after {} s; `recover` continues them",
+                a.wait_secs
+            );
         }
         progress.show(&rec, &task, "UPLOAD").await;
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -257,11 +268,7 @@ pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
 }
 
 /// Polls the server until the task is spliced (or failed, or the deadline passes).
-async fn wait_splice(
-    rec: &Recorder,
-    task: &str,
-    deadline: Instant,
-) -> Option<localrecord_client::api::TaskStatus> {
+async fn wait_splice(rec: &Recorder, task: &str, deadline: Instant) -> Option<localrecord_client::api::TaskStatus> {
     let client = rec.client()?;
     loop {
         match client.task_status(task).await {
@@ -276,7 +283,11 @@ async fn wait_splice(
     }
 }
 
-async fn summary(rec: &Recorder, task: &str, status: Option<localrecord_client::api::TaskStatus>) -> anyhow::Result<()> {
+async fn summary(
+    rec: &Recorder,
+    task: &str,
+    status: Option<localrecord_client::api::TaskStatus>,
+) -> anyhow::Result<()> {
     let views = rec.uploader().views(None);
     let v = views.iter().find(|v| v.task_id == task);
     let out = serde_json::json!({
@@ -300,7 +311,13 @@ pub struct RecoverArgs {
 pub async fn recover(settings: Settings, a: RecoverArgs) -> anyhow::Result<()> {
     let rec = Recorder::open(settings)?;
     let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
-    let tasks: Vec<String> = rec.book().all().into_iter().filter(|t| t.upload).map(|t| t.task_id).collect();
+    let tasks: Vec<String> = rec
+        .book()
+        .all()
+        .into_iter()
+        .filter(|t| t.upload)
+        .map(|t| t.task_id)
+        .collect();
     eprintln!("recovering {} task(s): {}", tasks.len(), tasks.join(", "));
     while !tasks.iter().all(|t| rec.uploader().is_done(t)) {
         if Instant::now() > deadline {
@@ -331,14 +348,20 @@ impl Progress {
     }
 
     async fn show(&mut self, rec: &Recorder, task: &str, phase: &str) {
-        let every = if self.tty { Duration::from_millis(250) } else { Duration::from_secs(5) };
+        let every = if self.tty {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(5)
+        };
         if self.last.is_some_and(|l| l.elapsed() < every) {
             return;
         }
         self.last = Some(Instant::now());
         let recorded = rec.recorded_ms().await;
         let views = rec.uploader().views(recorded.map(|ms| (task, ms)));
-        let Some(v) = views.iter().find(|v| v.task_id == task) else { return };
+        let Some(v) = views.iter().find(|v| v.task_id == task) else {
+            return;
+        };
         let t = |ms: i64| format!("{:02}:{:02}", ms / 60_000, ms / 1000 % 60);
         let line = format!(
             "{phase} {} / {}  uploaded {} of {}  [{}]",

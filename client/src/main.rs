@@ -7,10 +7,19 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "localrecord-recorder", version, about = "Records a screen or window into FLV slices and uploads them to a localrecord server")]
+#[command(
+    name = "localrecord-recorder",
+    version,
+    about = "Records a screen or window into FLV slices and uploads them to a localrecord server"
+)]
 struct Args {
     /// The localrecord server
-    #[arg(long, env = "LOCALRECORD_SERVER_URL", global = true, default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "LOCALRECORD_SERVER_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
     server: String,
     /// Task book, upload journal and slices waiting for upload
     #[arg(long, env = "LOCALRECORD_RECORDER_DIR", global = true)]

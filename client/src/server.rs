@@ -151,8 +151,11 @@ impl ServerClient {
 
     /// The server-side pause/resume marks (best effort: the recording itself is local).
     pub async fn mark(&self, task_id: &str, what: &str) -> Result<(), Error> {
-        self.post::<serde_json::Value>(&format!("/localrecord/v1/tasks/{task_id}/{what}"), &serde_json::json!({}))
-            .await
-            .map(|_| ())
+        self.post::<serde_json::Value>(
+            &format!("/localrecord/v1/tasks/{task_id}/{what}"),
+            &serde_json::json!({}),
+        )
+        .await
+        .map(|_| ())
     }
 }

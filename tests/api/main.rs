@@ -13,6 +13,7 @@ mod recorder;
 mod recorder_control;
 mod recorder_crash;
 mod recorder_support;
+mod recorder_x11;
 mod recording;
 mod splice;
 mod tasks;

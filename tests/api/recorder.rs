@@ -79,13 +79,19 @@ async fn pause_and_resume_leave_no_paused_time_in_the_output() {
     let done = wait_done(&app, &task).await;
     let mp4 = download_mp4(&app, &done, dir.path()).await;
     let secs = format_duration(&mp4);
-    assert!((5.5..=6.8).contains(&secs), "6 s recorded around a 5 s pause, got {secs} s");
+    assert!(
+        (5.5..=6.8).contains(&secs),
+        "6 s recorded around a 5 s pause, got {secs} s"
+    );
     let v = packets(&mp4, "v");
     let gap = v.windows(2).map(|w| w[1].dts - w[0].dts).fold(0.0, f64::max);
     assert!(gap < 0.3, "no hole where the pause was: largest gap {gap} s");
     let a = packets(&mp4, "a");
     let audio_secs = a.last().map(|p| p.pts + p.duration).unwrap_or(0.0);
-    assert!((secs - audio_secs).abs() < 0.3, "audio ({audio_secs} s) stays with video ({secs} s)");
+    assert!(
+        (secs - audio_secs).abs() < 0.3,
+        "audio ({audio_secs} s) stays with video ({secs} s)"
+    );
 }
 
 #[tokio::test]

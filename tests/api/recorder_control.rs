@@ -16,7 +16,15 @@ struct Served {
 async fn serve(server: &str, data: &std::path::Path, extra: &[&str]) -> Served {
     let port = free_port();
     let child = tokio::process::Command::new(recorder_bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--source", "test", "--audio", "tone"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--source",
+            "test",
+            "--audio",
+            "tone",
+        ])
         .args(["--server", server])
         .arg("--data-dir")
         .arg(data)
@@ -27,7 +35,12 @@ async fn serve(server: &str, data: &std::path::Path, extra: &[&str]) -> Served {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}/localrecord/v1/");
     for _ in 0..100 {
-        if reqwest::Client::new().post(format!("{base}GetState")).send().await.is_ok() {
+        if reqwest::Client::new()
+            .post(format!("{base}GetState"))
+            .send()
+            .await
+            .is_ok()
+        {
             return Served { child, base };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -66,33 +79,79 @@ async fn every_command_and_error_code_over_http() {
 
     // -10001: StartRecord before Init; Init with a bad UserSig.
     assert_eq!(code(&cmd(&s, "StartRecord", json!({"ClassId": 1})).await), -10001);
-    let bad = cmd(&s, "Init", json!({"SdkAppId": SDKAPPID, "UserId": "alice", "UserSig": "forged"})).await;
+    let bad = cmd(
+        &s,
+        "Init",
+        json!({"SdkAppId": SDKAPPID, "UserId": "alice", "UserSig": "forged"}),
+    )
+    .await;
     assert_eq!(code(&bad), -10001, "{bad}");
-    assert_eq!(cmd(&s, "GetState", json!({})).await["Response"]["Auth"]["State"], "Auth Failed");
+    assert_eq!(
+        cmd(&s, "GetState", json!({})).await["Response"]["Auth"]["State"],
+        "Auth Failed"
+    );
     // -10000: missing or malformed parameters.
-    assert_eq!(code(&cmd(&s, "Init", json!({"UserId": "alice", "UserSig": sig})).await), -10000);
-    let init = cmd(&s, "Init", json!({"SdkAppId": SDKAPPID, "UserId": "alice", "UserSig": sig})).await;
+    assert_eq!(
+        code(&cmd(&s, "Init", json!({"UserId": "alice", "UserSig": sig})).await),
+        -10000
+    );
+    let init = cmd(
+        &s,
+        "Init",
+        json!({"SdkAppId": SDKAPPID, "UserId": "alice", "UserSig": sig}),
+    )
+    .await;
     assert_eq!(init, json!({"Response": {}}));
     let st = cmd(&s, "GetState", json!({})).await;
-    assert_eq!(st["Response"]["Auth"], json!({"UserId": "alice", "State": "Auth Success"}));
-    assert_eq!(code(&cmd(&s, "StartRecord", json!({"AppProc": "chrome.exe"})).await), -10000, "ClassId");
-    assert_eq!(code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "VideoFps": "fast"})).await), -10000);
-    assert_eq!(code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "SliceTime": 0})).await), -10000);
-    assert_eq!(code(&cmd(&s, "PauseRecord", json!({})).await), -10000, "nothing to pause");
+    assert_eq!(
+        st["Response"]["Auth"],
+        json!({"UserId": "alice", "State": "Auth Success"})
+    );
+    assert_eq!(
+        code(&cmd(&s, "StartRecord", json!({"AppProc": "chrome.exe"})).await),
+        -10000,
+        "ClassId"
+    );
+    assert_eq!(
+        code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "VideoFps": "fast"})).await),
+        -10000
+    );
+    assert_eq!(
+        code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "SliceTime": 0})).await),
+        -10000
+    );
+    assert_eq!(
+        code(&cmd(&s, "PauseRecord", json!({})).await),
+        -10000,
+        "nothing to pause"
+    );
     assert_eq!(code(&cmd(&s, "StopRecord", json!({})).await), -10000, "nothing to stop");
     // -10002: DstPath in a directory that does not exist, or not an .flv.
     let nowhere = dir.path().join("no/such/dir/x.flv");
-    assert_eq!(code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "DstPath": nowhere})).await), -10002);
+    assert_eq!(
+        code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "DstPath": nowhere})).await),
+        -10002
+    );
     let mp4 = dir.path().join("x.mp4");
-    assert_eq!(code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "DstPath": mp4})).await), -10002);
+    assert_eq!(
+        code(&cmd(&s, "StartRecord", json!({"ClassId": 1, "DstPath": mp4})).await),
+        -10002
+    );
 
     // A recording with every parameter, a local copy, pause and resume.
     let dst = dir.path().join("lesson.flv");
     let start = json!({"AppProc": "chrome.exe", "Wnd": 0, "DstPath": dst, "x": 0, "y": 0, "Width": 320,
         "Height": 240, "VideoFps": 10, "EnableAudio": true, "EnableUpload": true, "SliceTime": 2, "ClassId": 3005});
     let started = cmd(&s, "StartRecord", start.clone()).await;
-    let task = started["Response"]["TaskId"].as_str().expect("StartRecord answers the TaskId").to_owned();
-    assert_eq!(code(&cmd(&s, "StartRecord", start).await), -10000, "one recording at a time");
+    let task = started["Response"]["TaskId"]
+        .as_str()
+        .expect("StartRecord answers the TaskId")
+        .to_owned();
+    assert_eq!(
+        code(&cmd(&s, "StartRecord", start).await),
+        -10000,
+        "one recording at a time"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let st = cmd(&s, "GetState", json!({})).await["Response"].clone();
     assert_eq!(st["Record"]["State"], "Recording");
@@ -100,9 +159,15 @@ async fn every_command_and_error_code_over_http() {
     let up = &st["Upload"][0];
     assert_eq!(up["Id"], task.as_str());
     assert_eq!(up["IsCurrentRecoding"], true);
-    assert!(["wait", "uploading", "uploaded"].contains(&up["State"].as_str().unwrap()), "{st}");
+    assert!(
+        ["wait", "uploading", "uploaded"].contains(&up["State"].as_str().unwrap()),
+        "{st}"
+    );
     assert_eq!(cmd(&s, "PauseRecord", json!({})).await, json!({"Response": {}}));
-    assert_eq!(cmd(&s, "GetState", json!({})).await["Response"]["Record"]["State"], "Paused");
+    assert_eq!(
+        cmd(&s, "GetState", json!({})).await["Response"]["Record"]["State"],
+        "Paused"
+    );
     assert_eq!(code(&cmd(&s, "PauseRecord", json!({})).await), -10000);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(cmd(&s, "ResumeRecord", json!({})).await, json!({"Response": {}}));
@@ -123,12 +188,20 @@ async fn every_command_and_error_code_over_http() {
     assert!((4..=6).contains(&up["Total"].as_i64().unwrap()), "{up}");
     assert_eq!(up["Duration"], up["Total"], "all of it uploaded");
     let local = crate::media::format_duration(&dst);
-    assert!((4.0..=6.0).contains(&local), "DstPath holds the whole recording, without the pause: {local} s");
+    assert!(
+        (4.0..=6.0).contains(&local),
+        "DstPath holds the whole recording, without the pause: {local} s"
+    );
     let done = wait_done(&app, &task).await;
     assert!(done["SliceCount"].as_i64().unwrap() >= 2, "{done}");
 
     // Unknown commands; a web page's CORS preflight (with Private Network Access).
-    let r = reqwest::Client::new().post(format!("{}Nope", s.base)).body("{}").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}Nope", s.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, format!("{}StartRecord", s.base))
@@ -146,7 +219,10 @@ async fn every_command_and_error_code_over_http() {
     // Exit: answered, then the service ends.
     assert_eq!(cmd(&s, "Exit", json!({})).await, json!({"Response": {}}));
     let mut child = s.child;
-    let st = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").unwrap();
+    let st = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
     assert!(st.success());
 }
 
@@ -165,5 +241,8 @@ async fn unreachable_server_and_full_disk_have_their_codes() {
     assert_eq!(cmd(&s, "Init", init).await, json!({"Response": {}}));
     let full = cmd(&s, "StartRecord", json!({"ClassId": 7})).await;
     assert_eq!(code(&full), -10005, "{full}");
-    assert_eq!(cmd(&s, "GetState", json!({})).await["Response"]["Record"]["State"], "Idle");
+    assert_eq!(
+        cmd(&s, "GetState", json!({})).await["Response"]["Record"]["State"],
+        "Idle"
+    );
 }

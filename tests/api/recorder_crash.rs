@@ -28,7 +28,11 @@ async fn a_recorder_killed_mid_recording_completes_the_task_after_restart() {
     common(&mut record);
     let mut child = record.stdout(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().expect("the recorder prints the TaskId");
+    let first = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the recorder prints the TaskId");
     let task = serde_json::from_str::<serde_json::Value>(&first).unwrap()["TaskId"]
         .as_str()
         .unwrap()
@@ -41,8 +45,16 @@ async fn a_recorder_killed_mid_recording_completes_the_task_after_restart() {
     assert!(!st.success(), "killed");
     let book: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("tasks").join(&task).join("task.json")).unwrap()).unwrap();
-    assert!(book["slice_count"].is_null(), "the kill left the recording open: {book}");
-    let open = book["slices"].as_array().unwrap().iter().filter(|s| s["closed"] == false).count();
+    assert!(
+        book["slice_count"].is_null(),
+        "the kill left the recording open: {book}"
+    );
+    let open = book["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["closed"] == false)
+        .count();
     assert_eq!(open, 1, "one slice was being written: {book}");
 
     let mut recover = tokio::process::Command::new(&bin);
@@ -52,7 +64,11 @@ async fn a_recorder_killed_mid_recording_completes_the_task_after_restart() {
         .await
         .expect("recover finishes")
         .unwrap();
-    assert!(out.status.success(), "recover: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "recover: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&task));
 
     let done = wait_done(&app, &task).await;
@@ -62,7 +78,13 @@ async fn a_recorder_killed_mid_recording_completes_the_task_after_restart() {
     assert!((1.0..=3.5).contains(&cut), "the slice being written keeps its {cut} s");
     let mp4 = download_mp4(&app, &done, dir.path()).await;
     let secs = format_duration(&mp4);
-    assert!((9.0..=11.5).contains(&secs), "about 10 s were recorded before the kill; the MP4 has {secs} s");
+    assert!(
+        (9.0..=11.5).contains(&secs),
+        "about 10 s were recorded before the kill; the MP4 has {secs} s"
+    );
     assert_eq!(decode_errors(&mp4), "");
-    assert!(!data.join("tasks").join(&task).exists(), "the finished task leaves the book");
+    assert!(
+        !data.join("tasks").join(&task).exists(),
+        "the finished task leaves the book"
+    );
 }

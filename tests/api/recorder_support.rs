@@ -15,7 +15,10 @@ pub fn settings(server: &str, dir: &Path) -> Settings {
     Settings {
         server: server.to_owned(),
         data_dir: dir.to_owned(),
-        video: VideoSource::Test { width: 640, height: 360 },
+        video: VideoSource::Test {
+            width: 640,
+            height: 360,
+        },
         audio: AudioSource::Tone,
         parallel_uploads: 3,
         min_free_bytes: 0,
@@ -49,7 +52,10 @@ pub async fn wait_uploaded(rec: &Recorder, task: &str, secs: u64) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("task {task} not uploaded after {secs} s: {:?}", rec.uploader().views(None));
+    panic!(
+        "task {task} not uploaded after {secs} s: {:?}",
+        rec.uploader().views(None)
+    );
 }
 
 /// Polls the server until the task is spliced.
@@ -89,7 +95,14 @@ pub fn recorder_bin() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let st = std::process::Command::new(cargo)
-                .args(["build", "-q", "-p", "localrecord-client", "--bin", "localrecord-recorder"])
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "localrecord-client",
+                    "--bin",
+                    "localrecord-recorder",
+                ])
                 .status()
                 .expect("cargo runs");
             assert!(st.success(), "building localrecord-recorder failed");
@@ -123,7 +136,9 @@ impl Proxy {
                 }
                 let mut cut = c.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut conn, &mut up) => {}
                         _ = cut.changed() => {}

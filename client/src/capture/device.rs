@@ -43,7 +43,10 @@ pub fn video(
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
     let mut ictx = open(format, input, &options)?;
-    let stream = ictx.streams().best(media::Type::Video).ok_or("the device gives no video")?;
+    let stream = ictx
+        .streams()
+        .best(media::Type::Video)
+        .ok_or("the device gives no video")?;
     let index = stream.index();
     let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().video())
@@ -97,7 +100,10 @@ pub fn audio(
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
     let mut ictx = open(format, input, &[])?;
-    let stream = ictx.streams().best(media::Type::Audio).ok_or("the device gives no audio")?;
+    let stream = ictx
+        .streams()
+        .best(media::Type::Audio)
+        .ok_or("the device gives no audio")?;
     let index = stream.index();
     let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().audio())
@@ -105,9 +111,8 @@ pub fn audio(
     Ok(std::thread::spawn(move || {
         let mut decoded = frame::Audio::empty();
         let mut swr: Option<resampling::Context> = None;
-        let mut packets = ictx.packets();
         let packed = Sample::F32(ffmpeg::format::sample::Type::Packed);
-        while let Some((s, packet)) = packets.next() {
+        for (s, packet) in ictx.packets() {
             if stopped(&stop) {
                 return;
             }
@@ -124,7 +129,8 @@ pub fn audio(
                 let sw = match &mut swr {
                     Some(s) if s.input().format == f && s.input().rate == rate => s,
                     slot => {
-                        let Ok(s) = resampling::Context::get(f, layout, rate, packed, ChannelLayout::STEREO, AUDIO_RATE)
+                        let Ok(s) =
+                            resampling::Context::get(f, layout, rate, packed, ChannelLayout::STEREO, AUDIO_RATE)
                         else {
                             return;
                         };

@@ -52,8 +52,16 @@ pub fn resolve(display: Option<&str>, region: &Region) -> Result<Grab, String> {
         .reply()
         .map_err(|_| format!("no X window {window:#x}"))?;
     let (ww, wh) = (geo.width as u32, geo.height as u32);
-    let width = if region.width == 0 { ww.saturating_sub(region.x) } else { region.width };
-    let height = if region.height == 0 { wh.saturating_sub(region.y) } else { region.height };
+    let width = if region.width == 0 {
+        ww.saturating_sub(region.x)
+    } else {
+        region.width
+    };
+    let height = if region.height == 0 {
+        wh.saturating_sub(region.y)
+    } else {
+        region.height
+    };
     if width < 2 || height < 2 || region.x + width > ww || region.y + height > wh {
         return Err(format!(
             "region {}x{} at {},{} does not fit the {ww}x{wh} window {window:#x}",

@@ -73,7 +73,9 @@ impl FlvOut {
             .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
         self.end_ms = self.end_ms.max(t.ms + t.duration_ms);
         if t.stream == 0 && t.packet.is_key() {
-            self.sync.sync_data().map_err(|e| format!("{}: {e}", self.path.display()))?;
+            self.sync
+                .sync_data()
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
         }
         Ok(())
     }

@@ -33,9 +33,18 @@ pub struct EngineSpec {
 pub enum Event {
     /// Before the first byte of a slice is written.
     SliceOpened { index: i32, path: PathBuf },
-    SliceClosed { index: i32, path: PathBuf, duration_ms: i64, size: u64 },
+    SliceClosed {
+        index: i32,
+        path: PathBuf,
+        duration_ms: i64,
+        size: u64,
+    },
     /// The recording ended (stop, or a failure given in `error`); `slices` were written.
-    Finished { slices: i32, recorded_ms: i64, error: Option<String> },
+    Finished {
+        slices: i32,
+        recorded_ms: i64,
+        error: Option<String>,
+    },
 }
 
 pub fn slice_path(dir: &std::path::Path, index: i32) -> PathBuf {
@@ -216,7 +225,9 @@ impl Engine {
             ms,
             duration_ms: (p.duration().max(1024) * 1000 / AUDIO_RATE as i64).max(1),
         };
-        let Some((_, cur)) = &mut self.current else { return Ok(()) };
+        let Some((_, cur)) = &mut self.current else {
+            return Ok(());
+        };
         if ms < cur.base_ms {
             match &mut self.closing {
                 Some((_, old)) => old.write(&t)?,

@@ -99,7 +99,9 @@ impl Book {
     /// Applies `f` to the task and writes it down; None when the task is unknown.
     pub fn update<R>(&self, task_id: &str, f: impl FnOnce(&mut TaskRecord) -> R) -> std::io::Result<Option<R>> {
         let mut tasks = self.tasks.lock().expect("book");
-        let Some(t) = tasks.get_mut(task_id) else { return Ok(None) };
+        let Some(t) = tasks.get_mut(task_id) else {
+            return Ok(None);
+        };
         let r = f(t);
         let t = t.clone();
         drop(tasks);

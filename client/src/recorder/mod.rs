@@ -103,6 +103,9 @@ struct Current {
     client: Option<ServerClient>,
 }
 
+/// The task whose recording ended on its own, and the error that ended it (None: a normal end).
+type Ended = (String, Option<String>);
+
 struct Auth {
     user_id: String,
     state: AuthState,
@@ -117,7 +120,7 @@ pub struct Recorder {
     auth: Mutex<Auth>,
     current: tokio::sync::Mutex<Option<Current>>,
     /// Updated by the engine thread when a recording ends on its own.
-    ended: Arc<Mutex<Option<(String, Option<String>)>>>,
+    ended: Arc<Mutex<Option<Ended>>>,
 }
 
 impl Recorder {
@@ -223,7 +226,11 @@ impl Recorder {
             let what = if pause { "already paused" } else { "not paused" };
             return Err(CtlError::new(codes::INVALID_PARAMETER, what));
         }
-        let input = if pause { Input::Pause(Instant::now()) } else { Input::Resume(Instant::now()) };
+        let input = if pause {
+            Input::Pause(Instant::now())
+        } else {
+            Input::Resume(Instant::now())
+        };
         let tx = c.tx.clone();
         tokio::task::spawn_blocking(move || tx.send(input))
             .await

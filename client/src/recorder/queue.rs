@@ -89,11 +89,15 @@ impl Uploader {
 
     fn client_for(&self, t: &TaskRecord) -> ServerClient {
         let rt = self.rt.lock().expect("rt");
-        let c = rt.creds.get(&(t.sdk_app_id, t.user_id.clone())).cloned().unwrap_or(Credentials {
-            sdk_app_id: t.sdk_app_id,
-            user_id: t.user_id.clone(),
-            user_sig: t.user_sig.clone(),
-        });
+        let c = rt
+            .creds
+            .get(&(t.sdk_app_id, t.user_id.clone()))
+            .cloned()
+            .unwrap_or(Credentials {
+                sdk_app_id: t.sdk_app_id,
+                user_id: t.user_id.clone(),
+                user_sig: t.user_sig.clone(),
+            });
         self.template.with_credentials(c)
     }
 

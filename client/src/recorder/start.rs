@@ -103,7 +103,10 @@ impl Recorder {
         let client = self
             .authed_client()
             .ok_or_else(|| CtlError::new(codes::AUTH_FAILED, "not authenticated: call Init first"))?;
-        let class_id = p.class_id.filter(|c| *c > 0).ok_or_else(|| bad("ClassId is required"))?;
+        let class_id = p
+            .class_id
+            .filter(|c| *c > 0)
+            .ok_or_else(|| bad("ClassId is required"))?;
         let fps = p.video_fps.unwrap_or(15);
         if !(1..=60).contains(&fps) {
             return Err(bad("VideoFps must be 1..60"));
@@ -121,13 +124,23 @@ impl Recorder {
         if matches!(self.settings.video, VideoSource::X11 { .. }) && wnd == 0 && app_proc.is_none() && !p.whole_screen {
             return Err(bad("give AppProc or Wnd"));
         }
-        let dst = p.dst_path.as_deref().filter(|d| !d.is_empty()).map(check_dst).transpose()?;
-        let dirs = std::iter::once(self.settings.data_dir.clone()).chain(dst.iter().filter_map(|d| d.parent().map(Path::to_owned)));
+        let dst = p
+            .dst_path
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(check_dst)
+            .transpose()?;
+        let dirs = std::iter::once(self.settings.data_dir.clone())
+            .chain(dst.iter().filter_map(|d| d.parent().map(Path::to_owned)));
         for dir in dirs {
             if free_bytes(&dir).is_some_and(|f| f < self.settings.min_free_bytes) {
                 return Err(CtlError::new(
                     codes::NO_SPACE,
-                    format!("less than {} MiB free in {}", self.settings.min_free_bytes >> 20, dir.display()),
+                    format!(
+                        "less than {} MiB free in {}",
+                        self.settings.min_free_bytes >> 20,
+                        dir.display()
+                    ),
                 ));
             }
         }

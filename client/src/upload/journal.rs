@@ -38,7 +38,10 @@ impl Journal {
     }
 
     pub fn put(&self, e: &Entry) -> std::io::Result<()> {
-        crate::durable::write_atomic(&self.file(&e.task_id, e.index), &serde_json::to_vec(e).expect("serialisable"))
+        crate::durable::write_atomic(
+            &self.file(&e.task_id, e.index),
+            &serde_json::to_vec(e).expect("serialisable"),
+        )
     }
 
     pub fn remove(&self, task_id: &str, index: i32) -> std::io::Result<()> {

@@ -4,7 +4,8 @@
 use crate::helpers::*;
 use crate::media::*;
 use crate::recorder_support::*;
-use localrecord_client::recorder::StartParams;
+use localrecord_client::recorder::{Recorder, StartParams};
+use localrecord_client::server::Credentials;
 use std::time::Duration;
 
 fn params(class_id: i64, slice_time: u32) -> StartParams {
@@ -121,4 +122,55 @@ async fn a_network_outage_during_recording_loses_nothing() {
     let mp4 = download_mp4(&app, &done, dir.path()).await;
     let secs = format_duration(&mp4);
     assert!((17.3..=18.8).contains(&secs), "18 s recorded, {secs} s in the MP4");
+}
+
+#[tokio::test]
+async fn uploads_refused_for_an_expired_usersig_go_on_after_a_fresh_init() {
+    let app = spawn_app().await;
+    let proxy = Proxy::start(app.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::open(settings(&proxy.base, &dir.path().join("rec"))).unwrap();
+    let now = localrecord::auth::now();
+    let short = localrecord::auth::usersig::generate(SDKAPPID as u64, &app.keys.secret_key, "alice", 3, now, None);
+    rec.init(Credentials {
+        sdk_app_id: SDKAPPID as u64,
+        user_id: "alice".into(),
+        user_sig: short,
+    })
+    .await
+    .unwrap();
+    let task = rec.start(params(3007, 2)).await.unwrap();
+    // Nothing leaves before the UserSig expires.
+    proxy.set_down(true);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rec.stop().await.unwrap();
+    proxy.set_down(false);
+    let mut state = String::new();
+    for _ in 0..400 {
+        let v = rec.uploader().views(None);
+        state = v
+            .iter()
+            .find(|v| v.task_id == task)
+            .map(|v| v.state.to_owned())
+            .unwrap_or_default();
+        if state == "upload failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "upload failed");
+    assert!(
+        rec.uploader().failure(&task).unwrap().contains("auth"),
+        "{:?}",
+        rec.uploader().failure(&task)
+    );
+    assert!(!rec.book().get(&task).unwrap().slices.iter().any(|s| s.confirmed));
+
+    // Init with a fresh UserSig: the parked uploads go on and the task completes.
+    rec.init(creds(&app, "alice")).await.unwrap();
+    wait_uploaded(&rec, &task, 60).await;
+    let done = wait_done(&app, &task).await;
+    let mp4 = download_mp4(&app, &done, dir.path()).await;
+    let secs = format_duration(&mp4);
+    assert!((4.5..=5.8).contains(&secs), "{secs} s");
 }

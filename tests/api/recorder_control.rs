@@ -5,61 +5,7 @@
 use crate::helpers::*;
 use crate::recorder_support::*;
 use serde_json::{json, Value};
-use std::process::Stdio;
 use std::time::Duration;
-
-struct Served {
-    child: tokio::process::Child,
-    base: String,
-}
-
-async fn serve(server: &str, data: &std::path::Path, extra: &[&str]) -> Served {
-    let port = free_port();
-    let child = tokio::process::Command::new(recorder_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--source",
-            "test",
-            "--audio",
-            "tone",
-        ])
-        .args(["--server", server])
-        .arg("--data-dir")
-        .arg(data)
-        .args(extra)
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}/localrecord/v1/");
-    for _ in 0..100 {
-        if reqwest::Client::new()
-            .post(format!("{base}GetState"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Served { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the control API did not come up");
-}
-
-/// sendCmd(cmd, obj) of the seed's sample.
-async fn cmd(s: &Served, name: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{name}", s.base))
-        .header("Content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{name} answers 200 so the sample reads the body");
-    r.json().await.unwrap()
-}
 
 fn code(v: &Value) -> i64 {
     v["Response"]["Error"]["Code"].as_i64().unwrap_or(0)

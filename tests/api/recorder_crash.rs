@@ -1,6 +1,6 @@
 //! The recorder binary killed with SIGKILL in the middle of a recording: after a restart it
 //! uploads everything recorded before the kill (the slice being written included) and completes
-//! the task.
+//! the task. `serve` lists the recovered task in GetState's upload queue; `recover` finishes it.
 
 use crate::helpers::*;
 use crate::media::*;
@@ -13,10 +13,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 async fn a_recorder_killed_mid_recording_completes_the_task_after_restart() {
     let bin = recorder_bin();
     let app = spawn_app().await;
+    let proxy = Proxy::start(app.addr).await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("rec");
     let common = |cmd: &mut tokio::process::Command| {
-        cmd.args(["--source", "test", "--audio", "tone", "--server", &app.base])
+        cmd.args(["--source", "test", "--audio", "tone", "--server", &proxy.base])
             .arg("--data-dir")
             .arg(&data)
             .env("LOCALRECORD_USERSIG", app.usersig("alice"))
@@ -56,6 +57,25 @@ async fn a_recorder_killed_mid_recording_completes_the_task_after_restart() {
         .filter(|s| s["closed"] == false)
         .count();
     assert_eq!(open, 1, "one slice was being written: {book}");
+
+    // Restarted as the control service while the network is still down: the unfinished task is
+    // in the upload queue, not the current recording, and not uploaded.
+    proxy.set_down(true);
+    let s = serve(&proxy.base, &data, &[]).await;
+    let st = cmd(&s, "GetState", serde_json::json!({})).await["Response"].clone();
+    assert_eq!(st["Record"]["State"], "Idle");
+    let up = &st["Upload"][0];
+    assert_eq!(up["Id"], task.as_str(), "{st}");
+    assert_eq!(up["IsCurrentRecoding"], false);
+    assert_ne!(up["State"], "uploaded");
+    assert!((9..=11).contains(&up["Total"].as_i64().unwrap()), "{st}");
+    assert_eq!(
+        cmd(&s, "Exit", serde_json::json!({})).await["Response"],
+        serde_json::json!({})
+    );
+    let mut served = s.child;
+    served.wait().await.unwrap();
+    proxy.set_down(false);
 
     let mut recover = tokio::process::Command::new(&bin);
     recover.args(["recover", "--wait-secs", "120"]);

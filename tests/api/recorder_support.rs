@@ -7,6 +7,7 @@ use localrecord_client::recorder::{Recorder, Settings};
 use localrecord_client::server::Credentials;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub fn settings(server: &str, dir: &Path) -> Settings {
         min_free_bytes: 0,
         upload: localrecord_client::upload::Options {
             chunk_size: 512 * 1024,
+            // The queue retries on its own schedule; fewer in-place attempts keep tests short.
+            attempts: 3,
             ..Default::default()
         },
     }
@@ -156,4 +159,58 @@ impl Proxy {
             self.cut.send_modify(|n| *n += 1);
         }
     }
+}
+
+/// `localrecord-recorder serve` on a free port (synthetic source, tone).
+pub struct Served {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+pub async fn serve(server: &str, data: &std::path::Path, extra: &[&str]) -> Served {
+    let port = free_port();
+    let child = tokio::process::Command::new(recorder_bin())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--source",
+            "test",
+            "--audio",
+            "tone",
+        ])
+        .args(["--server", server])
+        .arg("--data-dir")
+        .arg(data)
+        .args(extra)
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/localrecord/v1/");
+    for _ in 0..100 {
+        if reqwest::Client::new()
+            .post(format!("{base}GetState"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Served { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the control API did not come up");
+}
+
+/// sendCmd(cmd, obj) of the seed's sample.
+pub async fn cmd(s: &Served, name: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}{name}", s.base))
+        .header("Content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{name} answers 200 so the sample reads the body");
+    r.json().await.unwrap()
 }

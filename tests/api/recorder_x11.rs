@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use crate::recorder_support::*;
-use localrecord_client::capture::VideoSource;
+use localrecord_client::capture::{AudioSource, VideoSource};
 use localrecord_client::recorder::{Recorder, StartParams};
 use std::path::Path;
 use std::time::Duration;
@@ -122,6 +122,8 @@ async fn record_window(app: &TestApp, display: &str, dir: &Path, p: StartParams)
     s.video = VideoSource::X11 {
         display: Some(display.to_owned()),
     };
+    // PulseAudio, else ALSA, else (on a headless machine) a silent track.
+    s.audio = AudioSource::Auto;
     let rec = Recorder::open(s).unwrap();
     rec.init(creds(app, "alice")).await.unwrap();
     let task = rec.start(p).await.unwrap();
@@ -147,6 +149,7 @@ async fn a_real_x11_window_is_recorded_by_process_name_and_by_id_with_a_region()
 
     let by_proc = StartParams {
         app_proc: Some(me.clone()),
+        enable_audio: Some(true),
         ..base.clone()
     };
     let file = record_window(&app, &x.display, &dir.path().join("a"), by_proc).await;
@@ -156,6 +159,9 @@ async fn a_real_x11_window_is_recorded_by_process_name_and_by_id_with_a_region()
     let (_, _, corner) = pixel(&file, 20, 20);
     assert!(near(corner, [0, 0, 255]), "and blue in the corner: {corner:?}");
     assert!(crate::media::content_secs(&file) > 2.0);
+    let sound = crate::media::packets(&file, "a");
+    let secs = sound.last().map(|p| p.pts + p.duration).unwrap_or(0.0);
+    assert!(secs > 2.0, "an audio track, from a device or silent: {secs} s");
 
     let by_id = StartParams {
         wnd: Some(win),

@@ -199,8 +199,9 @@ impl Uploader {
 
     async fn upload(self: Arc<Self>, t: TaskRecord, index: i32) {
         let path = crate::engine::slice_path(&self.book.task_dir(&t.task_id), index);
-        let r = self
-            .client_for(&t)
+        let client = self.client_for(&t);
+        let sig = client.credentials().user_sig.clone();
+        let r = client
             .upload_slice(&self.journal, &t.task_id, index, &path, &self.opts)
             .await;
         let r = match r {
@@ -221,26 +222,38 @@ impl Uploader {
             Ok(_) => Ok(()),
             Err(e) => Err(e),
         };
-        self.settle(&t.task_id, index, r);
+        self.settle(&t, &sig, index, r);
     }
 
     async fn stop(self: Arc<Self>, t: TaskRecord, count: i32) {
-        let r = self.client_for(&t).stop_task(&t.task_id, count).await.map(|_| ());
+        let client = self.client_for(&t);
+        let sig = client.credentials().user_sig.clone();
+        let r = client.stop_task(&t.task_id, count).await.map(|_| ());
         if r.is_ok() {
             let _ = self.book.update(&t.task_id, |t| t.server_stopped = true);
             tracing::info!("task {} stopped on the server with {count} slices", t.task_id);
         }
-        self.settle(&t.task_id, -1, r);
+        self.settle(&t, &sig, -1, r);
     }
 
-    fn settle(&self, task_id: &str, index: i32, r: Result<(), Error>) {
+    /// Books the outcome of one attempt made with UserSig `sig`.
+    fn settle(&self, t: &TaskRecord, sig: &str, index: i32, r: Result<(), Error>) {
+        let task_id = t.task_id.as_str();
         let key = (task_id.to_owned(), index);
         let mut rt = self.rt.lock().expect("rt");
+        // Refused with credentials that an Init has replaced meanwhile: just try again.
+        let stale = rt
+            .creds
+            .get(&(t.sdk_app_id, t.user_id.clone()))
+            .is_some_and(|c| c.user_sig != sig);
         rt.in_flight.remove(&key);
         match r {
             Ok(()) => {
                 rt.retry_at.remove(&key);
                 rt.failed.remove(task_id);
+            }
+            Err(Error::Refused { code, .. }) if code == codes::AUTH_FAILED && stale => {
+                rt.retry_at.remove(&key);
             }
             Err(Error::Refused { code, message, .. }) if code == codes::AUTH_FAILED => {
                 tracing::warn!("task {task_id}: the server refused the UserSig ({message}); waiting for Init");

@@ -2,6 +2,7 @@
 //! command line; `recover` finishes what earlier runs left and exits.
 
 mod cli;
+mod record;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,7 +36,7 @@ enum Command {
     /// Serve the local control API (POST /localrecord/v1/{Init,StartRecord,...})
     Serve(cli::ServeArgs),
     /// Record from the command line, upload, wait for the server to finish
-    Record(cli::RecordArgs),
+    Record(record::RecordArgs),
     /// Upload what earlier runs left (after a crash or reboot), complete their tasks, exit
     Recover(cli::RecoverArgs),
 }
@@ -54,7 +55,7 @@ async fn main() -> std::process::ExitCode {
     let settings = args.capture.settings(args.server, data_dir);
     let r = match args.command {
         Command::Serve(a) => cli::serve(settings, a).await,
-        Command::Record(a) => cli::record(settings, a).await,
+        Command::Record(a) => record::record(settings, a).await,
         Command::Recover(a) => cli::recover(settings, a).await,
     };
     match r {

@@ -1,0 +1,250 @@
+//! `record`: record from the command line with a progress line, wait for the uploads and the
+//! server's splice, print a JSON summary.
+
+use localrecord_client::recorder::{Recorder, Settings, StartParams};
+use localrecord_client::server::Credentials;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    #[arg(long, env = "LOCALRECORD_SDKAPPID")]
+    sdkappid: u64,
+    #[arg(long, env = "LOCALRECORD_USER_ID")]
+    user_id: String,
+    /// The UserSig (better passed in the environment than on the command line)
+    #[arg(long, env = "LOCALRECORD_USERSIG", hide_env_values = true)]
+    user_sig: String,
+    #[arg(long)]
+    class_id: i64,
+    /// How long to record: 90, 30s, 5m, 1h (Ctrl-C stops earlier)
+    #[arg(long, value_parser = parse_duration)]
+    duration: Duration,
+    /// Seconds per slice
+    #[arg(long, default_value_t = 300)]
+    slice_time: u32,
+    #[arg(long, default_value_t = 15)]
+    fps: u32,
+    /// Video bits per second
+    #[arg(long, default_value_t = 1_000_000)]
+    bps: u32,
+    /// X window id to record (the seed's Wnd; 0x-hex or decimal)
+    #[arg(long, value_parser = parse_window)]
+    window: Option<u32>,
+    /// Process whose window to record (the seed's AppProc)
+    #[arg(long)]
+    app_proc: Option<String>,
+    /// Region inside the window (or screen): x,y,width,height
+    #[arg(long, value_parser = parse_region)]
+    region: Option<(u32, u32, u32, u32)>,
+    #[arg(long)]
+    no_audio: bool,
+    /// Keep the slices local, upload nothing
+    #[arg(long)]
+    no_upload: bool,
+    /// Also write the whole recording to this .flv file
+    #[arg(long)]
+    dst_path: Option<String>,
+    /// Exit once recorded, leaving the uploads to `recover` or `serve`
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait for the uploads and the server's splice after recording
+    #[arg(long, default_value_t = 600)]
+    wait_secs: u64,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.trim().len()),
+    );
+    let n: f64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return Err(format!("bad duration unit in '{s}' (use s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_window(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("bad window id '{s}'"))
+}
+
+fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
+    let v: Vec<u32> = s
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| "use x,y,width,height")?;
+    match v[..] {
+        [x, y, w, h] => Ok((x, y, w, h)),
+        _ => Err("use x,y,width,height".into()),
+    }
+}
+
+pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
+    let rec = Recorder::open(settings)?;
+    rec.init(Credentials {
+        sdk_app_id: a.sdkappid,
+        user_id: a.user_id.clone(),
+        user_sig: a.user_sig.clone(),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("Init: {e}"))?;
+    let region = a.region.unwrap_or_default();
+    let task = rec
+        .start(StartParams {
+            app_proc: a.app_proc.clone(),
+            wnd: a.window,
+            dst_path: a.dst_path.clone(),
+            x: Some(region.0),
+            y: Some(region.1),
+            width: Some(region.2),
+            height: Some(region.3),
+            video_fps: Some(a.fps),
+            video_bps: Some(a.bps),
+            enable_audio: Some(!a.no_audio),
+            enable_upload: Some(!a.no_upload),
+            slice_time: Some(a.slice_time),
+            class_id: Some(a.class_id),
+            whole_screen: true,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("StartRecord: {e}"))?;
+    // The TaskId first, on its own line: scripts (and tests) can follow the task from here.
+    println!("{{\"TaskId\":\"{task}\"}}");
+    let mut progress = Progress::new(a.duration);
+    let t0 = Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => { eprintln!(); tracing::info!("interrupted: stopping"); break; }
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        if t0.elapsed() >= a.duration || rec.ended_early(&task).is_some() {
+            break;
+        }
+        progress.show(&rec, &task, "REC").await;
+    }
+    rec.stop().await.map_err(|e| anyhow::anyhow!("StopRecord: {e}"))?;
+    if let Some(Some(e)) = rec.ended_early(&task) {
+        tracing::error!("the recording ended early: {e}");
+    }
+    if a.no_upload || a.no_wait {
+        progress.done();
+        return summary(&rec, &task, None).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
+    while !rec.uploader().is_done(&task) {
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "uploads of {task} not finished after {} s; `recover` continues them",
+                a.wait_secs
+            );
+        }
+        progress.show(&rec, &task, "UPLOAD").await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    progress.done();
+    let status = wait_splice(&rec, &task, deadline).await;
+    summary(&rec, &task, status).await
+}
+
+/// Polls the server until the task is spliced (or failed, or the deadline passes).
+async fn wait_splice(rec: &Recorder, task: &str, deadline: Instant) -> Option<localrecord_client::api::TaskStatus> {
+    let client = rec.client()?;
+    loop {
+        match client.task_status(task).await {
+            Ok(s) if matches!(s.state.as_str(), "done" | "failed" | "partial") => return Some(s),
+            Ok(s) if Instant::now() > deadline => return Some(s),
+            Err(e) if Instant::now() > deadline => {
+                tracing::warn!("task status: {e}");
+                return None;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+async fn summary(
+    rec: &Recorder,
+    task: &str,
+    status: Option<localrecord_client::api::TaskStatus>,
+) -> anyhow::Result<()> {
+    let views = rec.uploader().views(None);
+    let v = views.iter().find(|v| v.task_id == task);
+    let out = serde_json::json!({
+        "TaskId": task,
+        "RecordedMs": v.map(|v| v.total_ms),
+        "UploadedMs": v.map(|v| v.uploaded_ms),
+        "Upload": v.map(|v| v.state),
+        "Server": status,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// One status line, redrawn in place on a terminal, every 5 s otherwise.
+struct Progress {
+    total: Duration,
+    tty: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(total: Duration) -> Progress {
+        Progress {
+            total,
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    async fn show(&mut self, rec: &Recorder, task: &str, phase: &str) {
+        let every = if self.tty {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(5)
+        };
+        if self.last.is_some_and(|l| l.elapsed() < every) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let recorded = rec.recorded_ms().await;
+        let views = rec.uploader().views(recorded.map(|ms| (task, ms)));
+        let Some(v) = views.iter().find(|v| v.task_id == task) else {
+            return;
+        };
+        let t = |ms: i64| format!("{:02}:{:02}", ms / 60_000, ms / 1000 % 60);
+        let line = format!(
+            "{phase} {} / {}  uploaded {} of {}  [{}]",
+            t(recorded.unwrap_or(v.total_ms)),
+            t(self.total.as_millis() as i64),
+            t(v.uploaded_ms),
+            t(v.total_ms),
+            v.state
+        );
+        let mut err = std::io::stderr();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}

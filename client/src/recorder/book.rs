@@ -91,8 +91,9 @@ impl Book {
 
     pub fn insert(&self, t: TaskRecord) -> std::io::Result<()> {
         std::fs::create_dir_all(self.task_dir(&t.task_id))?;
+        let mut tasks = self.tasks.lock().expect("book");
         self.persist(&t)?;
-        self.tasks.lock().expect("book").insert(t.task_id.clone(), t);
+        tasks.insert(t.task_id.clone(), t);
         Ok(())
     }
 
@@ -103,9 +104,8 @@ impl Book {
             return Ok(None);
         };
         let r = f(t);
-        let t = t.clone();
-        drop(tasks);
-        self.persist(&t)?;
+        // Written under the lock, so two updates can never reach the disk in the wrong order.
+        self.persist(t)?;
         Ok(Some(r))
     }
 

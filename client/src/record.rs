@@ -248,3 +248,21 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_regions_parse_as_documented() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_region("10,20,640,360").unwrap(), (10, 20, 640, 360));
+        assert!(parse_region("10,20").is_err());
+        assert_eq!(parse_window("0x1a00007").unwrap(), 0x1a00007);
+        assert_eq!(parse_window("42").unwrap(), 42);
+    }
+}

@@ -145,10 +145,6 @@ impl ServerClient {
         &self.creds
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     /// The server-side pause/resume marks (best effort: the recording itself is local).
     pub async fn mark(&self, task_id: &str, what: &str) -> Result<(), Error> {
         self.post::<serde_json::Value>(

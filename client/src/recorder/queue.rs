@@ -47,7 +47,6 @@ pub struct Uploader {
     opts: Options,
     rt: Mutex<Runtime>,
     wake: Notify,
-    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Uploader {
@@ -60,21 +59,11 @@ impl Uploader {
             opts,
             rt: Mutex::new(Runtime::default()),
             wake: Notify::new(),
-            changed: tokio::sync::watch::channel(0).0,
         }
     }
 
     pub fn wake(&self) {
         self.wake.notify_one();
-    }
-
-    /// Fires on every change of any task's upload state.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    fn changed(&self) {
-        self.changed.send_modify(|n| *n += 1);
     }
 
     /// New credentials from Init: parked tasks of that user try again at once.
@@ -194,7 +183,6 @@ impl Uploader {
                 }
             }
         }
-        self.changed();
     }
 
     async fn upload(self: Arc<Self>, t: TaskRecord, index: i32) {
@@ -275,7 +263,6 @@ impl Uploader {
             }
         }
         drop(rt);
-        self.changed();
         self.wake();
     }
 

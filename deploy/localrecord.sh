@@ -25,7 +25,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # PostgreSQL (the embedded default and the tests), python3-venv (the tus client test).
 PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
   libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev postgresql postgresql-client
-  python3 python3-venv ca-certificates curl xvfb)
+  python3 python3-venv ca-certificates curl xvfb pulseaudio)
 
 install_packages() {
   local missing=()

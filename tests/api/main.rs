@@ -10,6 +10,7 @@ mod media;
 mod multi_instance;
 mod query;
 mod recorder;
+mod recorder_audio;
 mod recorder_control;
 mod recorder_crash;
 mod recorder_support;

@@ -123,7 +123,10 @@ pub fn audio(
             while decoder.receive_frame(&mut decoded).is_ok() {
                 let mut layout = decoded.channel_layout();
                 if layout.is_empty() {
+                    // Devices often leave the layout unset; the resampler insists on the frame's
+                    // matching the one it was made for.
                     layout = ChannelLayout::default(decoded.channels().into());
+                    decoded.set_channel_layout(layout);
                 }
                 let (f, rate) = (decoded.format(), decoded.rate());
                 let sw = match &mut swr {
@@ -139,8 +142,9 @@ pub fn audio(
                 };
                 let cap = decoded.samples() * AUDIO_RATE as usize / rate.max(1) as usize + 256;
                 let mut out = frame::Audio::new(packed, cap, ChannelLayout::STEREO);
-                if sw.run(&decoded, &mut out).is_err() {
-                    continue;
+                if let Err(e) = sw.run(&decoded, &mut out) {
+                    let _ = tx.send(Input::AudioFailed(format!("resampling: {e}")));
+                    return;
                 }
                 let bytes = &out.data(0)[..out.samples() * 8];
                 let samples = bytes

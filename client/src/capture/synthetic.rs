@@ -40,7 +40,7 @@ pub fn video(
 
 /// Diagonal luma bands that scroll, a bright box crossing the frame once a second, and a tint
 /// that changes every second: easy to tell frames and seconds apart.
-fn pattern(w: u32, h: u32, n: u64, fps: u32) -> ffmpeg::frame::Video {
+pub(crate) fn pattern(w: u32, h: u32, n: u64, fps: u32) -> ffmpeg::frame::Video {
     let mut f = ffmpeg::frame::Video::new(Pixel::YUV420P, w, h);
     let (w, h) = (w as usize, h as usize);
     let stride = f.stride(0);

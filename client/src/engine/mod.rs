@@ -6,6 +6,8 @@
 
 pub mod encode;
 pub mod flv;
+#[cfg(test)]
+mod tests;
 
 use crate::capture::{Input, AUDIO_RATE};
 use encode::{AudioEncoder, VideoEncoder};
@@ -137,6 +139,7 @@ impl Engine {
                     if self.video.is_none() {
                         self.video = Some(VideoEncoder::new(f.width(), f.height(), self.spec.fps, self.spec.bps)?);
                     }
+                    self.pad_stalled_audio(ms)?;
                     let key = self.current.is_none() || ms >= self.next_cut_ms;
                     let packets = self.video.as_mut().expect("opened").encode(Some((&mut f, ms, key)))?;
                     for p in packets {
@@ -183,6 +186,21 @@ impl Engine {
             from = ((-drift) * AUDIO_RATE as i64 / 1000).min(n as i64) as usize;
         }
         packets.extend(enc.push(&samples[from * 2..])?);
+        for p in packets {
+            self.route_audio(p)?;
+        }
+        Ok(())
+    }
+
+    /// A sound device that stops delivering (or never started) must not leave the track short:
+    /// once audio lags video by more than a second, silence fills it to half a second behind.
+    fn pad_stalled_audio(&mut self, video_ms: i64) -> Result<(), String> {
+        let Some(enc) = self.audio.as_mut() else { return Ok(()) };
+        let behind = video_ms - enc.position_ms();
+        if behind <= 1000 {
+            return Ok(());
+        }
+        let packets = enc.silence(((behind - 500) * AUDIO_RATE as i64 / 1000) as usize)?;
         for p in packets {
             self.route_audio(p)?;
         }

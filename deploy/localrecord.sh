@@ -5,7 +5,7 @@
 #   deploy/localrecord.sh run      install what is missing, build (release) and serve on 127.0.0.1:8080
 #   deploy/localrecord.sh test     install what is missing, start s3s-fs and (if none answers) Postgres,
 #                                  run the whole test suite
-#   deploy/localrecord.sh bench    like test, then the ingest, splice and query benchmarks (release build)
+#   deploy/localrecord.sh bench    like test, then the ingest, splice, query and recorder benchmarks (release)
 #   deploy/localrecord.sh lint     cargo fmt --check and clippy -D warnings
 #
 # Environment: LOCALRECORD_* configures the server (see README); LOCALRECORD_TEST_DATABASE_URL is the
@@ -116,6 +116,7 @@ case "${1:-}" in
     cargo bench --bench ingest
     cargo bench --bench splice
     cargo bench --bench query
+    cargo bench --bench recorder
     ;;
   lint)
     cargo fmt --all --check

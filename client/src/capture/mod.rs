@@ -99,6 +99,8 @@ impl Capture {
 pub fn start(spec: &CaptureSpec, tx: SyncSender<Input>) -> Result<Capture, String> {
     ffmpeg::init().map_err(|e| format!("FFmpeg: {e}"))?;
     ffmpeg::device::register_all();
+    // libx264's statistics and device chatter are not the user's business; errors still show.
+    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let video = match &spec.video {

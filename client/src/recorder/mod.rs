@@ -201,10 +201,6 @@ impl Recorder {
 
     /// The server client of the last successful Init.
     pub fn client(&self) -> Option<ServerClient> {
-        self.authed_client()
-    }
-
-    pub(crate) fn authed_client(&self) -> Option<ServerClient> {
         let a = self.auth.lock().expect("auth");
         a.client.clone().filter(|_| a.state == AuthState::Success)
     }

@@ -101,7 +101,7 @@ impl Recorder {
             super::wind_down(c).await;
         }
         let client = self
-            .authed_client()
+            .client()
             .ok_or_else(|| CtlError::new(codes::AUTH_FAILED, "not authenticated: call Init first"))?;
         let class_id = p
             .class_id

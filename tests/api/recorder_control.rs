@@ -192,3 +192,39 @@ async fn unreachable_server_and_full_disk_have_their_codes() {
         "Idle"
     );
 }
+
+#[tokio::test]
+async fn record_from_the_command_line_shows_progress_and_ends_with_the_servers_result() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sig = app.usersig("alice");
+    let out = tokio::process::Command::new(recorder_bin())
+        .args(["--source", "test", "--audio", "tone", "--server", &app.base])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["record", "--sdkappid", &SDKAPPID.to_string(), "--user-id", "alice"])
+        .args(["--class-id", "3009", "--duration", "4s", "--slice-time", "2"])
+        .env("LOCALRECORD_USERSIG", &sig)
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let task = lines[0]["TaskId"].as_str().expect("the TaskId comes first");
+    let summary = &lines[1];
+    assert_eq!(summary["TaskId"], task);
+    assert_eq!(summary["Upload"], "uploaded");
+    assert_eq!(summary["Server"]["State"], "done", "{summary}");
+    assert!(summary["Server"]["VideoOutputUrl"].is_string());
+    let ms = summary["Server"]["VideoOutputDuration"].as_i64().unwrap();
+    assert!((3500..=4600).contains(&ms), "{ms} ms");
+    assert!(stderr.contains("REC 00:0"), "a progress line while recording: {stderr}");
+    assert!(
+        !stderr.contains(&sig) && !stdout.contains(&sig),
+        "the UserSig is never printed"
+    );
+}

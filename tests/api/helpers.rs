@@ -101,6 +101,29 @@ pub fn app_create_cli(bin: &str, sdkappid: i64, env: &[(String, String)]) -> Val
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `localrecord serve` as a user runs it (the binary, configured by `env` alone) on `port`, once
+/// its /health answers; returns the process and its base URL. Used by the benchmarks
+/// (`tests/bench/`, which include this file).
+#[allow(dead_code)]
+pub async fn serve_cli(bin: &str, env: &[(String, String)], port: u16) -> (std::process::Child, String) {
+    let mut server = std::process::Command::new(bin)
+        .arg("serve")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/health")).await.is_ok() {
+            return (server, base);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    panic!("localrecord serve did not come up on {base}");
+}
+
 /// Creates an empty database named `<prefix>_<random>` next to the admin database; returns its URL.
 pub async fn fresh_database(prefix: &str) -> String {
     let admin = admin_db_url();

@@ -12,8 +12,8 @@ mod helpers;
 
 use helpers::{free_port, md5_b64, S3Server, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY};
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_localrecord");
 const APP: i64 = 1400000001;
@@ -51,20 +51,8 @@ async fn run_server(label: &str, env: Vec<(String, String)>, data: &bytes::Bytes
     let keys = helpers::app_create_cli(BIN, APP, &env);
     let key = keys["SecretKey"].as_str().unwrap().to_owned();
 
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .envs(env)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = helpers::serve_cli(BIN, &env, port).await;
     let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let idle_mb = vm_kb(server.id(), "VmRSS:") as f64 / 1024.0;
     let sig = localrecord::auth::usersig::generate(APP as u64, &key, "bench", 3600, localrecord::auth::now(), None);
     let auth = format!("UserSig sdkappid={APP},identifier=bench,usersig={sig}");

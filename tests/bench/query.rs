@@ -13,7 +13,6 @@ mod helpers;
 
 use helpers::free_port;
 use rand::Rng;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,20 +111,8 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .envs(env)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = helpers::serve_cli(BIN, &env, port).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-    for _ in 0..200 {
-        if http.get(format!("{base}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let client = Arc::new(Client {
         http,
         base,

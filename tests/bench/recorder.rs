@@ -17,7 +17,7 @@ use helpers::free_port;
 use localrecord_client::capture::{AudioSource, VideoSource};
 use localrecord_client::recorder::{Recorder, Settings, StartParams};
 use localrecord_client::server::Credentials;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_localrecord");
@@ -66,19 +66,7 @@ async fn main() {
     .collect();
     let keys = helpers::app_create_cli(BIN, APP, &env);
     let key = keys["SecretKey"].as_str().unwrap().to_owned();
-    let mut server = Command::new(BIN)
-        .arg("serve")
-        .envs(env)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{base}/health")).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut server, base) = helpers::serve_cli(BIN, &env, port).await;
     println!(
         "recorder benchmark: {secs} s of 1280x720 15 fps + 44.1 kHz tone, 10 s slices, 1 Mbit/s H.264 veryfast + AAC"
     );

@@ -34,6 +34,22 @@ pub fn open(format: &str, input: &str, options: &[(String, String)]) -> Result<f
     }
 }
 
+/// The device's best stream of `kind`: its index and a decoder for it.
+fn best_stream(
+    ictx: &ffmpeg::format::context::Input,
+    kind: media::Type,
+) -> Result<(usize, ffmpeg::decoder::Decoder), String> {
+    let what = if kind == media::Type::Audio { "audio" } else { "video" };
+    let stream = ictx
+        .streams()
+        .best(kind)
+        .ok_or_else(|| format!("the device gives no {what}"))?;
+    let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| format!("{what} decoder: {e}"))?
+        .decoder();
+    Ok((stream.index(), decoder))
+}
+
 /// Starts a thread that grabs video from the device, converted to even-sized YUV420P.
 pub fn video(
     format: &str,
@@ -43,14 +59,8 @@ pub fn video(
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
     let mut ictx = open(format, input, &options)?;
-    let stream = ictx
-        .streams()
-        .best(media::Type::Video)
-        .ok_or("the device gives no video")?;
-    let index = stream.index();
-    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|c| c.decoder().video())
-        .map_err(|e| format!("video decoder: {e}"))?;
+    let (index, decoder) = best_stream(&ictx, media::Type::Video)?;
+    let mut decoder = decoder.video().map_err(|e| format!("video decoder: {e}"))?;
     let what = format!("{format} '{input}'");
     Ok(std::thread::spawn(move || {
         let mut decoded = frame::Video::empty();
@@ -100,14 +110,8 @@ pub fn audio(
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
     let mut ictx = open(format, input, &[])?;
-    let stream = ictx
-        .streams()
-        .best(media::Type::Audio)
-        .ok_or("the device gives no audio")?;
-    let index = stream.index();
-    let mut decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .and_then(|c| c.decoder().audio())
-        .map_err(|e| format!("audio decoder: {e}"))?;
+    let (index, decoder) = best_stream(&ictx, media::Type::Audio)?;
+    let mut decoder = decoder.audio().map_err(|e| format!("audio decoder: {e}"))?;
     Ok(std::thread::spawn(move || {
         let mut decoded = frame::Audio::empty();
         let mut swr: Option<resampling::Context> = None;

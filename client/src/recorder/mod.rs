@@ -88,8 +88,6 @@ pub struct State {
     pub recorded_secs: i64,
     pub current_task: Option<String>,
     pub uploads: Vec<UploadView>,
-    /// Why the last recording ended early, if it did.
-    pub last_error: Option<String>,
 }
 
 struct Current {
@@ -277,7 +275,6 @@ impl Recorder {
             recorded_secs: secs,
             current_task: task,
             uploads,
-            last_error: self.ended.lock().expect("ended").as_ref().and_then(|(_, e)| e.clone()),
         }
     }
 

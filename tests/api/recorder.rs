@@ -4,17 +4,9 @@
 use crate::helpers::*;
 use crate::media::*;
 use crate::recorder_support::*;
-use localrecord_client::recorder::{Recorder, StartParams};
+use localrecord_client::recorder::Recorder;
 use localrecord_client::server::Credentials;
 use std::time::Duration;
-
-fn params(class_id: i64, slice_time: u32) -> StartParams {
-    StartParams {
-        class_id: Some(class_id),
-        slice_time: Some(slice_time),
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn a_30_second_recording_in_10_second_slices_arrives_as_3_verified_slices_and_one_mp4() {

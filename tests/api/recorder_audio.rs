@@ -5,7 +5,7 @@
 use crate::helpers::*;
 use crate::recorder_support::*;
 use localrecord_client::capture::AudioSource;
-use localrecord_client::recorder::{Recorder, StartParams};
+use localrecord_client::recorder::Recorder;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -93,14 +93,7 @@ async fn sound_from_pulseaudio_reaches_the_mp4() {
     s.audio = AudioSource::Auto;
     let rec = Recorder::open(s).unwrap();
     rec.init(creds(&app, "alice")).await.unwrap();
-    let task = rec
-        .start(StartParams {
-            class_id: Some(3008),
-            slice_time: Some(3),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let task = rec.start(params(3008, 3)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
     rec.stop().await.unwrap();
     let _ = player.kill();

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use localrecord_client::capture::{AudioSource, VideoSource};
-use localrecord_client::recorder::{Recorder, Settings};
+use localrecord_client::recorder::{Recorder, Settings, StartParams};
 use localrecord_client::server::Credentials;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,15 @@ pub fn creds(app: &TestApp, user: &str) -> Credentials {
         sdk_app_id: SDKAPPID as u64,
         user_id: user.into(),
         user_sig: app.usersig(user),
+    }
+}
+
+/// StartRecord for a class with slices of `slice_time` seconds, the rest the seed's defaults.
+pub fn params(class_id: i64, slice_time: u32) -> StartParams {
+    StartParams {
+        class_id: Some(class_id),
+        slice_time: Some(slice_time),
+        ..Default::default()
     }
 }
 

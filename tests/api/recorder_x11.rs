@@ -20,7 +20,10 @@ struct Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, so Xvfb removes its /tmp/.X<n>-lock (SIGKILL would leave it behind).
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -33,8 +36,10 @@ fn xvfb() -> Xvfb {
         })
         .unwrap();
     let display = format!(":{n}");
+    // -noreset: by default Xvfb resets when its last client leaves, and the readiness probe below
+    // is such a client; a connection made during the reset fails.
     let mut child = std::process::Command::new("Xvfb")
-        .args([&display, "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+        .args([&display, "-screen", "0", "800x600x24", "-nolisten", "tcp", "-noreset"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("Xvfb installed (apt-get install xvfb)");

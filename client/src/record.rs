@@ -90,7 +90,14 @@ fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
     }
 }
 
-pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
+pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result<()> {
+    // The user at the keyboard named --dst-path: its directory is allowed (the file must still
+    // be new and not a link).
+    if let Some(p) = &a.dst_path {
+        let p = std::path::absolute(p)?;
+        settings.dst_dirs.extend(p.parent().map(|d| d.to_owned()));
+        a.dst_path = Some(p.to_string_lossy().into_owned());
+    }
     let rec = Recorder::open(settings)?;
     rec.init(Credentials {
         sdk_app_id: a.sdkappid,

@@ -2,6 +2,9 @@
 //! upload queue that outlives recordings. The control API and the command line both drive it.
 
 pub mod book;
+pub mod dst;
+mod events;
+mod params;
 pub mod queue;
 mod start;
 
@@ -17,7 +20,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub use start::StartParams;
+pub use params::StartParams;
 
 /// How the recorder is set up (flags of `localrecord-recorder`).
 #[derive(Debug, Clone)]
@@ -34,6 +37,27 @@ pub struct Settings {
     /// StartRecord answers -10005 when less than this is free where slices or DstPath go.
     pub min_free_bytes: u64,
     pub upload: crate::upload::Options,
+    /// Directories a StartRecord's DstPath may name a file in (see `dst`).
+    pub dst_dirs: Vec<PathBuf>,
+}
+
+impl Default for Settings {
+    /// The command line's defaults, except the picture: a test pattern (headless-safe).
+    fn default() -> Settings {
+        Settings {
+            server: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("localrecord-recorder"),
+            video: VideoSource::Test {
+                width: 640,
+                height: 360,
+            },
+            audio: AudioSource::Auto,
+            parallel_uploads: 3,
+            min_free_bytes: 500 << 20,
+            upload: Default::default(),
+            dst_dirs: Vec::new(),
+        }
+    }
 }
 
 /// A refusal in the seed's terms: `Response.Error.Code` and `Message`.

@@ -99,11 +99,30 @@ impl ServerClient {
                 .err()
                 .unwrap_or(Error::Protocol("upload not created".into())));
         }
-        r.headers()
+        let loc = r
+            .headers()
             .get("location")
             .and_then(|l| l.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Protocol("201 without Location".into()))
+            .ok_or_else(|| Error::Protocol("201 without Location".into()))?;
+        self.on_our_origin(loc)
+    }
+
+    /// An upload URL (a `Location`, or one the journal kept) resolved against the server URL,
+    /// if it is on the server's own origin. Every request to it carries the UserSig, so a
+    /// Location on another scheme, host or port is refused, not followed.
+    fn on_our_origin(&self, loc: &str) -> Result<String, Error> {
+        let base =
+            reqwest::Url::parse(&self.base).map_err(|e| Error::Protocol(format!("server URL {}: {e}", self.base)))?;
+        let url = base
+            .join(loc)
+            .map_err(|e| Error::Protocol(format!("upload Location {loc:?}: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(Error::Protocol(format!(
+                "the server's upload URL {url} is not on {}; refusing to send the UserSig there",
+                base.origin().ascii_serialization()
+            )));
+        }
+        Ok(url.into())
     }
 
     /// The server's offset for an upload; None when it no longer knows it (expired, removed).
@@ -180,8 +199,10 @@ impl ServerClient {
         let mut failures = 0u32;
         loop {
             let step: Result<Option<u64>, Error> = async {
-                let url = match &entry.upload_url {
-                    Some(u) => u.clone(),
+                // A journal written for another server URL: start over here.
+                let kept = entry.upload_url.as_deref().and_then(|u| self.on_our_origin(u).ok());
+                let url = match kept {
+                    Some(u) => u,
                     None => {
                         let u = self.create_upload(&entry).await?;
                         entry.upload_url = Some(u.clone());

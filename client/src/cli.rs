@@ -41,6 +41,11 @@ pub struct CaptureArgs {
         value_delimiter = ','
     )]
     allow_origin: Vec<String>,
+    /// Seconds between keepalives of a recording or paused task; keep it well below the
+    /// server's jobs.splice_idle_secs (default 1800)
+    #[arg(long, global = true, env = "LOCALRECORD_RECORDER_KEEPALIVE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    keepalive_secs: u64,
 }
 
 impl CaptureArgs {
@@ -89,6 +94,7 @@ impl CaptureArgs {
             } else {
                 self.dst_dir.clone()
             },
+            keepalive: Duration::from_secs(self.keepalive_secs),
         }
     }
 
@@ -175,14 +181,33 @@ pub async fn recover(settings: Settings, a: RecoverArgs) -> anyhow::Result<()> {
         .map(|t| t.task_id)
         .collect();
     eprintln!("recovering {} task(s): {}", tasks.len(), tasks.join(", "));
-    while !tasks.iter().all(|t| rec.uploader().is_done(t)) {
+    let up = rec.uploader();
+    // A task the server refused for good is as finished as it gets.
+    while !tasks.iter().all(|t| up.is_done(t) || up.abandoned(t).is_some()) {
         if Instant::now() > deadline {
             anyhow::bail!("not finished after {} s", a.wait_secs);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let mut refused = 0;
     for t in &tasks {
-        println!("{}", serde_json::json!({ "TaskId": t, "Upload": "uploaded" }));
+        match up.abandoned(t) {
+            None => println!("{}", serde_json::json!({ "TaskId": t, "Upload": "uploaded" })),
+            Some(why) => {
+                refused += 1;
+                println!(
+                    "{}",
+                    serde_json::json!({ "TaskId": t, "Upload": "upload failed", "Reason": why })
+                );
+                eprintln!(
+                    "task {t}: {why}; its files stay in {}",
+                    rec.book().task_dir(t).display()
+                );
+            }
+        }
+    }
+    if refused > 0 {
+        anyhow::bail!("the server refused {refused} task(s)");
     }
     Ok(())
 }

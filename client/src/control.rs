@@ -170,13 +170,18 @@ async fn state(rec: &Recorder) -> Value {
         .uploads
         .iter()
         .map(|u| {
-            json!({
+            let mut v = json!({
                 "Id": u.task_id,
                 "State": u.state,
                 "Duration": u.uploaded_ms / 1000,
                 "Total": u.total_ms / 1000,
                 "IsCurrentRecoding": s.current_task.as_deref() == Some(u.task_id.as_str()),
-            })
+            });
+            // Ours, not the seed's: why the server refused the task, or the last attempt failed.
+            if let Some(r) = &u.reason {
+                v["Reason"] = json!(r);
+            }
+            v
         })
         .collect();
     json!({

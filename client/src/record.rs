@@ -152,6 +152,14 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
     }
     let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
     while !rec.uploader().is_done(&task) {
+        if let Some(why) = rec.uploader().abandoned(&task) {
+            progress.done();
+            summary(&rec, &task, None).await?;
+            anyhow::bail!(
+                "task {task}: {why}. Not retrying; the recording stays in {}",
+                rec.book().task_dir(&task).display()
+            );
+        }
         if Instant::now() > deadline {
             anyhow::bail!(
                 "uploads of {task} not finished after {} s; `recover` continues them",
@@ -194,6 +202,7 @@ async fn summary(
         "RecordedMs": v.map(|v| v.total_ms),
         "UploadedMs": v.map(|v| v.uploaded_ms),
         "Upload": v.map(|v| v.state),
+        "Reason": v.and_then(|v| v.reason.clone()),
         "Server": status,
     });
     println!("{out}");

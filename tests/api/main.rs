@@ -14,6 +14,7 @@ mod recorder_audio;
 mod recorder_control;
 mod recorder_crash;
 mod recorder_load;
+mod recorder_refusals;
 mod recorder_security;
 mod recorder_support;
 mod recorder_untrusted;

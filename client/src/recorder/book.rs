@@ -39,6 +39,14 @@ pub struct TaskRecord {
     pub slice_count: Option<i32>,
     /// The server accepted the stop with that count.
     pub server_stopped: bool,
+    /// The server's last refusal of this task that asking again cannot change (409: already
+    /// done or not possible; 404: gone), for GetState and the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The server will not take the task further (its stop or a slice was refused that way):
+    /// the queue leaves it alone, and its files stay on disk.
+    #[serde(default)]
+    pub abandoned: bool,
 }
 
 impl TaskRecord {

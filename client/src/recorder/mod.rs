@@ -4,6 +4,7 @@
 pub mod book;
 pub mod dst;
 mod events;
+pub mod keepalive;
 mod params;
 pub mod queue;
 mod start;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub upload: crate::upload::Options,
     /// Directories a StartRecord's DstPath may name a file in (see `dst`).
     pub dst_dirs: Vec<PathBuf>,
+    /// How often a recording (or paused) task tells the server it is alive (see `keepalive`).
+    pub keepalive: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +59,7 @@ impl Default for Settings {
             min_free_bytes: 500 << 20,
             upload: Default::default(),
             dst_dirs: Vec::new(),
+            keepalive: keepalive::DEFAULT_EVERY,
         }
     }
 }
@@ -123,6 +127,8 @@ struct Current {
     paused: bool,
     recorded: Arc<AtomicI64>,
     client: Option<ServerClient>,
+    /// The periodic keepalive of an uploaded recording, stopped with it.
+    keepalive: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The task whose recording ended on its own, and the error that ended it (None: a normal end).
@@ -257,12 +263,7 @@ impl Recorder {
             .ok_or_else(|| CtlError::new(codes::INVALID_PARAMETER, "the recording has ended"))?;
         c.paused = pause;
         if let Some(client) = c.client.clone().filter(|_| c.upload) {
-            let (id, what) = (c.task_id.clone(), if pause { "pause" } else { "resume" });
-            tokio::spawn(async move {
-                if let Err(e) = client.mark(&id, what).await {
-                    tracing::debug!("server {what} mark for {id}: {e}");
-                }
-            });
+            keepalive::mark(client, c.task_id.clone(), pause, self.uploader.clone());
         }
         Ok(())
     }
@@ -320,6 +321,9 @@ impl Recorder {
 
 /// Stops the engine (which finishes its files) and the capture threads.
 async fn wind_down(mut c: Current) {
+    if let Some(k) = c.keepalive.take() {
+        k.abort();
+    }
     let tx = c.tx.clone();
     let capture = c.capture.take();
     let engine = c.engine.take();

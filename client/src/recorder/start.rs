@@ -3,7 +3,7 @@
 
 use super::book::TaskRecord;
 use super::params::{bad, chrono_secs, free_bytes, rand_u16, StartParams};
-use super::{dst, server_error, CtlError, Current, Recorder};
+use super::{dst, keepalive, server_error, CtlError, Current, Recorder};
 use crate::api::{codes, is_server_task_id, CreateTask};
 use crate::capture::{self, CaptureSpec, Region, VideoSource};
 use crate::engine::{self, EngineSpec};
@@ -172,6 +172,8 @@ impl Recorder {
             slices: Vec::new(),
             slice_count: None,
             server_stopped: false,
+            refusal: None,
+            abandoned: false,
         };
         if let Err(e) = self.book.insert(rec) {
             tokio::task::spawn_blocking(move || capture.stop()).await.ok();
@@ -195,6 +197,10 @@ impl Recorder {
             .spawn(move || engine::run(spec, rx, started, rec2, on_event))
             .map_err(|e| CtlError::new(codes::INTERNAL, e.to_string()))?;
         *self.ended.lock().expect("ended") = None;
+        let every = self.settings.keepalive;
+        let keepalive = plan
+            .upload
+            .then(|| keepalive::spawn(client.clone(), task_id.clone(), every, self.uploader.clone()));
         *cur = Some(Current {
             task_id: task_id.clone(),
             upload: plan.upload,
@@ -204,6 +210,7 @@ impl Recorder {
             paused: false,
             recorded,
             client: Some(client),
+            keepalive,
         });
         tracing::info!(
             "recording task {task_id} (class {}, {} s slices)",

@@ -166,6 +166,15 @@ impl ServerClient {
                 code,
                 message,
             }),
+            // Another offset, or the upload expired meanwhile: HEAD tells where it stands.
+            Err(Error::Refused {
+                status: s @ (404 | 409 | 410),
+                message,
+                ..
+            }) => Err(Error::UploadMoved {
+                conflict: s == 409,
+                message,
+            }),
             Err(e) => Err(e),
             Ok(_) => Err(Error::Protocol(format!("PATCH answered {status}"))),
         }
@@ -197,6 +206,8 @@ impl ServerClient {
         let mut file = tokio::fs::File::open(path).await?;
         let mut chunks = 0usize;
         let mut failures = 0u32;
+        // The last PATCH was answered with a conflict (409).
+        let mut moved = false;
         loop {
             let step: Result<Option<u64>, Error> = async {
                 // A journal written for another server URL: start over here.
@@ -211,6 +222,15 @@ impl ServerClient {
                     }
                 };
                 let Some(offset) = self.offset(&url).await? else {
+                    if moved {
+                        // The server dropped the upload the moment it was complete: the slice is
+                        // stored with other content. Uploading it again cannot change that.
+                        return Err(Error::Refused {
+                            status: 409,
+                            code: crate::api::codes::CONFLICT,
+                            message: format!("slice {index} is already stored on the server with other content"),
+                        });
+                    }
                     entry.upload_url = None; // forgotten by the server: start over
                     return Ok(None);
                 };
@@ -238,9 +258,10 @@ impl ServerClient {
                         complete: false,
                     });
                 }
-                Ok(_) => failures = 0,
+                Ok(_) => (failures, moved) = (0, false),
                 Err(e) if e.is_transient() && failures + 1 < opts.attempts => {
                     failures += 1;
+                    moved = matches!(e, Error::UploadMoved { conflict: true, .. });
                     tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6)))).await;
                 }
                 Err(e) => return Err(e),

@@ -15,6 +15,7 @@ mod recorder;
 mod recorder_audio;
 mod recorder_control;
 mod recorder_crash;
+mod recorder_load;
 mod recorder_support;
 mod recorder_x11;
 mod recording;

@@ -17,6 +17,8 @@ pub struct FlvOut {
     pub end_ms: i64,
     sync: std::fs::File,
     has_audio: bool,
+    /// Last timestamp written per stream (video, audio).
+    last_ts: [i64; 2],
 }
 
 /// A stream's packet in milliseconds of recording time.
@@ -55,6 +57,7 @@ impl FlvOut {
             end_ms: base_ms,
             sync,
             has_audio: audio.is_some(),
+            last_ts: [i64::MIN; 2],
         })
     }
 
@@ -62,8 +65,20 @@ impl FlvOut {
         if t.stream == 1 && !self.has_audio {
             return Ok(());
         }
-        let mut p = t.packet.clone();
         let ts = t.ms - self.base_ms;
+        // FLV itself accepts equal timestamps, but players and ffmpeg (which read at 1/fps or
+        // 1/44100) do not: every stream of every file is strictly increasing. Video is already
+        // on the frame grid; this is the backstop, and it only ever drops (never reorders).
+        if ts <= self.last_ts[t.stream] {
+            tracing::debug!(
+                "{}: dropped a packet at {ts} ms of stream {}",
+                self.path.display(),
+                t.stream
+            );
+            return Ok(());
+        }
+        self.last_ts[t.stream] = ts;
+        let mut p = t.packet.clone();
         p.set_stream(t.stream);
         p.set_pts(Some(ts));
         p.set_dts(Some(ts));

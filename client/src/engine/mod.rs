@@ -2,16 +2,19 @@
 //! cuts FLV slices. The clock runs only while recording, so paused time never reaches a file.
 //! Slice k holds recording time from about k x SliceTime: at each cut the encoder is told to make
 //! a keyframe, the new slice starts with it, and audio still due before the cut goes to the old
-//! slice until the first audio packet past the cut closes it.
+//! slice until the first audio packet past the cut closes it. Video frames are placed on the
+//! frame-rate grid of the clock (`grid`), so timestamps never bunch up under load.
 
 pub mod encode;
 pub mod flv;
+pub mod grid;
 #[cfg(test)]
 mod tests;
 
 use crate::capture::{Input, AUDIO_RATE};
 use encode::{AudioEncoder, VideoEncoder};
 use flv::{FlvOut, Timed};
+use grid::FrameGrid;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::Receiver;
@@ -76,6 +79,7 @@ struct Engine {
     dst: Option<FlvOut>,
     next_index: i32,
     next_cut_ms: i64,
+    grid: FrameGrid,
     last_video_ms: i64,
     frame_ms: i64,
     recorded: Arc<AtomicI64>,
@@ -92,6 +96,7 @@ pub fn run(
 ) {
     let frame_ms = 1000 / spec.fps.max(1) as i64;
     let mut e = Engine {
+        grid: FrameGrid::new(spec.fps),
         spec,
         clock: Clock {
             accumulated_ms: 0,
@@ -130,10 +135,11 @@ impl Engine {
         while let Ok(input) = rx.recv() {
             match input {
                 Input::Video(mut f, at) => {
-                    let Some(ms) = self.clock.at(at) else { continue };
-                    if ms <= self.last_video_ms {
+                    let Some(clock_ms) = self.clock.at(at) else { continue };
+                    let Some(slot) = self.grid.place(clock_ms) else {
                         continue;
-                    }
+                    };
+                    let ms = self.grid.ms(slot);
                     self.last_video_ms = ms;
                     self.recorded.store(ms, Ordering::SeqCst);
                     if self.video.is_none() {

@@ -1,5 +1,5 @@
 //! The engine on a made-up timeline (frames stamped with chosen instants, no waiting): slice cuts,
-//! paused time, and a silent device.
+//! paused time, a silent device, and frames that arrive in bursts or out of order.
 
 use super::*;
 use crate::capture::synthetic::pattern;
@@ -8,7 +8,6 @@ use std::time::Duration;
 
 /// Runs the engine over `inputs` (built from the start instant) and returns its events.
 fn run_engine(dir: &std::path::Path, slice_ms: i64, inputs: impl FnOnce(Instant) -> Vec<Input>) -> Vec<Event> {
-    ffmpeg::init().unwrap();
     let spec = EngineSpec {
         dir: dir.to_owned(),
         dst_path: None,
@@ -17,6 +16,11 @@ fn run_engine(dir: &std::path::Path, slice_ms: i64, inputs: impl FnOnce(Instant)
         bps: 300_000,
         audio: true,
     };
+    run_spec(spec, inputs)
+}
+
+fn run_spec(spec: EngineSpec, inputs: impl FnOnce(Instant) -> Vec<Input>) -> Vec<Event> {
+    ffmpeg::init().unwrap();
     let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
     let start = Instant::now();
     for i in inputs(start) {
@@ -124,4 +128,103 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Merges two input sequences by their stamps, each keeping its own order (so a video frame
+/// stamped out of order stays out of order).
+fn interleave(v: Vec<Input>, a: Vec<Input>) -> Vec<Input> {
+    let stamp = |x: &Input| match x {
+        Input::Audio(_, t) | Input::Video(_, t) => Some(*t),
+        _ => None,
+    };
+    let (mut v, mut a) = (v.into_iter().peekable(), a.into_iter().peekable());
+    let mut out = Vec::new();
+    loop {
+        let take_video = match (v.peek(), a.peek()) {
+            (Some(x), Some(y)) => stamp(x) <= stamp(y),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return out,
+        };
+        out.extend(if take_video { v.next() } else { a.next() });
+    }
+}
+
+/// Decode timestamps (ms) of one stream of a file (0 video, 1 audio), in file order.
+fn dts_ms(path: &std::path::Path, stream: usize) -> Vec<i64> {
+    let mut ictx = ffmpeg::format::input(path).unwrap();
+    ictx.packets()
+        .filter(|(s, _)| s.index() == stream)
+        .map(|(s, p)| {
+            let tb = s.time_base();
+            p.dts().unwrap() * 1000 * tb.numerator() as i64 / tb.denominator() as i64
+        })
+        .collect()
+}
+
+#[test]
+fn bursts_shared_milliseconds_and_a_clock_step_back_still_give_one_frame_per_tick() {
+    let dir = tempfile_dir("bursts");
+    let dst = dir.join("whole.flv");
+    let spec = EngineSpec {
+        dir: dir.clone(),
+        dst_path: Some(dst.clone()),
+        slice_ms: 1000,
+        fps: 15,
+        bps: 300_000,
+        audio: true,
+    };
+    let at = |s: Instant, us: u64| s + Duration::from_micros(us);
+    let events = run_spec(spec, |s| {
+        let mut v = Vec::new();
+        let mut n = 0u64;
+        let mut frame = |us: u64| {
+            n += 1;
+            Input::Video(pattern(160, 96, n, 15), at(s, us))
+        };
+        // Regular frames, then a starved capture thread's burst, 1 ms apart.
+        v.extend((0..12).map(|k| frame(k * 66_667)));
+        v.extend((0..6).map(|k| frame(800_000 + k * 1000)));
+        // Three frames on one millisecond.
+        v.extend((0..3).map(|_| frame(1_200_000)));
+        // A step back: frames stamped before the one already placed.
+        v.push(frame(1_500_000));
+        v.push(frame(1_400_000));
+        v.push(frame(1_450_000));
+        v.extend((0..22).map(|k| frame(1_550_000 + k * 66_667)));
+        // Sound in 20 ms chunks, one delivered twice with the same stamp.
+        let chunk = vec![0.1f32; 882 * 2];
+        let mut a = Vec::new();
+        for k in 1..150u64 {
+            a.push(Input::Audio(chunk.clone(), at(s, k * 20_000)));
+            if k == 70 {
+                a.push(Input::Audio(chunk.clone(), at(s, k * 20_000)));
+            }
+        }
+        interleave(v, a)
+    });
+    let Some(Event::Finished {
+        error: None, slices, ..
+    }) = events.last()
+    else {
+        panic!("{events:?}")
+    };
+    assert!(*slices >= 3, "{events:?}");
+    let files: Vec<_> = (0..*slices).map(|i| slice_path(&dir, i)).chain([dst]).collect();
+    for f in &files {
+        let v = dts_ms(f, 0);
+        assert!(!v.is_empty(), "{}: {v:?}", f.display());
+        // At 1/15 s, the rate ffmpeg reads the file at, every frame has a tick of its own.
+        let ticks: Vec<i64> = v.iter().map(|ms| (*ms as f64 * 15.0 / 1000.0).round() as i64).collect();
+        assert!(ticks.windows(2).all(|w| w[1] > w[0]), "{}: {v:?}", f.display());
+        let a = dts_ms(f, 1);
+        assert!(a.windows(2).all(|w| w[1] > w[0]), "{}: audio {a:?}", f.display());
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(f)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{}", f.display());
+    }
 }

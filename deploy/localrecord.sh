@@ -6,6 +6,8 @@
 #   deploy/localrecord.sh test     install what is missing, start s3s-fs and (if none answers) Postgres,
 #                                  run the whole test suite
 #   deploy/localrecord.sh bench    like test, then the ingest, splice, query and recorder benchmarks (release)
+#   deploy/localrecord.sh chaos    like test, then the chaos suite in its long mode (20 recordings x 10
+#                                  slices over 10 minutes; the test run includes a 1-minute short mode)
 #   deploy/localrecord.sh lint     cargo fmt --check and clippy -D warnings
 #
 # Environment: LOCALRECORD_* configures the server (see README); LOCALRECORD_TEST_DATABASE_URL is the
@@ -118,12 +120,18 @@ case "${1:-}" in
     cargo bench --bench query
     cargo bench --bench recorder
     ;;
+  chaos)
+    install_packages
+    ensure_s3s
+    CHAOS_RECORDINGS="${CHAOS_RECORDINGS:-20}" CHAOS_SLICES="${CHAOS_SLICES:-10}" CHAOS_SECS="${CHAOS_SECS:-600}" \
+      cargo test --release --test chaos -- --nocapture
+    ;;
   lint)
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -24,6 +24,11 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Public base URL of this server, used in every `VideoOutputUrl` (`LOCALRECORD_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// After SIGTERM/SIGINT: how long in-flight requests and jobs get to finish, in seconds. Jobs
+    /// still running then are handed back to the queue for the next instance; `serve` exits.
+    pub shutdown_grace_secs: u64,
+    /// Testing aid: faults to inject (`LOCALRECORD_FAILPOINTS`, see `failpoint`); unset in production.
+    pub failpoints: Option<String>,
     pub db: DatabaseSettings,
     pub store: StoreSettings,
     pub upload: UploadSettings,
@@ -71,8 +76,19 @@ pub struct JobSettings {
     pub lease_secs: u64,
     /// How often an idle worker looks for work.
     pub poll_interval_ms: u64,
-    /// A recording whose recorder sent nothing for this long is spliced from what arrived (partial).
+    /// A recording whose recorder showed no sign of life (a slice, a keep-alive, pause/resume/stop)
+    /// for this long is spliced from what arrived (partial). A task's own `SliceTime` x 2 wins
+    /// when longer, so a recorder that sends no keep-alives is not cut off between slices.
     pub splice_idle_secs: u64,
+    /// A running job whose progress counter does not move for this long is abandoned and retried.
+    pub stall_secs: u64,
+    /// Every job may run this long; a splice gets `deadline_bytes_per_sec` more time per input byte.
+    pub deadline_min_secs: u64,
+    /// The slowest input rate a splice is allowed (re-encoding included), in bytes per second.
+    pub deadline_bytes_per_sec: u64,
+    /// A slice arriving for an already spliced task re-splices it after this quiet period, so a
+    /// burst of late slices costs one re-splice, not one per slice.
+    pub resplice_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -116,6 +132,9 @@ pub struct UploadSettings {
     pub expiry_secs: u64,
     /// How often the expiry sweeper runs, in seconds.
     pub sweep_interval_secs: u64,
+    /// A slice or recording object with no database row (a crash between writing it and
+    /// committing its row) is deleted by the sweep once it is this old, in seconds.
+    pub orphan_grace_secs: u64,
 }
 
 fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
@@ -130,6 +149,8 @@ impl Default for Settings {
             database_url: None,
             data_dir: PathBuf::from("localrecord-data"),
             public_url: None,
+            shutdown_grace_secs: 10,
+            failpoints: None,
             db: DatabaseSettings { max_connections: 20 },
             store: StoreSettings {
                 backend: StoreBackend::Fs,
@@ -146,6 +167,7 @@ impl Default for Settings {
                 max_size: 4 * 1024 * 1024 * 1024,
                 expiry_secs: 24 * 3600,
                 sweep_interval_secs: 60,
+                orphan_grace_secs: 3600,
             },
             tls: TlsSettings::default(),
             query: QuerySettings {
@@ -163,6 +185,10 @@ impl Default for Settings {
                 lease_secs: 30,
                 poll_interval_ms: 250,
                 splice_idle_secs: 1800,
+                stall_secs: 120,
+                deadline_min_secs: 300,
+                deadline_bytes_per_sec: 256 * 1024,
+                resplice_delay_secs: 10,
             },
         }
     }

@@ -93,6 +93,8 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(?settings, "configuration");
             let app = startup::Application::build(settings).await?;
             app.run_until(startup::shutdown_signal()).await?;
+            // Leave now: an abandoned splice thread (a stuck decoder) must not hold up the exit.
+            std::process::exit(0);
         }
         Command::Migrate => {
             startup::database(&settings).await?;

@@ -6,10 +6,12 @@ use crate::embedded_pg::EmbeddedPostgres;
 use crate::store::Store;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Everything a handler or worker needs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -21,6 +23,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Apps for the query API's hot path.
     pub apps: crate::db::apps::AppCache,
+    /// This instance's scratch dir (splice temp files).
+    pub scratch: Arc<crate::scratch::Scratch>,
 }
 
 impl AppState {
@@ -65,12 +69,14 @@ impl Application {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("localrecord/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let scratch = Arc::new(crate::scratch::Scratch::create(&settings.data_dir)?);
         let state = AppState {
             db,
             store,
             settings: Arc::new(settings),
             http,
             apps: Default::default(),
+            scratch,
         };
         Ok(Application {
             listener,
@@ -87,40 +93,82 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then gives in-flight requests and jobs
+    /// `shutdown_grace_secs` to finish; what is still running then is dropped (requests) or handed
+    /// back to the queue (jobs), so the process always ends within the grace period.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        crate::jobs::splice::clean_tmp(&self.state);
+        let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
+        // None while serving; the instant by which everything must be done once shutting down.
+        let (stop_tx, stop_rx) = watch::channel::<Option<Instant>>(None);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(Some(Instant::now() + grace));
+            // Keep the channel open so receivers see the value rather than a closed sender.
+            std::future::pending::<()>().await;
+        });
         let sweeper = tokio::spawn(crate::ingest::sweep::run(self.state.clone()));
         let worker = self
             .state
             .settings
             .jobs
             .enabled
-            .then(|| tokio::spawn(crate::jobs::worker::run(self.state.clone())));
+            .then(|| tokio::spawn(crate::jobs::worker::run(self.state.clone(), stop_rx.clone())));
         let app = crate::http::router(self.state.clone());
         let tls = &self.state.settings.tls;
-        let result = match (&tls.cert_file, &tls.key_file) {
-            (Some(cert), Some(key)) => {
-                let acceptor = crate::tls::acceptor(cert, key)?;
-                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTPS");
-                let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
-                axum::serve(listener, app.into_make_service())
-                    .with_graceful_shutdown(shutdown)
-                    .await
+        let stopping = {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| s.is_some()).await;
             }
-            (None, None) => {
-                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
-                axum::serve(self.listener, app.into_make_service())
-                    .with_graceful_shutdown(shutdown)
-                    .await
+        };
+        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match (&tls.cert_file, &tls.key_file) {
+                (Some(cert), Some(key)) => {
+                    let acceptor = crate::tls::acceptor(cert, key)?;
+                    tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTPS");
+                    let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
+                    Box::pin(
+                        axum::serve(listener, app.into_make_service())
+                            .with_graceful_shutdown(stopping)
+                            .into_future(),
+                    )
+                }
+                (None, None) => {
+                    tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
+                    Box::pin(
+                        axum::serve(self.listener, app.into_make_service())
+                            .with_graceful_shutdown(stopping)
+                            .into_future(),
+                    )
+                }
+                _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
+            };
+        let deadline = {
+            let mut rx = stop_rx.clone();
+            async move {
+                let by = rx.wait_for(|s| s.is_some()).await.ok().and_then(|v| *v);
+                match by {
+                    Some(by) => tokio::time::sleep_until(by.into()).await,
+                    None => std::future::pending().await,
+                }
             }
-            _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
+        };
+        let result = tokio::select! {
+            r = serve => r,
+            _ = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing the connections still open");
+                Ok(())
+            }
         };
         sweeper.abort();
         if let Some(w) = worker {
-            w.abort();
+            // The worker hands its jobs back by the same deadline; a little slack for the database.
+            if tokio::time::timeout(grace + Duration::from_secs(2), w).await.is_err() {
+                tracing::warn!("job worker did not stop in time");
+            }
         }
-        self.state.db.close().await;
+        // Connections still held by abandoned work are not waited for.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.state.db.close()).await;
         Ok(result?)
     }
 }

@@ -56,3 +56,15 @@ pub async fn for_task(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Ve
     .fetch_all(db)
     .await
 }
+
+/// Which of `keys` a slice or a recording row refers to (the rest are orphans).
+pub async fn referenced(db: impl PgExecutor<'_>, keys: &[String]) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT object_key FROM slices WHERE object_key = ANY($1)
+         UNION SELECT video_output_key FROM tasks WHERE video_output_key = ANY($1)",
+    )
+    .bind(keys)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

@@ -64,11 +64,15 @@ pub async fn transition(db: impl PgExecutor<'_>, task_id: &str, from: &[&str], t
     .await
 }
 
-/// Records the stop: slice count declared, state `uploading`. Only from recording or paused.
+/// Records the stop: slice count declared, state `uploading`. From recording or paused, and from
+/// a result made without a stop (the task was spliced as abandoned while its recorder was away:
+/// the late stop re-splices it, under the same VideoOutputId, once every slice is there).
 pub async fn stop(db: impl PgExecutor<'_>, task_id: &str, slice_count: i32) -> sqlx::Result<Option<Task>> {
     sqlx::query_as(&format!(
         "UPDATE tasks SET state = 'uploading', slice_count = $2, stopped_at = now(), updated_at = now(), last_activity = now()
-         WHERE task_id = $1 AND state IN ('recording', 'paused') RETURNING {COLUMNS}"
+         WHERE task_id = $1 AND (state IN ('recording', 'paused')
+               OR (slice_count IS NULL AND state IN ('splicing', 'done', 'partial', 'failed')))
+         RETURNING {COLUMNS}"
     ))
     .bind(task_id)
     .bind(slice_count)
@@ -95,11 +99,15 @@ pub async fn touch(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<()> {
 }
 
 /// Tasks still waiting for their recorder (recording, paused, or stopped with slices missing) and
-/// silent for `idle_secs`.
+/// silent for `idle_secs`, or for twice their own `SliceTime` when that is longer (a recorder
+/// that sends no keep-alives is silent for a whole slice).
 pub async fn idle(db: impl PgExecutor<'_>, idle_secs: f64) -> sqlx::Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT task_id FROM tasks WHERE state IN ('recording', 'paused', 'uploading')
-         AND last_activity < now() - make_interval(secs => $1) ORDER BY last_activity LIMIT 100",
+         AND last_activity < now() - make_interval(secs => $1)
+         AND last_activity < now() - make_interval(secs => 2 * CASE WHEN jsonb_typeof(params->'SliceTime') = 'number'
+                 THEN least((params->>'SliceTime')::float8, 86400) ELSE 0 END)
+         ORDER BY last_activity LIMIT 100",
     )
     .bind(idle_secs)
     .fetch_all(db)
@@ -120,9 +128,13 @@ pub struct SpliceResult {
     pub missing_slices: Vec<i32>,
 }
 
-/// Records a splice; returns the key of the MP4 it replaces, if any.
-pub async fn record_splice(db: &sqlx::PgPool, task_id: &str, r: &SpliceResult) -> sqlx::Result<Option<String>> {
-    let mut tx = db.begin().await?;
+/// Records a splice; returns the key of the MP4 it replaces, if any. Run it in the transaction
+/// that checked the job's fencing token.
+pub async fn record_splice(
+    tx: &mut sqlx::PgConnection,
+    task_id: &str,
+    r: &SpliceResult,
+) -> sqlx::Result<Option<String>> {
     let old: Option<(Option<String>,)> =
         sqlx::query_as("SELECT video_output_key FROM tasks WHERE task_id = $1 FOR UPDATE")
             .bind(task_id)
@@ -144,7 +156,6 @@ pub async fn record_splice(db: &sqlx::PgPool, task_id: &str, r: &SpliceResult) -
     .bind(&r.missing_slices)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(old.and_then(|o| o.0))
 }
 

@@ -53,9 +53,10 @@ async fn redeliver(
         return Err(Error::Conflict("no callback URL is registered for this app".into()));
     }
     let latest = callback::messages(&state.db, &task_id).await?.pop();
+    let mut conn = state.db.acquire().await?;
     let webhook_id = match latest {
         Some((job, _, _)) => {
-            callback::send(&state, &job).await?;
+            callback::send(&state, &mut conn, &job).await?;
             job.webhook_id
         }
         None => {
@@ -63,7 +64,7 @@ async fn redeliver(
             if !task.is_some_and(|t| matches!(t.state.as_str(), "done" | "partial" | "failed")) {
                 return Err(Error::Conflict(format!("task {task_id} has no result to report yet")));
             }
-            callback::enqueue_result(&state, &task_id)
+            callback::enqueue_result(&state, &mut conn, &task_id)
                 .await?
                 .ok_or_else(|| Error::Conflict("no callback URL is registered".into()))?
         }

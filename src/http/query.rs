@@ -76,7 +76,9 @@ impl RecordInfo {
     }
 }
 
-struct QueryError(StatusCode, i64, String);
+/// An error answer: HTTP status, `error_code`, `error_msg`.
+#[derive(Debug)]
+pub struct QueryError(pub StatusCode, pub i64, pub String);
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
@@ -130,25 +132,11 @@ async fn run(
     q: &str,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, QueryError> {
-    let params: HashMap<String, String> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-    let num = |k: &str| -> Result<i64, QueryError> {
-        params
-            .get(k)
-            .ok_or_else(|| bad(format!("query parameter {k} is required")))?
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("query parameter {k} must be an integer")))
-    };
-    let sdkappid = num("sdkappid")?;
-    let expire_time = num("expire_time")?;
-    if let Some(r) = params.get("random") {
-        r.trim()
-            .parse::<i64>()
-            .map_err(|_| bad("query parameter random must be an integer"))?;
-    }
-    let sign = params
-        .get("sign")
-        .ok_or_else(|| bad("query parameter sign is required"))?;
+    let Params {
+        sdkappid,
+        expire_time,
+        sign,
+    } = params(q)?;
 
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -161,10 +149,7 @@ async fn run(
             bad(e.body_text())
         }
     })?;
-    let body: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
-    if !body.is_object() {
-        return Err(bad("body must be a JSON object"));
-    }
+    let body = parse_body(&body)?;
 
     let internal = |e: sqlx::Error| {
         let id = uuid::Uuid::new_v4();
@@ -188,31 +173,17 @@ async fn run(
             )
         })?;
     let window = state.settings.query.max_expire_window_secs;
-    query_sign::verify(&app.tic_key, expire_time, sign, crate::auth::now(), window).map_err(|e| match e {
+    query_sign::verify(&app.tic_key, expire_time, &sign, crate::auth::now(), window).map_err(|e| match e {
         SignError::Mismatch => QueryError(StatusCode::UNAUTHORIZED, codes::BAD_SIGN, e.to_string()),
         _ => QueryError(StatusCode::UNAUTHORIZED, codes::SIGN_EXPIRED, e.to_string()),
     })?;
-    if let Some(t) = int_field(&body, "expire_time")? {
-        if t != expire_time {
-            return Err(bad("expire_time in the body differs from the one in the URL"));
-        }
-    }
-
-    let class_id = int_field(&body, "class_id")?.ok_or_else(|| bad("class_id is required"))?;
-    let index = int_field(&body, "Index")?.unwrap_or(0);
-    let size = int_field(&body, "size")?.ok_or_else(|| bad("size is required"))?;
-    let max = state.settings.query.max_page_size;
-    if index < 0 {
-        return Err(bad("Index must be 0 or more"));
-    }
-    if !(1..=max).contains(&size) {
-        return Err(bad(format!("size must be between 1 and {max}")));
-    }
+    let page = page_request(&body, expire_time, state.settings.query.max_page_size)?;
+    let (index, size) = (page.index, page.size);
     let filter = tasks::RecordFilter {
         sdk_app_id: sdkappid,
-        class_id,
-        user_id: str_field(&body, "user_id")?,
-        task_id: str_field(&body, "task_id")?,
+        class_id: page.class_id,
+        user_id: page.user_id,
+        task_id: page.task_id,
     };
     let (page, total) = tasks::records(&state.db, &filter, index, size)
         .await
@@ -223,4 +194,85 @@ async fn run(
         "error_code": 0, "error_msg": "", "finish": finish, "total": total, "record_info_list": list,
     }))
     .into_response())
+}
+
+/// The signed query string's parameters (`random` is checked, then forgotten).
+#[derive(Debug)]
+pub struct Params {
+    pub sdkappid: i64,
+    pub expire_time: i64,
+    pub sign: String,
+}
+
+/// Parses the query string. Pure, so the fuzz target (fuzz/) reaches it without a database.
+pub fn params(q: &str) -> Result<Params, QueryError> {
+    let params: HashMap<String, String> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    let num = |k: &str| -> Result<i64, QueryError> {
+        params
+            .get(k)
+            .ok_or_else(|| bad(format!("query parameter {k} is required")))?
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("query parameter {k} must be an integer")))
+    };
+    let sdkappid = num("sdkappid")?;
+    let expire_time = num("expire_time")?;
+    if let Some(r) = params.get("random") {
+        r.trim()
+            .parse::<i64>()
+            .map_err(|_| bad("query parameter random must be an integer"))?;
+    }
+    let sign = params
+        .get("sign")
+        .ok_or_else(|| bad("query parameter sign is required"))?
+        .clone();
+    Ok(Params {
+        sdkappid,
+        expire_time,
+        sign,
+    })
+}
+
+/// The body must be a JSON object.
+pub fn parse_body(body: &[u8]) -> Result<Value, QueryError> {
+    let body: Value = serde_json::from_slice(body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(bad("body must be a JSON object"));
+    }
+    Ok(body)
+}
+
+/// The page a (signed) body asks for.
+#[derive(Debug)]
+pub struct PageRequest<'a> {
+    pub class_id: i64,
+    pub index: i64,
+    pub size: i64,
+    pub user_id: Option<&'a str>,
+    pub task_id: Option<&'a str>,
+}
+
+/// Validates the body's fields against the URL's `expire_time` and the page size limit.
+pub fn page_request(body: &Value, expire_time: i64, max_page_size: i64) -> Result<PageRequest<'_>, QueryError> {
+    if let Some(t) = int_field(body, "expire_time")? {
+        if t != expire_time {
+            return Err(bad("expire_time in the body differs from the one in the URL"));
+        }
+    }
+    let class_id = int_field(body, "class_id")?.ok_or_else(|| bad("class_id is required"))?;
+    let index = int_field(body, "Index")?.unwrap_or(0);
+    let size = int_field(body, "size")?.ok_or_else(|| bad("size is required"))?;
+    if index < 0 {
+        return Err(bad("Index must be 0 or more"));
+    }
+    if !(1..=max_page_size).contains(&size) {
+        return Err(bad(format!("size must be between 1 and {max_page_size}")));
+    }
+    Ok(PageRequest {
+        class_id,
+        index,
+        size,
+        user_id: str_field(body, "user_id")?,
+        task_id: str_field(body, "task_id")?,
+    })
 }

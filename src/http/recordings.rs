@@ -25,7 +25,9 @@ pub fn url(state: &AppState, video_output_id: &str) -> String {
 }
 
 /// Parses a single `bytes=` range against `size`: Ok(None) for no header, Err for unsatisfiable.
-fn range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
+/// Public for the fuzz target (fuzz/).
+#[allow(clippy::result_unit_err)]
+pub fn range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
     let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };

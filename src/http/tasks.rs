@@ -1,5 +1,8 @@
-//! Recording tasks: create (StartRecord), pause, resume, stop with the slice count, and status with
-//! the upload state of every slice.
+//! Recording tasks: create (StartRecord), pause, resume, stop with the slice count, keep-alive, and
+//! status with the upload state of every slice.
+//!
+//! Every call of the task's recorder is a sign of life: a task is spliced as abandoned only after
+//! its recorder was silent for the idle time, however long a pause or a slice lasts.
 
 use super::error::{ok, Error, Result};
 use super::json::{ApiJson, MAX_JSON_BODY};
@@ -23,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/localrecord/v1/tasks/{task_id}/pause", post(pause))
         .route("/localrecord/v1/tasks/{task_id}/resume", post(resume))
         .route("/localrecord/v1/tasks/{task_id}/stop", post(stop))
+        .route("/localrecord/v1/tasks/{task_id}/keepalive", post(keepalive))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
@@ -123,6 +127,18 @@ async fn stop(
         tracing::info!(task = %task_id, slices = req.slice_count, "task stopped");
         crate::jobs::splice::maybe_enqueue(&state, &task_id).await?;
     }
+    Ok(ok(task_status(&state, &task_id).await?))
+}
+
+/// The recorder is alive (sent while recording or paused, so a long pause or a long slice is never
+/// taken for a vanished recorder). Answers the task's status.
+async fn keepalive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    owned_task(&state, &caller, &task_id).await?;
+    tasks::touch(&state.db, &task_id).await?;
     Ok(ok(task_status(&state, &task_id).await?))
 }
 

@@ -2,6 +2,9 @@
 //! expired uploads lose their row and their bytes; uploads whose bytes all arrived but whose slice
 //! was never stored (a crash between the last PATCH and the slice commit) are finished; part objects
 //! with no upload row (a crash after a part was written but before it was committed) are deleted.
+//! [`sweep_objects`] does the same for slices and recordings: an object under `slices/` or
+//! `recordings/` that no row names, older than `upload.orphan_grace_secs` (so a write whose row is
+//! about to commit is never touched), is deleted, as are fs writes a crash left half-done.
 
 use super::finish::finish;
 use crate::db::uploads;
@@ -14,6 +17,48 @@ pub struct SweepReport {
     pub expired: usize,
     pub finished: usize,
     pub orphans: usize,
+}
+
+/// What [`sweep_objects`] removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ObjectSweep {
+    /// slice and recording objects no row refers to
+    pub orphans: usize,
+    /// fs files a crashed write left in the partial dir
+    pub partials: usize,
+}
+
+/// Deletes orphaned slice and recording objects older than the grace period.
+pub async fn sweep_objects(state: &AppState) -> anyhow::Result<ObjectSweep> {
+    let grace = std::time::Duration::from_secs(state.settings.upload.orphan_grace_secs);
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
+    let mut report = ObjectSweep::default();
+    for prefix in [keys::SLICES, keys::RECORDINGS] {
+        let old: Vec<String> = state
+            .store
+            .list_aged(prefix)
+            .await?
+            .into_iter()
+            .filter(|(_, t)| t.is_some_and(|t| t < cutoff))
+            .map(|(k, _)| k)
+            .collect();
+        for batch in old.chunks(500) {
+            let live = crate::db::slices::referenced(&state.db, batch).await?;
+            for key in batch.iter().filter(|k| !live.contains(k)) {
+                state.store.delete(key).await?;
+                report.orphans += 1;
+            }
+        }
+    }
+    for path in state.store.stale_partials(grace) {
+        if std::fs::remove_file(&path).is_ok() {
+            report.partials += 1;
+        }
+    }
+    if report != ObjectSweep::default() {
+        tracing::info!(?report, "object sweep");
+    }
+    Ok(report)
 }
 
 /// An upload whose last byte arrived this long ago without being finished is presumed abandoned by
@@ -56,13 +101,22 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
     Ok(report)
 }
 
-/// Runs [`sweep`] every `upload.sweep_interval_secs` until the process ends.
+/// Runs [`sweep`] every `upload.sweep_interval_secs`, and [`sweep_objects`] (which lists every
+/// slice and recording) every quarter of the orphan grace period, until the process ends.
 pub async fn run(state: AppState) {
     let every = std::time::Duration::from_secs(state.settings.upload.sweep_interval_secs.max(1));
+    let objects_every = std::time::Duration::from_secs((state.settings.upload.orphan_grace_secs / 4).max(1));
+    let mut objects_at: Option<std::time::Instant> = None;
     loop {
         if let Err(e) = sweep(&state).await {
             tracing::warn!("upload sweep failed: {e:#}");
         }
-        tokio::time::sleep(every).await;
+        if objects_at.is_none_or(|t| t.elapsed() >= objects_every) {
+            objects_at = Some(std::time::Instant::now());
+            if let Err(e) = sweep_objects(&state).await {
+                tracing::warn!("object sweep failed: {e:#}");
+            }
+        }
+        tokio::time::sleep(every.min(objects_every)).await;
     }
 }

@@ -55,12 +55,18 @@ pub fn body(state: &AppState, task: tasks::Task) -> serde_json::Value {
     v
 }
 
-/// Queues the callback for a task's current result, if its app registered a URL.
-pub async fn enqueue_result(state: &AppState, task_id: &str) -> sqlx::Result<Option<String>> {
-    let Some(task) = tasks::get(&state.db, task_id).await? else {
+/// Queues the callback for a task's current result, if its app registered a URL. Takes a
+/// connection so a job can queue it in the transaction that publishes the result: a crash can
+/// then lose neither, nor keep one without the other.
+pub async fn enqueue_result(
+    state: &AppState,
+    db: &mut sqlx::PgConnection,
+    task_id: &str,
+) -> sqlx::Result<Option<String>> {
+    let Some(task) = tasks::get(&mut *db, task_id).await? else {
         return Ok(None);
     };
-    let Some(app) = apps::get(&state.db, task.sdk_app_id).await? else {
+    let Some(app) = apps::get(&mut *db, task.sdk_app_id).await? else {
         return Ok(None);
     };
     if app.callback_url.is_none() {
@@ -72,23 +78,15 @@ pub async fn enqueue_result(state: &AppState, task_id: &str) -> sqlx::Result<Opt
         sdk_app_id: task.sdk_app_id,
         body: body(state, task),
     };
-    send(state, &job).await?;
+    send(state, db, &job).await?;
     Ok(Some(job.webhook_id))
 }
 
 /// Queues (or re-arms, for a redelivery) one message.
-pub async fn send(state: &AppState, job: &CallbackJob) -> sqlx::Result<()> {
+pub async fn send(state: &AppState, db: &mut sqlx::PgConnection, job: &CallbackJob) -> sqlx::Result<()> {
     let attempts = state.settings.callback.retry_schedule_secs.len().max(1) as i32;
     let payload = serde_json::to_value(job).expect("serialisable");
-    queue::enqueue_with(
-        &state.db,
-        KIND,
-        &key(&job.webhook_id),
-        &payload,
-        Duration::ZERO,
-        attempts,
-    )
-    .await
+    queue::enqueue_with(db, KIND, &key(&job.webhook_id), &payload, Duration::ZERO, attempts).await
 }
 
 /// The delay before attempt `attempts + 1`, with +-10% jitter so retries of many messages spread.

@@ -1,13 +1,20 @@
 //! The Postgres job queue.
 //!
-//! - `enqueue` is idempotent per `unique_key`: a queued job is updated, a finished one re-armed, and a
-//!   running one marked to run once more when it ends (so a late slice is never missed).
+//! - `enqueue` is idempotent per `unique_key`: a queued job is updated (and keeps the earlier of its
+//!   two start times, so repeated delayed enqueues batch instead of postponing), a finished one
+//!   re-armed, and a running one marked to run once more when it ends (so a late slice is never
+//!   missed).
 //! - `claim` is one short statement (`FOR UPDATE SKIP LOCKED`), so any number of workers on any
 //!   number of instances share the queue without blocking each other.
 //! - A claimed job holds a lease that its worker renews by `heartbeat`; `reap` re-queues jobs whose
 //!   lease ran out (their instance died), counting that as an attempt.
 //! - `fail` retries with exponential backoff until `max_attempts`, or fails at once when the error
 //!   is permanent.
+//! - Every claim carries a fresh fencing token ([`Job::claim`]). `heartbeat`, `complete`, `fail` and
+//!   [`holds`] (which a job calls inside the transaction that publishes its result) take effect
+//!   only while the row still carries that token: a stale run, reaped and re-claimed while it
+//!   stalled, can neither renew, finish nor publish.
+//! - `release` hands a running job back without counting the attempt (graceful shutdown).
 
 use sqlx::{FromRow, PgExecutor};
 use std::time::Duration;
@@ -20,6 +27,8 @@ pub struct Job {
     pub payload: serde_json::Value,
     pub attempts: i32,
     pub max_attempts: i32,
+    /// The fencing token of this claim.
+    pub claim: uuid::Uuid,
 }
 
 pub async fn enqueue(
@@ -48,7 +57,9 @@ pub async fn enqueue_with(
             rerun = jobs.state = 'running',
             state = CASE WHEN jobs.state = 'running' THEN 'running' ELSE 'queued' END,
             attempts = CASE WHEN jobs.state = 'running' THEN jobs.attempts ELSE 0 END,
-            run_at = CASE WHEN jobs.state = 'running' THEN jobs.run_at ELSE EXCLUDED.run_at END,
+            run_at = CASE WHEN jobs.state = 'running' THEN jobs.run_at
+                          WHEN jobs.state = 'queued' THEN least(jobs.run_at, EXCLUDED.run_at)
+                          ELSE EXCLUDED.run_at END,
             max_attempts = EXCLUDED.max_attempts,
             last_error = NULL,
             updated_at = now()",
@@ -65,11 +76,11 @@ pub async fn enqueue_with(
 
 pub async fn claim(db: impl PgExecutor<'_>, worker: &str, lease: Duration) -> sqlx::Result<Option<Job>> {
     sqlx::query_as(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = $1,
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = $1, claim_id = gen_random_uuid(), rerun = false,
                 lease_until = now() + make_interval(secs => $2), updated_at = now()
          WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()
                      ORDER BY run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-         RETURNING id, kind, unique_key, payload, attempts, max_attempts",
+         RETURNING id, kind, unique_key, payload, attempts, max_attempts, claim_id AS claim",
     )
     .bind(worker)
     .bind(lease.as_secs_f64())
@@ -77,32 +88,62 @@ pub async fn claim(db: impl PgExecutor<'_>, worker: &str, lease: Duration) -> sq
     .await
 }
 
-/// Renews the lease; false when the job is no longer this worker's (reaped and re-claimed).
-pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, worker: &str, lease: Duration) -> sqlx::Result<bool> {
+/// Renews the lease; false when the claim no longer holds (reaped, perhaps re-claimed).
+pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid, lease: Duration) -> sqlx::Result<bool> {
     let r = sqlx::query(
         "UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
-         WHERE id = $1 AND worker = $2 AND state = 'running'",
+         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
     )
     .bind(id)
-    .bind(worker)
+    .bind(claim)
     .bind(lease.as_secs_f64())
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn complete(db: impl PgExecutor<'_>, id: i64, worker: &str) -> sqlx::Result<()> {
-    sqlx::query(
+/// Marks the run done (or queued again when it was re-armed meanwhile); false when the claim no
+/// longer held, so nothing changed.
+pub async fn complete(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid) -> sqlx::Result<bool> {
+    let r = sqlx::query(
         "UPDATE jobs SET state = CASE WHEN rerun THEN 'queued' ELSE 'done' END,
                 attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
-                run_at = now(), rerun = false, worker = NULL, lease_until = NULL, updated_at = now()
-         WHERE id = $1 AND worker = $2 AND state = 'running'",
+                run_at = now(), rerun = false, worker = NULL, claim_id = NULL, lease_until = NULL, updated_at = now()
+         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
     )
     .bind(id)
-    .bind(worker)
+    .bind(claim)
     .execute(db)
-    .await
-    .map(|_| ())
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Locks the job row and tells whether `claim` still holds it. Call it inside the transaction that
+/// publishes a job's result: the row lock keeps the reaper (and any re-claim) out until the
+/// transaction ends, so the result is published only by the current claim.
+pub async fn holds(tx: &mut sqlx::PgConnection, id: i64, claim: uuid::Uuid) -> sqlx::Result<bool> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM jobs WHERE id = $1 AND claim_id = $2 AND state = 'running' FOR UPDATE")
+            .bind(id)
+            .bind(claim)
+            .fetch_optional(tx)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Hands a running job back to the queue at once, without counting the attempt (shutdown: the
+/// job did not fail, its instance is leaving).
+pub async fn release(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
+                worker = NULL, claim_id = NULL, lease_until = NULL, updated_at = now()
+         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(claim)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Backoff before attempt `n + 1`: 2 s, 4 s, 8 s ... capped at 5 minutes.
@@ -122,35 +163,35 @@ pub enum Retry {
 }
 
 /// Records a failure: retried as `retry` says while attempts remain, failed otherwise.
-/// Returns whether the job failed for good.
-pub async fn fail(db: impl PgExecutor<'_>, job: &Job, worker: &str, error: &str, retry: Retry) -> sqlx::Result<bool> {
+/// Returns whether the job failed for good (false also when the claim no longer held).
+pub async fn fail(db: impl PgExecutor<'_>, job: &Job, error: &str, retry: Retry) -> sqlx::Result<bool> {
     let give_up = retry == Retry::No || job.attempts >= job.max_attempts;
     let delay = match retry {
         Retry::After(d) => d,
         _ => backoff(job.attempts),
     };
-    sqlx::query(
+    let r = sqlx::query(
         "UPDATE jobs SET state = CASE WHEN $3 THEN 'failed' ELSE 'queued' END,
                 run_at = now() + make_interval(secs => $4), last_error = $5,
-                worker = NULL, lease_until = NULL, rerun = false, updated_at = now()
-         WHERE id = $1 AND worker = $2 AND state = 'running'",
+                worker = NULL, claim_id = NULL, lease_until = NULL, rerun = false, updated_at = now()
+         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
     )
     .bind(job.id)
-    .bind(worker)
+    .bind(job.claim)
     .bind(give_up)
     .bind(delay.as_secs_f64())
     .bind(error)
     .execute(db)
     .await?;
-    Ok(give_up)
+    Ok(give_up && r.rows_affected() == 1)
 }
 
 /// Re-queues jobs whose lease expired; those out of attempts fail. Returns how many were reaped.
 pub async fn reap(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
     let r = sqlx::query(
         "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-                last_error = coalesce(last_error, 'lease expired: the worker stopped'),
-                worker = NULL, lease_until = NULL, run_at = now(), updated_at = now()
+                last_error = 'lease expired: the worker stopped or made no progress',
+                rerun = false, worker = NULL, claim_id = NULL, lease_until = NULL, run_at = now(), updated_at = now()
          WHERE state = 'running' AND lease_until < now()",
     )
     .execute(db)

@@ -1,13 +1,14 @@
 //! The splice job: a task's stored slices -> one MP4 in the store, and the result on the task.
 //!
 //! Enqueued when a stopped task has every declared slice, when a slice arrives for a task already
-//! spliced (re-splice), and when a recording task has been idle for `jobs.splice_idle_secs` (its
-//! recorder died: splice what arrived, mark it partial). Temp files live in
-//! `<data_dir>/tmp/splice-*` and are removed on success, on failure and, after a crash, at start.
+//! spliced (re-splice, after `jobs.resplice_delay_secs` so a burst of late slices costs one), and
+//! when a recording task showed no sign of life for its idle time (its recorder died: splice what
+//! arrived, mark it partial). Temp files live in the instance's scratch dir (`crate::scratch`).
 
 use super::{queue, JobError};
 use crate::db::{slices, tasks};
-use crate::splice::{splice_files, SliceOutcome};
+use crate::progress::Progress;
+use crate::splice::{splice_files_watched, SliceOutcome, Summary};
 use crate::startup::AppState;
 use crate::store::keys;
 use anyhow::anyhow;
@@ -24,12 +25,12 @@ pub struct SpliceJob {
     pub task_id: String,
 }
 
-pub async fn enqueue(db: &sqlx::PgPool, task_id: &str) -> sqlx::Result<()> {
+pub async fn enqueue(db: &sqlx::PgPool, task_id: &str, delay: Duration) -> sqlx::Result<()> {
     let payload = serde_json::to_value(SpliceJob {
         task_id: task_id.to_owned(),
     })
     .expect("serialisable");
-    queue::enqueue(db, KIND, &format!("{KIND}:{task_id}"), &payload, Duration::ZERO).await
+    queue::enqueue(db, KIND, &format!("{KIND}:{task_id}"), &payload, delay).await
 }
 
 /// After a stop or a stored slice: splice if the task is complete, or re-splice a finished one.
@@ -37,47 +38,36 @@ pub async fn maybe_enqueue(state: &AppState, task_id: &str) -> sqlx::Result<bool
     let Some(task) = tasks::get(&state.db, task_id).await? else {
         return Ok(false);
     };
-    let ready = match task.state.as_str() {
+    let delay = match task.state.as_str() {
         "uploading" => {
             let stored: BTreeSet<i32> = slices::for_task(&state.db, task_id)
                 .await?
                 .iter()
                 .map(|s| s.slice_index)
                 .collect();
-            (0..task.slice_count.unwrap_or(0)).all(|i| stored.contains(&i))
+            (0..task.slice_count.unwrap_or(0))
+                .all(|i| stored.contains(&i))
+                .then_some(Duration::ZERO)
         }
-        "splicing" | "done" | "partial" | "failed" => true,
-        _ => false,
+        "splicing" | "done" | "partial" | "failed" => {
+            Some(Duration::from_secs(state.settings.jobs.resplice_delay_secs))
+        }
+        _ => None,
     };
-    if ready {
-        enqueue(&state.db, task_id).await?;
+    if let Some(delay) = delay {
+        enqueue(&state.db, task_id, delay).await?;
     }
-    Ok(ready)
+    Ok(delay.is_some())
 }
 
 /// Tasks whose recorder has been silent too long are spliced from what arrived.
 pub async fn enqueue_idle(state: &AppState) -> sqlx::Result<()> {
     for task_id in tasks::idle(&state.db, state.settings.jobs.splice_idle_secs as f64).await? {
-        tracing::warn!(task = %task_id, "no activity for {} s: splicing what arrived", state.settings.jobs.splice_idle_secs);
+        tracing::warn!(task = %task_id, "no sign of life from the recorder: splicing what arrived");
         tasks::touch(&state.db, &task_id).await?;
-        enqueue(&state.db, &task_id).await?;
+        enqueue(&state.db, &task_id, Duration::ZERO).await?;
     }
     Ok(())
-}
-
-pub fn tmp_root(state: &AppState) -> PathBuf {
-    state.settings.data_dir.join("tmp")
-}
-
-/// Removes leftovers of splices that a crash interrupted (run at start, before any worker).
-pub fn clean_tmp(state: &AppState) {
-    if let Ok(entries) = std::fs::read_dir(tmp_root(state)) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with("splice-") {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    }
 }
 
 /// A random 19-digit id, the shape of the seed's VideoOutputId; unguessable, it is the MP4's URL.
@@ -88,7 +78,7 @@ fn new_video_output_id() -> String {
         .to_string()
 }
 
-pub async fn run(state: &AppState, job: SpliceJob) -> Result<(), JobError> {
+pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress: &Progress) -> Result<(), JobError> {
     let task_id = job.task_id;
     let task = tasks::get(&state.db, &task_id)
         .await?
@@ -98,31 +88,42 @@ pub async fn run(state: &AppState, job: SpliceJob) -> Result<(), JobError> {
     if stored.is_empty() {
         return Err(JobError::Permanent(anyhow!("no slice of task {task_id} was uploaded")));
     }
-    std::fs::create_dir_all(tmp_root(state))?;
-    let tmp = tempfile::Builder::new().prefix("splice-").tempdir_in(tmp_root(state))?;
+    let jobs = &state.settings.jobs;
+    let bytes: u64 = stored.iter().map(|s| s.size.max(0) as u64).sum();
+    progress.set_deadline(Duration::from_secs(
+        jobs.deadline_min_secs + bytes / jobs.deadline_bytes_per_sec.max(1),
+    ));
+    let tmp = tempfile::Builder::new()
+        .prefix("splice-")
+        .tempdir_in(state.scratch.dir())?;
     let mut inputs = Vec::with_capacity(stored.len());
     for s in &stored {
         inputs.push(match state.store.local_path(&s.object_key) {
             Some(p) => p,
             None => {
                 let p = tmp.path().join(format!("{:06}.flv", s.slice_index));
-                state.store.download(&s.object_key, &p).await.map_err(JobError::Retry)?;
+                let tick = |n: u64| progress.tick(n);
+                state
+                    .store
+                    .download(&s.object_key, &p, &tick)
+                    .await
+                    .map_err(JobError::Retry)?;
                 p
             }
         });
     }
     let out = tmp.path().join("out.mp4");
-    let summary = {
-        let (inputs, out) = (inputs.clone(), out.clone());
-        tokio::task::spawn_blocking(move || splice_files(&inputs, &out))
-            .await
-            .map_err(|e| JobError::Permanent(anyhow!("splicer crashed: {e}")))?
-            .map_err(|e| JobError::Permanent(e.context("splicing")))?
-    };
+    let summary = splice_on_thread(inputs, out.clone(), progress.clone()).await?;
+    crate::failpoint::hit(state.settings.failpoints.as_deref(), "splice-before-publish").await;
 
     let video_output_id = task.video_output_id.clone().unwrap_or_else(new_video_output_id);
     let key = keys::recording(&task_id, &video_output_id);
-    state.store.upload_file(&out, &key).await.map_err(JobError::Retry)?;
+    let tick = |n: u64| progress.tick(n);
+    state
+        .store
+        .upload_file(&out, &key, &tick)
+        .await
+        .map_err(JobError::Retry)?;
 
     // What the recording lacks: declared slices never stored, and stored ones the splicer skipped.
     let have: BTreeSet<i32> = stored.iter().map(|s| s.slice_index).collect();
@@ -145,11 +146,42 @@ pub async fn run(state: &AppState, job: SpliceJob) -> Result<(), JobError> {
         state: if missing.is_empty() { "done" } else { "partial" },
         missing_slices: missing,
     };
-    let old_key = tasks::record_splice(&state.db, &task_id, &result).await?;
+    // Publish under the fence: only while this run's claim holds, in one transaction with the
+    // callback it owes. A stale run (reaped while it stalled) discards its output instead.
+    let mut tx = state.db.begin().await?;
+    if !queue::holds(&mut tx, claim.id, claim.claim).await? {
+        drop(tx);
+        state.store.delete(&key).await.ok();
+        return Err(JobError::Retry(anyhow!(
+            "superseded: this run lost its claim while it stalled; its output was discarded"
+        )));
+    }
+    let old_key = tasks::record_splice(&mut tx, &task_id, &result).await?;
+    super::callback::enqueue_result(state, &mut tx, &task_id).await?;
+    tx.commit().await?;
     if let Some(old) = old_key.filter(|k| *k != key) {
         state.store.delete(&old).await.ok();
     }
-    super::callback::enqueue_result(state, &task_id).await?;
     tracing::info!(task = %task_id, state = result.state, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
     Ok(())
+}
+
+/// Splices on a thread of its own, which nothing ever waits on: if the watchdog gives up on the
+/// job, the thread ends at its next cancellation check (or never, inside a stuck decoder) without
+/// holding up the worker or shutdown.
+async fn splice_on_thread(inputs: Vec<PathBuf>, out: PathBuf, progress: Progress) -> Result<Summary, JobError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("splice".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(|| splice_files_watched(&inputs, &out, &progress));
+            let _ = tx.send(r);
+        })
+        .map_err(|e| JobError::Retry(anyhow!("starting the splice thread: {e}")))?;
+    match rx.await {
+        Ok(Ok(Ok(summary))) => Ok(summary),
+        Ok(Ok(Err(e))) => Err(JobError::Permanent(e.context("splicing"))),
+        Ok(Err(_)) => Err(JobError::Permanent(anyhow!("the splicer panicked"))),
+        Err(_) => Err(JobError::Retry(anyhow!("the splice thread vanished"))),
+    }
 }

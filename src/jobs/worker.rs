@@ -1,12 +1,20 @@
-//! The job worker: claims jobs, runs each on its own task with a heartbeat renewing its lease, and
-//! records the outcome. A job that panics fails alone; the worker goes on. Every `lease / 2` it also
-//! reaps expired leases and starts splices for recordings whose recorder went quiet.
+//! The job worker: claims jobs, runs each on its own task under a watchdog, and records the outcome.
+//!
+//! The watchdog renews the job's lease only while the job's [`Progress`] moves. A job that stops
+//! moving for `jobs.stall_secs`, or runs past its deadline, is cancelled and failed (retried, then
+//! failed for good with the reason); the thread doing its work is abandoned, never waited on, so
+//! neither the worker's slots nor shutdown depend on it. A job that panics fails alone.
+//! On shutdown the worker stops claiming, gives running jobs the grace period, then hands the rest
+//! back to the queue (`queue::release`) for the next instance. Every `lease / 2` it also reaps
+//! expired leases and starts splices for recordings whose recorder went quiet.
 
 use super::{callback, queue, splice, JobError};
+use crate::progress::Progress;
 use crate::startup::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 pub fn worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -18,85 +26,156 @@ pub fn worker_id() -> String {
     )
 }
 
-pub async fn run(state: AppState) {
+/// Runs until `stop` turns true, then returns once running jobs finished or were handed back
+/// (at the latest when `stop_by` says).
+pub async fn run(state: AppState, mut stop: watch::Receiver<Option<Instant>>) {
     let cfg = state.settings.jobs.clone();
     let lease = Duration::from_secs(cfg.lease_secs.max(2));
     let poll = Duration::from_millis(cfg.poll_interval_ms.max(10));
     let worker = worker_id();
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut running = JoinSet::new();
     let mut last_maintenance: Option<Instant> = None;
     tracing::info!(worker, concurrency = cfg.concurrency, "job worker started");
-    loop {
+    while stop.borrow().is_none() {
+        while running.try_join_next().is_some() {}
         if last_maintenance.is_none_or(|t| t.elapsed() >= lease / 2) {
             last_maintenance = Some(Instant::now());
             if let Err(e) = maintenance(&state).await {
                 tracing::warn!("job maintenance: {e:#}");
             }
         }
-        let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
-        match queue::claim(&state.db, &worker, lease).await {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = stop.changed() => break,
+        };
+        let pause = match queue::claim(&state.db, &worker, lease).await {
             Ok(Some(job)) => {
-                let (state, worker) = (state.clone(), worker.clone());
-                tokio::spawn(async move {
-                    execute(&state, job, &worker, lease).await;
+                let (state, stop) = (state.clone(), stop.clone());
+                running.spawn(async move {
+                    execute(&state, job, lease, stop).await;
                     drop(permit);
                 });
+                continue;
             }
-            Ok(None) => {
-                drop(permit);
-                tokio::time::sleep(poll).await;
-            }
+            Ok(None) => poll,
             Err(e) => {
-                drop(permit);
                 tracing::warn!("claiming a job: {e}");
-                tokio::time::sleep(poll * 4).await;
+                poll * 4
             }
+        };
+        drop(permit);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => break,
         }
     }
+    // Each running job watches `stop` itself and hands itself back when the grace runs out.
+    while running.join_next().await.is_some() {}
+    tracing::info!(worker, "job worker stopped");
 }
 
 async fn maintenance(state: &AppState) -> anyhow::Result<()> {
     let reaped = queue::reap(&state.db).await?;
     if reaped > 0 {
-        tracing::warn!(reaped, "re-queued jobs whose worker stopped");
+        tracing::warn!(reaped, "re-queued jobs whose worker stopped or stalled");
     }
     splice::enqueue_idle(state).await?;
     Ok(())
 }
 
-async fn execute(state: &AppState, job: queue::Job, worker: &str, lease: Duration) {
+/// Why the watchdog ended a run early.
+enum Verdict {
+    Stalled(Duration),
+    Deadline,
+    LeaseLost,
+    Shutdown,
+}
+
+/// Watches a running job: renews its lease while it progresses; returns when it must be given up.
+async fn watchdog(
+    state: &AppState,
+    job: &queue::Job,
+    progress: &Progress,
+    lease: Duration,
+    mut stop: watch::Receiver<Option<Instant>>,
+) -> Verdict {
+    let stall = Duration::from_secs(state.settings.jobs.stall_secs.max(1));
+    let (mut seen, mut moved_at) = (progress.ticks(), Instant::now());
+    let tick = (lease / 3).min(stall / 2).max(Duration::from_millis(100));
+    loop {
+        let stop_by = *stop.borrow();
+        let wake = stop_by.map_or(tick, |by| by.saturating_duration_since(Instant::now()).min(tick));
+        tokio::select! {
+            _ = tokio::time::sleep(wake) => {}
+            _ = stop.changed() => continue,
+        }
+        if stop_by.is_some_and(|by| Instant::now() >= by) {
+            return Verdict::Shutdown;
+        }
+        if progress.deadline().is_some_and(|d| Instant::now() >= d) {
+            return Verdict::Deadline;
+        }
+        let now = progress.ticks();
+        if now != seen {
+            (seen, moved_at) = (now, Instant::now());
+        } else if moved_at.elapsed() >= stall {
+            return Verdict::Stalled(moved_at.elapsed());
+        }
+        match queue::heartbeat(&state.db, job.id, job.claim, lease).await {
+            Ok(true) => {}
+            Ok(false) => return Verdict::LeaseLost,
+            Err(e) => tracing::warn!(job = job.id, "heartbeat: {e}"),
+        }
+    }
+}
+
+async fn execute(state: &AppState, job: queue::Job, lease: Duration, stop: watch::Receiver<Option<Instant>>) {
     let started = Instant::now();
     tracing::info!(job = job.id, kind = %job.kind, key = %job.unique_key, attempt = job.attempts, "job started");
-    let beat = {
-        let (db, worker, id) = (state.db.clone(), worker.to_owned(), job.id);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 3).await;
-                match queue::heartbeat(&db, id, &worker, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(job = id, "lease lost: the job was reaped"),
-                    Err(e) => tracing::warn!(job = id, "heartbeat: {e}"),
+    let progress = Progress::new();
+    progress.set_deadline(Duration::from_secs(state.settings.jobs.deadline_min_secs.max(1)));
+    let mut run = tokio::spawn(dispatch(state.clone(), job.clone(), progress.clone()));
+    let outcome = tokio::select! {
+        r = &mut run => match r {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => Err(JobError::Permanent(anyhow::anyhow!("the job panicked: {e}"))),
+            Err(e) => Err(JobError::Retry(anyhow::anyhow!("the job was cancelled: {e}"))),
+        },
+        v = watchdog(state, &job, &progress, lease, stop) => {
+            // Abandon the run: its thread notices `cancelled` at its next step, or never; either
+            // way nothing waits on it, and its claim no longer lets it publish.
+            progress.cancel();
+            run.abort();
+            match v {
+                Verdict::Stalled(d) => Err(JobError::Retry(anyhow::anyhow!("made no progress for {} s", d.as_secs()))),
+                Verdict::Deadline => Err(JobError::Retry(anyhow::anyhow!(
+                    "ran past its deadline ({} s)", started.elapsed().as_secs()
+                ))),
+                Verdict::LeaseLost => {
+                    tracing::warn!(job = job.id, "lease lost (reaped while stalled): this run's result is discarded");
+                    return;
+                }
+                Verdict::Shutdown => {
+                    match queue::release(&state.db, job.id, job.claim).await {
+                        Ok(_) => tracing::info!(job = job.id, "shutting down: job handed back to the queue"),
+                        Err(e) => tracing::warn!(job = job.id, "handing the job back: {e} (its lease will expire)"),
+                    }
+                    return;
                 }
             }
-        })
+        }
     };
-    let run = tokio::spawn(dispatch(state.clone(), job.clone()));
-    let outcome = match run.await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => Err(JobError::Permanent(anyhow::anyhow!("the job panicked: {e}"))),
-        Err(e) => Err(JobError::Retry(anyhow::anyhow!("the job was cancelled: {e}"))),
-    };
-    beat.abort();
     let ms = started.elapsed().as_millis() as u64;
     let recorded = match &outcome {
         Ok(()) => {
             tracing::info!(job = job.id, kind = %job.kind, ms, "job done");
-            queue::complete(&state.db, job.id, worker).await.map(|_| false)
+            queue::complete(&state.db, job.id, job.claim).await.map(|_| false)
         }
         Err(e) => {
             let retry = e.retry();
             tracing::warn!(job = job.id, kind = %job.kind, ms, ?retry, "job failed: {e}");
-            queue::fail(&state.db, &job, worker, &e.to_string(), retry).await
+            queue::fail(&state.db, &job, &e.to_string(), retry).await
         }
     };
     match recorded {
@@ -110,11 +189,11 @@ async fn execute(state: &AppState, job: queue::Job, worker: &str, lease: Duratio
     }
 }
 
-async fn dispatch(state: AppState, job: queue::Job) -> Result<(), JobError> {
+async fn dispatch(state: AppState, job: queue::Job, progress: Progress) -> Result<(), JobError> {
     match job.kind.as_str() {
         splice::KIND => {
-            let payload = serde_json::from_value(job.payload).map_err(|e| JobError::Permanent(e.into()))?;
-            splice::run(&state, payload).await
+            let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
+            splice::run(&state, payload, &job, &progress).await
         }
         callback::KIND => {
             let payload = serde_json::from_value(job.payload).map_err(|e| JobError::Permanent(e.into()))?;
@@ -128,8 +207,10 @@ async fn dispatch(state: AppState, job: queue::Job) -> Result<(), JobError> {
 async fn gave_up(state: &AppState, job: &queue::Job, error: String) -> anyhow::Result<()> {
     if job.kind == splice::KIND {
         let payload: splice::SpliceJob = serde_json::from_value(job.payload.clone())?;
-        crate::db::tasks::mark_failed(&state.db, &payload.task_id, &error).await?;
-        callback::enqueue_result(state, &payload.task_id).await?;
+        let mut tx = state.db.begin().await?;
+        crate::db::tasks::mark_failed(&mut *tx, &payload.task_id, &error).await?;
+        callback::enqueue_result(state, &mut tx, &payload.task_id).await?;
+        tx.commit().await?;
     }
     Ok(())
 }

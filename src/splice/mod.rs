@@ -2,7 +2,9 @@
 //! See `timeline` for where packets land and `remux` for the packet loop and its defect handling.
 //! Blocking: run it on a blocking thread.
 
+pub mod budget;
 pub mod flvscan;
+pub mod input;
 pub mod reencode;
 pub mod remux;
 pub mod timeline;
@@ -62,4 +64,4 @@ impl Summary {
     }
 }
 
-pub use remux::{splice_files, splice_files_reserving};
+pub use remux::{splice_files, splice_files_reserving, splice_files_watched};

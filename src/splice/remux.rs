@@ -7,19 +7,22 @@
 //! video sits at the shared offset and the next slice's audio starts in sync). A slice whose H.264
 //! parameter sets differ from the first slice's carries its own SPS/PPS in-band at each keyframe.
 
+use super::budget;
+use super::input::open_flv;
 use super::reencode::Reencoder;
 use super::timeline::{Micros, Timeline};
 use super::verify::KeyframeCheck;
 use super::{SliceOutcome, SliceReport, Summary};
+use crate::progress::Progress;
 use anyhow::{bail, Context};
 use ffmpeg::codec::{self, Id};
-use ffmpeg::format::{self, context::Input};
+use ffmpeg::format;
 use ffmpeg::{media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-fn init() {
+pub(crate) fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         ffmpeg::init().expect("FFmpeg initialises");
@@ -45,6 +48,27 @@ struct Reference {
     frame_us: Micros,
     fps: Rational,
     audio: Option<(codec::Parameters, Id, i64, i64)>,
+}
+
+/// Largest picture a slice may have (4K DCI): decoding or re-encoding more is an attack on memory.
+const MAX_PIXELS: u64 = 4096 * 2304;
+/// Highest frame rate a slice may declare.
+const MAX_FPS: i32 = 120;
+/// How far the reader may run ahead of the MP4 writer, in bytes of packets.
+const IN_FLIGHT_BYTES: usize = 8 << 20;
+
+/// Why a slice's video is refused before anything decodes it, if it is.
+fn video_out_of_bounds(p: &codec::Parameters, rate: Rational) -> Option<String> {
+    let (w, h) = video_dims(p);
+    if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
+        return Some(format!("video is {w}x{h}; at most {MAX_PIXELS} pixels are accepted"));
+    }
+    if rate.denominator() > 0 && rate.numerator() > MAX_FPS * rate.denominator() {
+        return Some(format!(
+            "video declares {rate} frames per second; at most {MAX_FPS} are accepted"
+        ));
+    }
+    None
 }
 
 fn video_dims(p: &codec::Parameters) -> (u32, u32) {
@@ -75,13 +99,18 @@ fn extradata(p: &codec::Parameters) -> Vec<u8> {
     }
 }
 
-/// Scans slices until the first with video (and the first with audio) is found.
-fn reference(inputs: &[PathBuf]) -> anyhow::Result<Reference> {
+/// Scans slices until the first with usable video (and the first with audio) is found.
+fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
     let mut video: Option<Reference> = None;
     for path in inputs {
-        let Ok(ictx) = format::input(path) else { continue };
+        let Ok(ictx) = open_flv(path, progress) else { continue };
+        progress.tick(0);
         if video.is_none() {
-            if let Some(s) = ictx.streams().best(media::Type::Video) {
+            if let Some(s) = ictx
+                .streams()
+                .best(media::Type::Video)
+                .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
+            {
                 let p = s.parameters();
                 let (width, height) = video_dims(&p);
                 let rate = s.avg_frame_rate();
@@ -124,7 +153,7 @@ fn reference(inputs: &[PathBuf]) -> anyhow::Result<Reference> {
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
 /// keyframe checks and timestamping here overlap with muxing and the faststart pass there.
 struct Muxer {
-    tx: std::sync::mpsc::SyncSender<Packet>,
+    tx: budget::Sender<Packet>,
     tl: Timeline,
     v_tb: Rational,
     a_tb: Option<Rational>,
@@ -154,7 +183,10 @@ impl Muxer {
         out.set_duration(from_us(dur, self.v_tb));
         out.set_stream(0);
         out.set_position(-1);
-        self.tx.send(out).map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
+        let n = out.size();
+        self.tx
+            .send(out, n)
+            .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
     }
 
     fn audio(&mut self, mut p: Packet, ts: Micros) -> anyhow::Result<()> {
@@ -170,12 +202,21 @@ impl Muxer {
         p.set_duration(per_sample(self.frame));
         p.set_stream(1);
         p.set_position(-1);
-        self.tx.send(p).map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
+        let n = p.size();
+        self.tx
+            .send(p, n)
+            .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
     }
 }
 
 /// Splices `inputs`, in order, into the MP4 at `output`, index at the front.
 pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary> {
+    splice_files_watched(inputs, output, &Progress::new())
+}
+
+/// [`splice_files`] reporting bytes read to `progress`, and ending early (an error) once it is
+/// cancelled.
+pub fn splice_files_watched(inputs: &[PathBuf], output: &Path, progress: &Progress) -> anyhow::Result<Summary> {
     init();
     let started = Instant::now();
     if inputs.is_empty() {
@@ -190,7 +231,7 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
             video: a.video + c.video,
             audio: a.audio + c.audio,
         });
-    splice_files_reserving(inputs, output, super::flvscan::moov_room(counts), started)
+    reserving(inputs, output, super::flvscan::moov_room(counts), started, progress)
 }
 
 /// [`splice_files`] with an explicit index room (for tests and tuning).
@@ -201,10 +242,20 @@ pub fn splice_files_reserving(
     started: Instant,
 ) -> anyhow::Result<Summary> {
     init();
-    match splice_with(inputs, output, Some(room), started) {
+    reserving(inputs, output, room, started, &Progress::new())
+}
+
+fn reserving(
+    inputs: &[PathBuf],
+    output: &Path,
+    room: u64,
+    started: Instant,
+    progress: &Progress,
+) -> anyhow::Result<Summary> {
+    match splice_with(inputs, output, Some(room), started, progress) {
         Err(e) if e.to_string().contains(RESERVED_TOO_SMALL) => {
             tracing::info!("index did not fit in {room} bytes; splicing again with a faststart pass");
-            splice_with(inputs, output, None, started)
+            splice_with(inputs, output, None, started, progress)
         }
         r => r,
     }
@@ -212,8 +263,14 @@ pub fn splice_files_reserving(
 
 const RESERVED_TOO_SMALL: &str = "reserved index room too small";
 
-fn splice_with(inputs: &[PathBuf], output: &Path, moov_room: Option<u64>, started: Instant) -> anyhow::Result<Summary> {
-    let r = reference(inputs)?;
+fn splice_with(
+    inputs: &[PathBuf],
+    output: &Path,
+    moov_room: Option<u64>,
+    started: Instant,
+    progress: &Progress,
+) -> anyhow::Result<Summary> {
+    let r = reference(inputs, progress)?;
     let mut octx = format::output_as(output, "mp4").with_context(|| format!("creating {}", output.display()))?;
     {
         let mut v = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
@@ -238,10 +295,10 @@ fn splice_with(inputs: &[PathBuf], output: &Path, moov_room: Option<u64>, starte
     let v_tb = octx.stream(0).expect("video stream").time_base();
     let a_tb = octx.stream(1).map(|s| s.time_base());
     let (rate, frame) = r.audio.as_ref().map(|a| (a.2, a.3)).unwrap_or((48_000, 1024));
-    // A few seconds of packets in flight at most: memory stays bounded.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Packet>(256);
+    // Memory stays bounded: at most IN_FLIGHT_BYTES of packets between the threads.
+    let (tx, rx) = budget::channel::<Packet>(IN_FLIGHT_BYTES);
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
-        for p in rx {
+        while let Some(p) = rx.recv() {
             p.write_interleaved(&mut octx).context("writing the MP4")?;
         }
         octx.write_trailer().map_err(|e| match moov_room {
@@ -264,6 +321,9 @@ fn splice_with(inputs: &[PathBuf], output: &Path, moov_room: Option<u64>, starte
     let ref_extra = extradata(&r.video);
     let mut reports = Vec::with_capacity(inputs.len());
     for path in inputs {
+        if progress.cancelled() {
+            bail!("cancelled");
+        }
         let mut rep = SliceReport {
             path: path.clone(),
             outcome: SliceOutcome::Copied,
@@ -273,7 +333,7 @@ fn splice_with(inputs: &[PathBuf], output: &Path, moov_room: Option<u64>, starte
             has_audio: false,
             note: None,
         };
-        if let Err(why) = splice_one(&mut mux, &r, &ref_extra, path, &mut rep) {
+        if let Err(why) = splice_one(&mut mux, &r, &ref_extra, path, &mut rep, progress) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);
         }
@@ -284,6 +344,9 @@ fn splice_with(inputs: &[PathBuf], output: &Path, moov_room: Option<u64>, starte
     writer
         .join()
         .map_err(|_| anyhow::anyhow!("the MP4 writer panicked"))??;
+    if progress.cancelled() {
+        bail!("cancelled");
+    }
     let size = std::fs::metadata(output)?.len();
     Ok(Summary {
         output: output.to_owned(),
@@ -305,10 +368,14 @@ fn splice_one(
     ref_extra: &[u8],
     path: &Path,
     rep: &mut SliceReport,
+    progress: &Progress,
 ) -> Result<(), String> {
-    let mut ictx = open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let mut ictx = open_flv(path, progress).map_err(|e| format!("unreadable as FLV: {e}"))?;
     let vs = ictx.streams().best(media::Type::Video).ok_or("no video stream")?;
     let (vi, vtb, vp) = (vs.index(), vs.time_base(), vs.parameters());
+    if let Some(why) = video_out_of_bounds(&vp, vs.avg_frame_rate()) {
+        return Err(why);
+    }
     let mut reencoder = None;
     if vp.id() != r.video_id || video_dims(&vp) != (r.width, r.height) {
         if r.video_id != Id::H264 {
@@ -357,8 +424,11 @@ fn splice_one(
     loop {
         // A fresh packet per read: av_read_frame does not release what a reused packet holds.
         let mut packet = Packet::empty();
+        if progress.cancelled() {
+            return Err("cancelled".into());
+        }
         match packet.read(&mut ictx) {
-            Ok(()) => {}
+            Ok(()) => progress.tick(packet.size() as u64),
             Err(ffmpeg::Error::Eof) => break,
             Err(ffmpeg::Error::InvalidData) => {
                 rep.dropped += 1;
@@ -440,13 +510,6 @@ fn reencode_into(
         n += 1;
     }
     Ok(n)
-}
-
-fn open(path: &Path) -> Result<Input, ffmpeg::Error> {
-    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err(ffmpeg::Error::Eof);
-    }
-    format::input(path)
 }
 
 /// Bytes per NAL length prefix in an avcC record.

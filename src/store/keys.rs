@@ -5,6 +5,15 @@ use uuid::Uuid;
 
 pub const PROBE_DIR: &str = ".probe";
 
+/// fs only: where objects are written before they are renamed into place.
+pub const PARTIAL_DIR: &str = ".partial";
+
+/// Every stored slice lives under this prefix, as `slices/{task_id}/...`.
+pub const SLICES: &str = "slices/";
+
+/// Every spliced recording lives under this prefix, as `recordings/{task_id}/...`.
+pub const RECORDINGS: &str = "recordings/";
+
 /// Everything an upload has stored; deleting this prefix frees an upload completely.
 pub fn upload_prefix(upload: Uuid) -> String {
     format!("uploads/{upload}/")

@@ -7,7 +7,9 @@
 //!   (parallel slices already keep the link busy), so memory per open stream is bounded by about
 //!   three parts, whatever the object size;
 //! - an object is visible only after [`Writer::close`] succeeds; an aborted or crashed writer leaves no
-//!   object at that key (multipart uploads are aborted or expire on the backend);
+//!   object at that key (multipart uploads are aborted or expire on the backend; on fs the bytes
+//!   go to a file under [`keys::PARTIAL_DIR`], fsynced, then renamed into place, and the sweep
+//!   removes what a crash left there);
 //! - keys are plain `/`-separated relative paths made by this crate, never taken from user input.
 
 use crate::config::{StoreBackend, StoreSettings};
@@ -60,7 +62,15 @@ impl Store {
                 std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
                 let root = std::fs::canonicalize(&root)?;
                 fs_root = Some(root.clone());
-                Operator::new(services::Fs::default().root(&root.to_string_lossy()))?.finish()
+                // Inside the root, so the rename never crosses filesystems.
+                let partial = root.join(keys::PARTIAL_DIR);
+                std::fs::create_dir_all(&partial)?;
+                Operator::new(
+                    services::Fs::default()
+                        .root(&root.to_string_lossy())
+                        .atomic_write_dir(&partial.to_string_lossy()),
+                )?
+                .finish()
             }
             StoreBackend::S3 => {
                 let mut b = services::S3::default()
@@ -207,21 +217,22 @@ impl Store {
         self.fs_root.as_ref().map(|r| r.join(key))
     }
 
-    /// Copies an object to a local file, streaming.
-    pub async fn download(&self, key: &str, to: &Path) -> anyhow::Result<()> {
+    /// Copies an object to a local file, streaming; `tick` hears of every chunk's bytes.
+    pub async fn download(&self, key: &str, to: &Path, tick: &(dyn Fn(u64) + Sync)) -> anyhow::Result<()> {
         use tokio::io::AsyncWriteExt;
         let size = self.op.stat(key).await?.content_length();
         let mut s = self.read_stream(key, 0..size).await?;
         let mut f = tokio::fs::File::create(to).await?;
         while let Some(chunk) = s.try_next().await? {
+            tick(chunk.len() as u64);
             f.write_all(&chunk).await?;
         }
         f.flush().await?;
         Ok(())
     }
 
-    /// Stores a local file at `key`, streaming in bounded chunks.
-    pub async fn upload_file(&self, from: &Path, key: &str) -> anyhow::Result<u64> {
+    /// Stores a local file at `key`, streaming in bounded chunks; `tick` hears of every chunk's bytes.
+    pub async fn upload_file(&self, from: &Path, key: &str, tick: &(dyn Fn(u64) + Sync)) -> anyhow::Result<u64> {
         use tokio::io::AsyncReadExt;
         let mut f = tokio::fs::File::open(from).await?;
         let mut w = self.writer(key).await?;
@@ -234,6 +245,7 @@ impl Store {
             }
             buf.truncate(n);
             total += n as u64;
+            tick(n as u64);
             if let Err(e) = w.write(buf).await {
                 w.abort().await.ok();
                 return Err(e.into());
@@ -245,15 +257,48 @@ impl Store {
 
     /// Every key under `prefix`, for sweeps and tests.
     pub async fn list(&self, prefix: &str) -> opendal::Result<Vec<String>> {
-        let mut lister = self.op.lister_with(prefix).recursive(true).await?;
+        Ok(self.list_aged(prefix).await?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Every key under `prefix` with its last-modified time (None where the backend gives none).
+    pub async fn list_aged(
+        &self,
+        prefix: &str,
+    ) -> opendal::Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>> {
+        let mut lister = match self.op.lister_with(prefix).recursive(true).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
         let mut out = Vec::new();
         while let Some(entry) = lister.next().await {
             let entry = entry?;
             if entry.metadata().is_file() {
-                out.push(entry.path().to_owned());
+                let modified = match entry.metadata().last_modified() {
+                    Some(t) => Some(t),
+                    None => self.op.stat(entry.path()).await.ok().and_then(|m| m.last_modified()),
+                };
+                out.push((entry.path().to_owned(), modified));
             }
         }
         Ok(out)
+    }
+
+    /// Files a crashed fs write left in the partial dir, older than `age` (fs only).
+    pub fn stale_partials(&self, age: std::time::Duration) -> Vec<std::path::PathBuf> {
+        let Some(root) = &self.fs_root else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(root.join(keys::PARTIAL_DIR)) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|a| a >= age))
+            })
+            .map(|e| e.path())
+            .collect()
     }
 }
 

@@ -57,7 +57,7 @@ async fn retries_back_off_failures_stick_and_rearming_a_running_job_runs_it_agai
         queue::claim(db, "w2", LEASE).await.unwrap().is_none(),
         "not twice at once"
     );
-    queue::complete(db, j.id, "w1").await.unwrap();
+    queue::complete(db, j.id, j.claim).await.unwrap();
     let j = queue::claim(db, "w2", LEASE)
         .await
         .unwrap()
@@ -65,7 +65,7 @@ async fn retries_back_off_failures_stick_and_rearming_a_running_job_runs_it_agai
     assert_eq!(j.payload, json!({ "v": 2 }));
 
     // A retryable failure waits out its backoff; a permanent one sticks.
-    assert!(!queue::fail(db, &j, "w2", "store hiccup", queue::Retry::Backoff)
+    assert!(!queue::fail(db, &j, "store hiccup", queue::Retry::Backoff)
         .await
         .unwrap());
     let st = queue::state_of(db, "k").await.unwrap().unwrap();
@@ -76,7 +76,7 @@ async fn retries_back_off_failures_stick_and_rearming_a_running_job_runs_it_agai
     assert!(queue::claim(db, "w3", LEASE).await.unwrap().is_none(), "backing off");
     sqlx::query("UPDATE jobs SET run_at = now()").execute(db).await.unwrap();
     let j = queue::claim(db, "w3", LEASE).await.unwrap().unwrap();
-    assert!(queue::fail(db, &j, "w3", "no readable slice", queue::Retry::No)
+    assert!(queue::fail(db, &j, "no readable slice", queue::Retry::No)
         .await
         .unwrap());
     assert_eq!(queue::state_of(db, "k").await.unwrap().unwrap().state, "failed");
@@ -94,7 +94,7 @@ async fn an_expired_lease_is_reaped_and_the_old_worker_loses_the_job() {
         .await
         .unwrap()
         .unwrap();
-    assert!(queue::heartbeat(db, j.id, "dying", Duration::from_secs(1))
+    assert!(queue::heartbeat(db, j.id, j.claim, Duration::from_secs(1))
         .await
         .unwrap());
     assert_eq!(queue::reap(db).await.unwrap(), 0, "a live lease is not reaped");
@@ -103,12 +103,15 @@ async fn an_expired_lease_is_reaped_and_the_old_worker_loses_the_job() {
     let again = queue::claim(db, "healthy", LEASE).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (j.id, 2));
     assert!(
-        !queue::heartbeat(db, j.id, "dying", LEASE).await.unwrap(),
+        !queue::heartbeat(db, j.id, j.claim, LEASE).await.unwrap(),
         "the old worker is told"
     );
-    queue::complete(db, j.id, "dying").await.unwrap(); // ignored: not its job any more
+    assert!(
+        !queue::complete(db, j.id, j.claim).await.unwrap(),
+        "ignored: not its claim any more"
+    );
     assert_eq!(queue::state_of(db, "k").await.unwrap().unwrap().state, "running");
-    queue::complete(db, again.id, "healthy").await.unwrap();
+    assert!(queue::complete(db, again.id, again.claim).await.unwrap());
     assert_eq!(queue::state_of(db, "k").await.unwrap().unwrap().state, "done");
 }
 

@@ -3,6 +3,8 @@
 mod callbacks;
 mod client;
 mod embedded;
+mod faults;
+mod fencing;
 mod helpers;
 mod https;
 mod jobs;

@@ -106,10 +106,14 @@ async fn scenario_upload_stop_splice_play(kind: StoreKind) {
     .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    // Temp files are gone once the job is done.
-    let tmp = app.backing.data_dir.path().join("tmp");
-    let left: Vec<_> = std::fs::read_dir(&tmp)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
+    // Temp files are gone once the job is done (the instance's scratch dir keeps only its lock).
+    let left: Vec<_> = std::fs::read_dir(app.state.scratch.dir())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| !p.ends_with(".lock"))
+                .collect()
+        })
         .unwrap_or_default();
     assert!(left.is_empty(), "temp files left: {left:?}");
 }
@@ -185,9 +189,10 @@ async fn a_job_whose_worker_died_is_finished_by_another_instance() {
         .unwrap()
         .expect("the splice job");
     assert_eq!(job.unique_key, format!("splice:{task}"));
-    // What the crash left: a half-written temp dir.
-    let tmp = a.backing.data_dir.path().join("tmp");
+    // What the crash left: a half-written temp dir in the scratch of an instance that is gone.
+    let tmp = a.backing.data_dir.path().join("tmp/0123456789abcdef");
     std::fs::create_dir_all(tmp.join("splice-crashed")).unwrap();
+    std::fs::write(tmp.join(".lock"), b"").unwrap();
     std::fs::write(tmp.join("splice-crashed/out.mp4"), b"half").unwrap();
 
     // Instance B starts: it cleans the leftovers, reaps the expired lease and finishes the job.

@@ -119,7 +119,8 @@ async fn a_pause_three_times_longer_than_the_idle_time_is_kept_alive_and_complet
     s.keepalive = Duration::from_millis(400);
     let rec = Recorder::open(s).unwrap();
     rec.init(creds(&app, "alice")).await.unwrap();
-    let task = rec.start(params(4204, 2)).await.unwrap();
+    // 1 s slices: the server's idle time is the larger of splice_idle_secs and 2 x SliceTime.
+    let task = rec.start(params(4204, 1)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     rec.pause().await.unwrap();
     tokio::time::sleep(Duration::from_secs(7)).await;

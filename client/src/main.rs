@@ -2,6 +2,7 @@
 //! command line; `recover` finishes what earlier runs left and exits.
 
 mod cli;
+mod progress;
 mod record;
 
 use clap::{Parser, Subcommand};

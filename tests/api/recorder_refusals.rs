@@ -140,3 +140,33 @@ async fn a_pause_three_times_longer_than_the_idle_time_is_kept_alive_and_complet
     );
     assert_eq!(decode_errors(&mp4), "");
 }
+
+#[tokio::test]
+async fn keepalives_carry_the_usersig_of_the_latest_init() {
+    let app = spawn_app_with(StoreKind::Fs, |s| {
+        s.jobs.splice_idle_secs = 2;
+        s.jobs.lease_secs = 2;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&app.base, &dir.path().join("rec"));
+    s.keepalive = Duration::from_millis(400);
+    let rec = Recorder::open(s).unwrap();
+    // A UserSig that expires 4 s from now, replaced by a fresh one while paused.
+    let now = localrecord::auth::now();
+    let short = localrecord::auth::usersig::generate(SDKAPPID as u64, &app.keys.secret_key, "alice", 4, now, None);
+    rec.init(localrecord_client::server::Credentials {
+        sdk_app_id: SDKAPPID as u64,
+        user_id: "alice".into(),
+        user_sig: short,
+    })
+    .await
+    .unwrap();
+    let task = rec.start(params(4205, 1)).await.unwrap();
+    rec.pause().await.unwrap();
+    rec.init(creds(&app, "alice")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let st = app.task_status("alice", &task).await;
+    assert_eq!(st["State"], "paused", "kept alive past the first UserSig: {st}");
+    rec.stop().await.unwrap();
+}

@@ -6,7 +6,6 @@
 //! endpoint is fine; a task the server finished or lost is noted on the task and not pinged again.
 
 use super::queue::Uploader;
-use crate::server::ServerClient;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,27 +13,26 @@ use std::time::Duration;
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(60);
 
 /// Sends a keepalive every `every` until aborted (the recording stopped) or refused for good.
-pub fn spawn(
-    client: ServerClient,
-    task_id: String,
-    every: Duration,
-    uploader: Arc<Uploader>,
-) -> tokio::task::JoinHandle<()> {
+pub fn spawn(task_id: String, every: Duration, uploader: Arc<Uploader>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is immediate; StartRecord itself was a sign of life
         loop {
             tick.tick().await;
-            if !ping(&client, &task_id, &uploader).await {
+            if !ping(&task_id, &uploader).await {
                 return;
             }
         }
     })
 }
 
-/// One keepalive; false once the server said the task is finished or gone.
-pub async fn ping(client: &ServerClient, task_id: &str, uploader: &Uploader) -> bool {
+/// One keepalive; false once the server said the task is finished or gone, or the task left the
+/// book. Sent with the latest UserSig an Init brought (a recording may outlast the first one).
+pub async fn ping(task_id: &str, uploader: &Uploader) -> bool {
+    let Some(client) = uploader.client_of(task_id) else {
+        return false;
+    };
     match client.keepalive(task_id).await {
         Ok(true) => true,
         Ok(false) => {
@@ -53,14 +51,17 @@ pub async fn ping(client: &ServerClient, task_id: &str, uploader: &Uploader) -> 
 }
 
 /// The server-side pause or resume mark, then a keepalive: both best effort, in the background.
-pub fn mark(client: ServerClient, task_id: String, pause: bool, uploader: Arc<Uploader>) {
+pub fn mark(task_id: String, pause: bool, uploader: Arc<Uploader>) {
     let what = if pause { "pause" } else { "resume" };
     tokio::spawn(async move {
+        let Some(client) = uploader.client_of(&task_id) else {
+            return;
+        };
         match client.mark(&task_id, what).await {
             Err(e) if e.is_final() => return uploader.note_refusal(&task_id, what, &e),
             Err(e) => tracing::debug!("server {what} mark for {task_id}: {e}"),
             Ok(()) => {}
         }
-        ping(&client, &task_id, &uploader).await;
+        ping(&task_id, &uploader).await;
     });
 }

@@ -44,7 +44,6 @@ struct Current {
     engine: Option<std::thread::JoinHandle<()>>,
     paused: bool,
     recorded: Arc<AtomicI64>,
-    client: Option<ServerClient>,
     /// The periodic keepalive of an uploaded recording, stopped with it.
     keepalive: Option<tokio::task::JoinHandle<()>>,
 }
@@ -180,8 +179,8 @@ impl Recorder {
             .and_then(|r| r.ok())
             .ok_or_else(|| CtlError::new(codes::INVALID_PARAMETER, "the recording has ended"))?;
         c.paused = pause;
-        if let Some(client) = c.client.clone().filter(|_| c.upload) {
-            keepalive::mark(client, c.task_id.clone(), pause, self.uploader.clone());
+        if c.upload {
+            keepalive::mark(c.task_id.clone(), pause, self.uploader.clone());
         }
         Ok(())
     }

@@ -70,6 +70,12 @@ impl Uploader {
         self.wake();
     }
 
+    /// A client for the task's user with the latest credentials; None once the task left the
+    /// book.
+    pub fn client_of(&self, task_id: &str) -> Option<ServerClient> {
+        self.book.get(task_id).map(|t| self.client_for(&t))
+    }
+
     fn client_for(&self, t: &TaskRecord) -> ServerClient {
         let rt = self.rt.lock().expect("rt");
         let c = rt

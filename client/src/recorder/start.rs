@@ -200,7 +200,7 @@ impl Recorder {
         let every = self.settings.keepalive;
         let keepalive = plan
             .upload
-            .then(|| keepalive::spawn(client.clone(), task_id.clone(), every, self.uploader.clone()));
+            .then(|| keepalive::spawn(task_id.clone(), every, self.uploader.clone()));
         *cur = Some(Current {
             task_id: task_id.clone(),
             upload: plan.upload,
@@ -209,7 +209,6 @@ impl Recorder {
             engine: Some(engine),
             paused: false,
             recorded,
-            client: Some(client),
             keepalive,
         });
         tracing::info!(

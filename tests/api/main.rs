@@ -2,6 +2,8 @@
 
 mod callbacks;
 mod client;
+mod deploy;
+mod edge;
 mod embedded;
 mod faults;
 mod fencing;

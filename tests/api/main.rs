@@ -3,6 +3,7 @@
 mod callbacks;
 mod client;
 mod embedded;
+mod fuzz_regressions;
 mod helpers;
 mod https;
 mod jobs;

@@ -7,6 +7,7 @@ mod edge;
 mod embedded;
 mod faults;
 mod fencing;
+mod fuzz_regressions;
 mod helpers;
 mod https;
 mod jobs;

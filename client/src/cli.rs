@@ -1,6 +1,7 @@
 //! The command line's shared options, `serve` and `recover`.
 
 use localrecord_client::capture::{AudioSource, VideoSource};
+use localrecord_client::control::Access;
 use localrecord_client::recorder::{Recorder, Settings};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +29,23 @@ pub struct CaptureArgs {
     /// Refuse to start (-10005) with less free space than this, in MiB
     #[arg(long, global = true, default_value_t = 500)]
     min_free_mb: u64,
+    /// Directory a StartRecord's DstPath may name a new file in (repeat; default ~/Videos)
+    #[arg(long, global = true, env = "LOCALRECORD_RECORDER_DST_DIRS", value_delimiter = ',')]
+    dst_dir: Vec<PathBuf>,
+    /// Web origin (https://class.example.com) whose pages may call the control API (repeat;
+    /// default none: only programs, which send no Origin)
+    #[arg(
+        long,
+        global = true,
+        env = "LOCALRECORD_RECORDER_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    allow_origin: Vec<String>,
+    /// Seconds between keepalives of a recording or paused task; keep it well below the
+    /// server's jobs.splice_idle_secs (default 1800)
+    #[arg(long, global = true, env = "LOCALRECORD_RECORDER_KEEPALIVE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    keepalive_secs: u64,
 }
 
 impl CaptureArgs {
@@ -71,8 +89,32 @@ impl CaptureArgs {
             parallel_uploads: self.parallel_uploads,
             min_free_bytes: self.min_free_mb << 20,
             upload: Default::default(),
+            dst_dirs: if self.dst_dir.is_empty() {
+                default_dst_dirs()
+            } else {
+                self.dst_dir.clone()
+            },
+            keepalive: Duration::from_secs(self.keepalive_secs),
         }
     }
+
+    /// The allowed web origins, checked: each must be a plain `scheme://host[:port]`.
+    pub fn origins(&self) -> anyhow::Result<Vec<String>> {
+        self.allow_origin
+            .iter()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| localrecord_client::control::parse_origin(o).map_err(|e| anyhow::anyhow!("--allow-origin: {e}")))
+            .collect()
+    }
+}
+
+/// The user's videos folder (`$XDG_VIDEOS_DIR`, else `~/Videos`), where screen recorders save.
+fn default_dst_dirs() -> Vec<PathBuf> {
+    std::env::var_os("XDG_VIDEOS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Videos")))
+        .into_iter()
+        .collect()
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -88,17 +130,26 @@ pub struct ServeArgs {
     /// Address of the local control API
     #[arg(long, default_value = "127.0.0.1:37604")]
     listen: String,
-    /// Web origins allowed to call the API (repeat; default: any, as the seed's service)
-    #[arg(long)]
-    allow_origin: Vec<String>,
 }
 
-pub async fn serve(settings: Settings, a: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, origins: Vec<String>, a: ServeArgs) -> anyhow::Result<()> {
     let rec = Recorder::open(settings)?;
     let exit = Arc::new(tokio::sync::Notify::new());
-    let app = localrecord_client::control::router(rec.clone(), exit.clone(), &a.allow_origin);
     let listener = tokio::net::TcpListener::bind(&a.listen).await?;
-    tracing::info!("control API on http://{}/localrecord/v1/", listener.local_addr()?);
+    let access = Access {
+        port: listener.local_addr()?.port(),
+        origins,
+    };
+    tracing::info!(
+        "control API on http://{}/localrecord/v1/ (web origins allowed: {})",
+        listener.local_addr()?,
+        if access.origins.is_empty() {
+            "none".into()
+        } else {
+            access.origins.join(", ")
+        }
+    );
+    let app = localrecord_client::control::router(rec.clone(), exit.clone(), access);
     let stop = async move {
         tokio::select! {
             _ = exit.notified() => {}
@@ -130,14 +181,33 @@ pub async fn recover(settings: Settings, a: RecoverArgs) -> anyhow::Result<()> {
         .map(|t| t.task_id)
         .collect();
     eprintln!("recovering {} task(s): {}", tasks.len(), tasks.join(", "));
-    while !tasks.iter().all(|t| rec.uploader().is_done(t)) {
+    let up = rec.uploader();
+    // A task the server refused for good is as finished as it gets.
+    while !tasks.iter().all(|t| up.is_done(t) || up.abandoned(t).is_some()) {
         if Instant::now() > deadline {
             anyhow::bail!("not finished after {} s", a.wait_secs);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let mut refused = 0;
     for t in &tasks {
-        println!("{}", serde_json::json!({ "TaskId": t, "Upload": "uploaded" }));
+        match up.abandoned(t) {
+            None => println!("{}", serde_json::json!({ "TaskId": t, "Upload": "uploaded" })),
+            Some(why) => {
+                refused += 1;
+                println!(
+                    "{}",
+                    serde_json::json!({ "TaskId": t, "Upload": "upload failed", "Reason": why })
+                );
+                eprintln!(
+                    "task {t}: {why}; its files stay in {}",
+                    rec.book().task_dir(t).display()
+                );
+            }
+        }
+    }
+    if refused > 0 {
+        anyhow::bail!("the server refused {refused} task(s)");
     }
     Ok(())
 }

@@ -1,44 +1,93 @@
 //! The seed's local control API: `POST /localrecord/v1/{CMD}` on 127.0.0.1:37604 with a JSON body,
 //! answered `{"Response":{...}}` or `{"Response":{"Error":{"Code":-1000x,"Message":"..."}}}`.
 //! Answers are HTTP 200 even for refusals, because the seed's JavaScript only reads the body of a
-//! 200. Web pages may call it (CORS, including Chrome's Private Network Access preflight).
+//! 200. Who may call it at all is `guard`'s business: loopback `Host`, JSON bodies only, and web
+//! pages only from allowed origins (CORS, including Chrome's Private Network Access preflight).
+
+mod guard;
+
+pub use guard::{parse_origin, Access};
 
 use crate::api::codes;
 use crate::recorder::{CtlError, Recorder, StartParams};
 use crate::server::Credentials;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The seed's commands; every other path is unknown (404).
+const COMMANDS: [&str; 7] = [
+    "Init",
+    "StartRecord",
+    "StopRecord",
+    "PauseRecord",
+    "ResumeRecord",
+    "GetState",
+    "Exit",
+];
+
+/// Bodies are a few hundred bytes; anything much larger is not the seed's protocol.
+const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct Ctl {
     rec: Arc<Recorder>,
     exit: Arc<Notify>,
+    access: Arc<Access>,
 }
 
-/// The API. `exit` is notified after an `Exit` command has been answered. `origins`: the web
-/// origins allowed to call it (empty: any, as the seed's desktop service does).
-pub fn router(rec: Arc<Recorder>, exit: Arc<Notify>, origins: &[String]) -> Router {
-    let allow = if origins.is_empty() {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+/// The API. `exit` is notified after an `Exit` command has been answered. `access`: the port it
+/// listens on and the web origins allowed to call it.
+pub fn router(rec: Arc<Recorder>, exit: Arc<Notify>, access: Access) -> Router {
+    // One handler sees every request, so no path, method or header escapes the checks.
+    Router::new().fallback(handle).with_state(Ctl {
+        rec,
+        exit,
+        access: Arc::new(access),
+    })
+}
+
+async fn handle(State(ctl): State<Ctl>, req: Request) -> Response {
+    let origin = match guard::admit(&ctl.access, req.headers()) {
+        Ok(o) => o,
+        Err(refused) => return refused.into_response(),
     };
-    let cors = CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE])
-        .allow_private_network(true);
-    Router::new()
-        .route("/localrecord/v1/{cmd}", post(command))
-        .layer(cors)
-        .with_state(Ctl { rec, exit })
+    let mut r = answer(&ctl, origin.as_ref(), req).await;
+    guard::decorate(&mut r, origin);
+    r
+}
+
+async fn answer(ctl: &Ctl, origin: Option<&axum::http::HeaderValue>, req: Request) -> Response {
+    let cmd = req
+        .uri()
+        .path()
+        .strip_prefix("/localrecord/v1/")
+        .filter(|c| COMMANDS.contains(c))
+        .map(str::to_owned);
+    let Some(cmd) = cmd else {
+        let mut r = refuse(bad(format!("unknown command {}", req.uri().path())));
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        return r;
+    };
+    match *req.method() {
+        Method::OPTIONS => return guard::preflight(origin),
+        Method::POST => {}
+        _ => return guard::refusal(StatusCode::METHOD_NOT_ALLOWED, "use POST"),
+    }
+    if !guard::is_json(req.headers()) {
+        return guard::refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send Content-Type: application/json",
+        );
+    }
+    match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(body) => command(ctl, &cmd, &body).await,
+        Err(_) => guard::refusal(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
+    }
 }
 
 fn ok(body: Value) -> Response {
@@ -53,17 +102,17 @@ fn bad(msg: impl Into<String>) -> CtlError {
     CtlError::new(codes::INVALID_PARAMETER, msg)
 }
 
-async fn command(State(ctl): State<Ctl>, Path(cmd): Path<String>, body: axum::body::Bytes) -> Response {
+async fn command(ctl: &Ctl, cmd: &str, body: &[u8]) -> Response {
     let args: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(body) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => return refuse(bad("the body must be a JSON object")),
             Err(e) => return refuse(bad(format!("the body is not JSON: {e}"))),
         }
     };
-    let r = match cmd.as_str() {
+    let r = match cmd {
         "Init" => init(&ctl.rec, &args).await.map(|_| json!({})),
         "StartRecord" => match serde_json::from_value::<StartParams>(args) {
             Ok(p) => ctl.rec.start(p).await.map(|id| json!({ "TaskId": id })),
@@ -80,11 +129,7 @@ async fn command(State(ctl): State<Ctl>, Path(cmd): Path<String>, body: axum::bo
             ctl.exit.notify_one();
             Ok(json!({}))
         }
-        other => {
-            let mut r = refuse(bad(format!("unknown command {other}")));
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            return r;
-        }
+        other => Err(bad(format!("unknown command {other}"))),
     };
     match r {
         Ok(v) => ok(v),
@@ -125,13 +170,18 @@ async fn state(rec: &Recorder) -> Value {
         .uploads
         .iter()
         .map(|u| {
-            json!({
+            let mut v = json!({
                 "Id": u.task_id,
                 "State": u.state,
                 "Duration": u.uploaded_ms / 1000,
                 "Total": u.total_ms / 1000,
                 "IsCurrentRecoding": s.current_task.as_deref() == Some(u.task_id.as_str()),
-            })
+            });
+            // Ours, not the seed's: why the server refused the task, or the last attempt failed.
+            if let Some(r) = &u.reason {
+                v["Reason"] = json!(r);
+            }
+            v
         })
         .collect();
     json!({

@@ -52,9 +52,12 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let data_dir = args.data_dir.unwrap_or_else(cli::default_data_dir);
-    let settings = args.capture.settings(args.server, data_dir);
+    let settings = args.capture.settings(args.server.clone(), data_dir);
     let r = match args.command {
-        Command::Serve(a) => cli::serve(settings, a).await,
+        Command::Serve(a) => match args.capture.origins() {
+            Ok(origins) => cli::serve(settings, origins, a).await,
+            Err(e) => Err(e),
+        },
         Command::Record(a) => record::record(settings, a).await,
         Command::Recover(a) => cli::recover(settings, a).await,
     };

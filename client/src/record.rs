@@ -90,7 +90,14 @@ fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
     }
 }
 
-pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
+pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result<()> {
+    // The user at the keyboard named --dst-path: its directory is allowed (the file must still
+    // be new and not a link).
+    if let Some(p) = &a.dst_path {
+        let p = std::path::absolute(p)?;
+        settings.dst_dirs.extend(p.parent().map(|d| d.to_owned()));
+        a.dst_path = Some(p.to_string_lossy().into_owned());
+    }
     let rec = Recorder::open(settings)?;
     rec.init(Credentials {
         sdk_app_id: a.sdkappid,
@@ -145,6 +152,14 @@ pub async fn record(settings: Settings, a: RecordArgs) -> anyhow::Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
     while !rec.uploader().is_done(&task) {
+        if let Some(why) = rec.uploader().abandoned(&task) {
+            progress.done();
+            summary(&rec, &task, None).await?;
+            anyhow::bail!(
+                "task {task}: {why}. Not retrying; the recording stays in {}",
+                rec.book().task_dir(&task).display()
+            );
+        }
         if Instant::now() > deadline {
             anyhow::bail!(
                 "uploads of {task} not finished after {} s; `recover` continues them",
@@ -187,6 +202,7 @@ async fn summary(
         "RecordedMs": v.map(|v| v.total_ms),
         "UploadedMs": v.map(|v| v.uploaded_ms),
         "Upload": v.map(|v| v.state),
+        "Reason": v.and_then(|v| v.reason.clone()),
         "Server": status,
     });
     println!("{out}");

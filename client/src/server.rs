@@ -21,16 +21,26 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Protocol(String),
+    /// A tus upload moved on (409: `conflict`) or vanished (404, 410) under a PATCH: ask its
+    /// offset again.
+    #[error("upload moved: {message}")]
+    UploadMoved { conflict: bool, message: String },
 }
 
 impl Error {
-    /// Worth retrying as it is (the network, or the server's own trouble).
+    /// Worth retrying as it is (the network, or the server's own trouble, or a lock).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Network(_) => true,
-            Error::Refused { status, .. } => *status >= 500 || *status == 409 || *status == 423,
+            Error::Network(_) | Error::UploadMoved { .. } => true,
+            Error::Refused { status, .. } => *status >= 500 || *status == 423,
             _ => false,
         }
+    }
+
+    /// The server's "already done" or "not possible": the request conflicts with the task's
+    /// state (409, -10008) or the task is gone (404, -10007). Asking again cannot change that.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Error::Refused { status: 404 | 409, .. })
     }
 }
 
@@ -143,6 +153,23 @@ impl ServerClient {
 
     pub fn credentials(&self) -> &Credentials {
         &self.creds
+    }
+
+    /// Tells the server the recorder is alive (recording or paused), so the task is not spliced
+    /// as abandoned. Ok(false): this server has no keepalive endpoint (an older one).
+    pub async fn keepalive(&self, task_id: &str) -> Result<bool, Error> {
+        let r = self
+            .http
+            .post(format!("{}/localrecord/v1/tasks/{task_id}/keepalive", self.base))
+            .header("authorization", self.authorization())
+            .send()
+            .await?;
+        match Self::answer::<serde_json::Value>(r).await {
+            Ok(_) => Ok(true),
+            // The endpoint missing, or the task gone? The task's own status tells them apart.
+            Err(Error::Refused { status: 404, .. }) => self.task_status(task_id).await.map(|_| false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The server-side pause/resume marks (best effort: the recording itself is local).

@@ -8,13 +8,16 @@ use localrecord_client::recorder::Recorder;
 use localrecord_client::server::Credentials;
 use std::time::Duration;
 
+/// 25 s, not 30: a stop right at a slice boundary may or may not leave a last one-frame slice
+/// (frames sit on the 1/fps grid, up to a frame from their capture instant), which is not what
+/// this test is about.
 #[tokio::test]
-async fn a_30_second_recording_in_10_second_slices_arrives_as_3_verified_slices_and_one_mp4() {
+async fn a_25_second_recording_in_10_second_slices_arrives_as_3_verified_slices_and_one_mp4() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let rec = recorder(&app, &app.base, &dir.path().join("rec")).await;
     let task = rec.start(params(3001, 10)).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(25)).await;
     assert_eq!(rec.stop().await.unwrap(), task);
     wait_uploaded(&rec, &task, 60).await;
 
@@ -26,17 +29,19 @@ async fn a_30_second_recording_in_10_second_slices_arrives_as_3_verified_slices_
         assert_eq!(s["State"], "uploaded", "{st}");
         let file = stored_slice_file(&app, &task, i as i32, dir.path()).await;
         assert_eq!(s["Md5"], md5_hex(&std::fs::read(&file).unwrap()));
-        // Each slice plays on its own: starts on a keyframe at 0, decodes cleanly, about 10 s.
+        // Each slice plays on its own: starts on a keyframe at 0, decodes cleanly, about 10 s
+        // (the last about 5).
         let v = packets(&file, "v");
         assert!(v[0].pts < 0.05, "slice {i} starts at {}", v[0].pts);
         assert_eq!(key_flags(&file).first(), Some(&true), "slice {i} starts on a keyframe");
         assert_eq!(decode_errors(&file), "", "slice {i}");
         assert!(!packets(&file, "a").is_empty(), "slice {i} has sound");
         let secs = content_secs(&file);
-        assert!((9.5..=10.6).contains(&secs), "slice {i} lasts {secs} s");
+        let want = if i < 2 { 9.5..=10.6 } else { 4.5..=5.8 };
+        assert!(want.contains(&secs), "slice {i} lasts {secs} s");
         total += secs;
     }
-    assert!((29.5..=30.6).contains(&total), "{total} s recorded");
+    assert!((24.5..=25.8).contains(&total), "{total} s recorded");
     // Confirmed slices are deleted locally; the finished task leaves the book.
     assert!(rec.book().all().is_empty());
     assert_eq!(
@@ -48,7 +53,7 @@ async fn a_30_second_recording_in_10_second_slices_arrives_as_3_verified_slices_
     let done = wait_done(&app, &task).await;
     let mp4 = download_mp4(&app, &done, dir.path()).await;
     let secs = format_duration(&mp4);
-    assert!((29.4..=30.8).contains(&secs), "the MP4 lasts {secs} s");
+    assert!((24.4..=26.0).contains(&secs), "the MP4 lasts {secs} s");
     assert_eq!(stream_count(&mp4), 2);
     assert_eq!(decode_errors(&mp4), "");
 }

@@ -15,7 +15,14 @@ fn code(v: &Value) -> i64 {
 async fn every_command_and_error_code_over_http() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = serve(&app.base, &dir.path().join("rec"), &[]).await;
+    let web = "https://class.example.com";
+    let dst_dir = dir.path().to_str().unwrap();
+    let s = serve(
+        &app.base,
+        &dir.path().join("rec"),
+        &["--allow-origin", web, "--dst-dir", dst_dir],
+    )
+    .await;
     let sig = app.usersig("alice");
 
     let st = cmd(&s, "GetState", json!({})).await;
@@ -141,7 +148,7 @@ async fn every_command_and_error_code_over_http() {
     let done = wait_done(&app, &task).await;
     assert!(done["SliceCount"].as_i64().unwrap() >= 2, "{done}");
 
-    // Unknown commands; a web page's CORS preflight (with Private Network Access).
+    // Unknown commands; an allowed web page's CORS preflight (with Private Network Access).
     let r = reqwest::Client::new()
         .post(format!("{}Nope", s.base))
         .body("{}")
@@ -151,7 +158,7 @@ async fn every_command_and_error_code_over_http() {
     assert_eq!(r.status(), 404);
     let r = reqwest::Client::new()
         .request(reqwest::Method::OPTIONS, format!("{}StartRecord", s.base))
-        .header("Origin", "https://class.example.com")
+        .header("Origin", web)
         .header("Access-Control-Request-Method", "POST")
         .header("Access-Control-Request-Headers", "content-type")
         .header("Access-Control-Request-Private-Network", "true")
@@ -159,7 +166,7 @@ async fn every_command_and_error_code_over_http() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(r.headers()["access-control-allow-origin"], web);
     assert_eq!(r.headers()["access-control-allow-private-network"], "true");
 
     // Exit: answered, then the service ends.

@@ -74,7 +74,10 @@ fn assert_clean(file: &Path, fps: f64) {
 async fn a_recording_on_a_busy_machine_has_one_frame_per_tick_in_every_slice_and_dst_path() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    let rec = recorder(&app, &app.base, &dir.path().join("rec")).await;
+    let mut s = settings(&app.base, &dir.path().join("rec"));
+    s.dst_dirs = vec![dir.path().to_owned()];
+    let rec = localrecord_client::recorder::Recorder::open(s).unwrap();
+    rec.init(creds(&app, "alice")).await.unwrap();
     let dst = dir.path().join("whole.flv");
     let load = Load::start();
     let task = rec

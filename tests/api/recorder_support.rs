@@ -29,6 +29,7 @@ pub fn settings(server: &str, dir: &Path) -> Settings {
             attempts: 3,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

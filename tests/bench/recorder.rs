@@ -81,7 +81,7 @@ async fn main() {
         audio: AudioSource::Tone,
         parallel_uploads: 3,
         min_free_bytes: 0,
-        upload: Default::default(),
+        ..Default::default()
     })
     .unwrap();
     let sig = localrecord::auth::usersig::generate(APP as u64, &key, "bench", 3600, localrecord::auth::now(), None);

@@ -27,6 +27,8 @@ pub struct EngineSpec {
     pub dir: PathBuf,
     /// A continuous copy of the whole recording (the seed's DstPath).
     pub dst_path: Option<PathBuf>,
+    /// The file `dst_path` names when it is a descriptor's /proc entry, kept open meanwhile.
+    pub dst_file: Option<Arc<std::fs::File>>,
     pub slice_ms: i64,
     pub fps: u32,
     pub bps: u32,

@@ -11,6 +11,7 @@ fn run_engine(dir: &std::path::Path, slice_ms: i64, inputs: impl FnOnce(Instant)
     let spec = EngineSpec {
         dir: dir.to_owned(),
         dst_path: None,
+        dst_file: None,
         slice_ms,
         fps: 10,
         bps: 300_000,
@@ -169,6 +170,7 @@ fn bursts_shared_milliseconds_and_a_clock_step_back_still_give_one_frame_per_tic
     let spec = EngineSpec {
         dir: dir.clone(),
         dst_path: Some(dst.clone()),
+        dst_file: None,
         slice_ms: 1000,
         fps: 15,
         bps: 300_000,

@@ -4,6 +4,7 @@
 //! recordings that were cut short (their last slice is kept up to its last written frame) so the
 //! uploader can finish them like any other.
 
+use crate::api::is_safe_task_id;
 use crate::durable::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,6 +39,14 @@ pub struct TaskRecord {
     pub slice_count: Option<i32>,
     /// The server accepted the stop with that count.
     pub server_stopped: bool,
+    /// The server's last refusal of this task that asking again cannot change (409: already
+    /// done or not possible; 404: gone), for GetState and the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The server will not take the task further (its stop or a slice was refused that way):
+    /// the queue leaves it alone, and its files stay on disk.
+    #[serde(default)]
+    pub abandoned: bool,
 }
 
 impl TaskRecord {
@@ -69,6 +78,15 @@ impl Book {
             let file = e.path().join("task.json");
             let Ok(bytes) = std::fs::read(&file) else { continue };
             match serde_json::from_slice::<TaskRecord>(&bytes) {
+                // A task.json naming another directory (or none that is safe) is not ours to act
+                // on: removing "its" directory could reach outside the data dir.
+                Ok(t) if !is_safe_task_id(&t.task_id) || e.file_name() != t.task_id.as_str() => {
+                    tracing::warn!(
+                        "skipping {}: its TaskId {:?} does not name this directory",
+                        file.display(),
+                        t.task_id
+                    );
+                }
                 Ok(mut t) => {
                     if t.slice_count.is_none() {
                         recover(&e.path(), &mut t);
@@ -90,6 +108,7 @@ impl Book {
     }
 
     pub fn insert(&self, t: TaskRecord) -> std::io::Result<()> {
+        safe(&t.task_id)?;
         std::fs::create_dir_all(self.task_dir(&t.task_id))?;
         let mut tasks = self.tasks.lock().expect("book");
         self.persist(&t)?;
@@ -120,6 +139,7 @@ impl Book {
     /// Forgets a finished task and deletes its directory (what is left in it: nothing, unless the
     /// slices were local-only).
     pub fn remove(&self, task_id: &str) -> std::io::Result<()> {
+        safe(task_id)?;
         self.tasks.lock().expect("book").remove(task_id);
         match std::fs::remove_dir_all(self.task_dir(task_id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -130,6 +150,18 @@ impl Book {
     fn persist(&self, t: &TaskRecord) -> std::io::Result<()> {
         let path = self.task_dir(&t.task_id).join("task.json");
         write_atomic(&path, &serde_json::to_vec_pretty(t)?)
+    }
+}
+
+/// TaskIds become directory names and are removed recursively: only safe ones (see `api`).
+fn safe(task_id: &str) -> std::io::Result<()> {
+    if is_safe_task_id(task_id) {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("refusing TaskId {task_id:?} as a directory name"),
+        ))
     }
 }
 

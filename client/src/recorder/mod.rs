@@ -2,6 +2,10 @@
 //! upload queue that outlives recordings. The control API and the command line both drive it.
 
 pub mod book;
+pub mod dst;
+mod events;
+pub mod keepalive;
+mod params;
 pub mod queue;
 mod start;
 
@@ -17,7 +21,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub use start::StartParams;
+pub use params::StartParams;
 
 /// How the recorder is set up (flags of `localrecord-recorder`).
 #[derive(Debug, Clone)]
@@ -34,6 +38,30 @@ pub struct Settings {
     /// StartRecord answers -10005 when less than this is free where slices or DstPath go.
     pub min_free_bytes: u64,
     pub upload: crate::upload::Options,
+    /// Directories a StartRecord's DstPath may name a file in (see `dst`).
+    pub dst_dirs: Vec<PathBuf>,
+    /// How often a recording (or paused) task tells the server it is alive (see `keepalive`).
+    pub keepalive: std::time::Duration,
+}
+
+impl Default for Settings {
+    /// The command line's defaults, except the picture: a test pattern (headless-safe).
+    fn default() -> Settings {
+        Settings {
+            server: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("localrecord-recorder"),
+            video: VideoSource::Test {
+                width: 640,
+                height: 360,
+            },
+            audio: AudioSource::Auto,
+            parallel_uploads: 3,
+            min_free_bytes: 500 << 20,
+            upload: Default::default(),
+            dst_dirs: Vec::new(),
+            keepalive: keepalive::DEFAULT_EVERY,
+        }
+    }
 }
 
 /// A refusal in the seed's terms: `Response.Error.Code` and `Message`.
@@ -99,6 +127,8 @@ struct Current {
     paused: bool,
     recorded: Arc<AtomicI64>,
     client: Option<ServerClient>,
+    /// The periodic keepalive of an uploaded recording, stopped with it.
+    keepalive: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The task whose recording ended on its own, and the error that ended it (None: a normal end).
@@ -233,12 +263,7 @@ impl Recorder {
             .ok_or_else(|| CtlError::new(codes::INVALID_PARAMETER, "the recording has ended"))?;
         c.paused = pause;
         if let Some(client) = c.client.clone().filter(|_| c.upload) {
-            let (id, what) = (c.task_id.clone(), if pause { "pause" } else { "resume" });
-            tokio::spawn(async move {
-                if let Err(e) = client.mark(&id, what).await {
-                    tracing::debug!("server {what} mark for {id}: {e}");
-                }
-            });
+            keepalive::mark(client, c.task_id.clone(), pause, self.uploader.clone());
         }
         Ok(())
     }
@@ -296,6 +321,9 @@ impl Recorder {
 
 /// Stops the engine (which finishes its files) and the capture threads.
 async fn wind_down(mut c: Current) {
+    if let Some(k) = c.keepalive.take() {
+        k.abort();
+    }
     let tx = c.tx.clone();
     let capture = c.capture.take();
     let engine = c.engine.take();

@@ -1,7 +1,8 @@
 //! The upload queue: uploads every closed slice of every task in the book, a few at a time, while
 //! recording goes on; declares each recording's slice count to the server; and finishes a task
 //! once the server holds all its slices. Network errors back off and retry forever; a refused
-//! UserSig parks the task until Init brings new credentials; nothing is dropped.
+//! UserSig parks the task until Init brings new credentials; the server's "already done / not
+//! possible" (409, or the task gone) ends the task's uploads with the reason; nothing is deleted.
 
 use super::book::{Book, TaskRecord};
 use crate::api::codes;
@@ -13,15 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// A task's upload state for GetState.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UploadView {
-    pub task_id: String,
-    /// wait, uploading, uploaded, upload failed
-    pub state: &'static str,
-    pub uploaded_ms: i64,
-    pub total_ms: i64,
-}
+mod views;
+pub use views::UploadView;
 
 #[derive(Default)]
 struct Runtime {
@@ -90,53 +84,6 @@ impl Uploader {
         self.template.with_credentials(c)
     }
 
-    /// GetState's list: unfinished tasks with uploads, then those finished in this run.
-    pub fn views(&self, live_ms: Option<(&str, i64)>) -> Vec<UploadView> {
-        let rt = self.rt.lock().expect("rt");
-        let mut out: Vec<UploadView> = self
-            .book
-            .all()
-            .into_iter()
-            .filter(|t| t.upload)
-            .map(|t| {
-                let busy = rt.in_flight.iter().any(|(id, i)| id == &t.task_id && *i >= 0);
-                let state = if rt.failed.contains_key(&t.task_id) {
-                    "upload failed"
-                } else if busy {
-                    "uploading"
-                } else if t.all_confirmed() && t.server_stopped {
-                    "uploaded"
-                } else {
-                    "wait"
-                };
-                let mut total_ms = t.recorded_ms();
-                if let Some((id, ms)) = live_ms {
-                    if id == t.task_id {
-                        total_ms = total_ms.max(ms);
-                    }
-                }
-                UploadView {
-                    task_id: t.task_id.clone(),
-                    state,
-                    uploaded_ms: t.uploaded_ms(),
-                    total_ms,
-                }
-            })
-            .collect();
-        out.extend(rt.done.iter().cloned());
-        out
-    }
-
-    /// Why the task is stuck, if it is.
-    pub fn failure(&self, task_id: &str) -> Option<String> {
-        self.rt.lock().expect("rt").failed.get(task_id).cloned()
-    }
-
-    /// True once the task went through: every slice confirmed and the stop accepted.
-    pub fn is_done(&self, task_id: &str) -> bool {
-        self.rt.lock().expect("rt").done.iter().any(|v| v.task_id == task_id)
-    }
-
     /// Runs forever: schedules work whenever woken, and every second for retries.
     pub async fn run(self: Arc<Self>) {
         loop {
@@ -147,7 +94,7 @@ impl Uploader {
 
     fn schedule(self: &Arc<Self>) {
         let now = Instant::now();
-        for t in self.book.all().into_iter().filter(|t| t.upload) {
+        for t in self.book.all().into_iter().filter(|t| t.upload && !t.abandoned) {
             let mut rt = self.rt.lock().expect("rt");
             if rt.parked.contains(&t.task_id) {
                 continue;
@@ -248,6 +195,26 @@ impl Uploader {
                 rt.failed.insert(task_id.to_owned(), format!("auth failed: {message}"));
                 rt.parked.insert(task_id.to_owned());
             }
+            Err(e) if e.is_final() => {
+                let what = if index < 0 {
+                    "stop".to_owned()
+                } else {
+                    format!("slice {index}")
+                };
+                let why = format!("the server refused the {what} for good: {e}");
+                tracing::error!(
+                    "task {task_id}: {why}; not retrying (its files stay in {})",
+                    self.book.task_dir(task_id).display()
+                );
+                rt.failed.insert(task_id.to_owned(), why.clone());
+                rt.retry_at.remove(&key);
+                if let Err(e) = self
+                    .book
+                    .update(task_id, |t| (t.refusal, t.abandoned) = (Some(why), true))
+                {
+                    tracing::warn!("task {task_id}: {e}");
+                }
+            }
             Err(e) => {
                 let n = rt.retry_at.get(&key).map_or(0, |(_, n)| *n) + 1;
                 // Transient trouble retries within seconds; a refusal is retried slowly, in case an
@@ -276,6 +243,7 @@ impl Uploader {
             state: "uploaded",
             uploaded_ms: t.uploaded_ms(),
             total_ms: t.recorded_ms(),
+            reason: None,
         });
         let excess = rt.done.len().saturating_sub(100);
         rt.done.drain(..excess);

@@ -1,92 +1,26 @@
 //! StartRecord: the seed's parameters and defaults, their checks (each refusal with the seed's
 //! code), then capture, the server task, the book entry and the engine thread.
 
-use super::book::{SliceRecord, TaskRecord};
-use super::{server_error, CtlError, Current, Recorder};
-use crate::api::{codes, CreateTask};
+use super::book::TaskRecord;
+use super::params::{bad, chrono_secs, free_bytes, rand_u16, StartParams};
+use super::{dst, keepalive, server_error, CtlError, Current, Recorder};
+use crate::api::{codes, is_server_task_id, CreateTask};
 use crate::capture::{self, CaptureSpec, Region, VideoSource};
-use crate::engine::{self, EngineSpec, Event};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use crate::engine::{self, EngineSpec};
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// StartRecord's body, with the seed's names. Absent fields take the seed's defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct StartParams {
-    #[serde(rename = "AppProc", default)]
-    pub app_proc: Option<String>,
-    #[serde(rename = "Wnd", default)]
-    pub wnd: Option<u32>,
-    #[serde(rename = "DstPath", default)]
-    pub dst_path: Option<String>,
-    #[serde(rename = "x", default)]
-    pub x: Option<u32>,
-    #[serde(rename = "y", default)]
-    pub y: Option<u32>,
-    #[serde(rename = "Width", default)]
-    pub width: Option<u32>,
-    #[serde(rename = "Height", default)]
-    pub height: Option<u32>,
-    /// default 15
-    #[serde(rename = "VideoFps", default)]
-    pub video_fps: Option<u32>,
-    /// bits per second; default 1 000 000
-    #[serde(rename = "VideoBps", default)]
-    pub video_bps: Option<u32>,
-    /// default true
-    #[serde(rename = "EnableAudio", default)]
-    pub enable_audio: Option<bool>,
-    /// default true
-    #[serde(rename = "EnableUpload", default)]
-    pub enable_upload: Option<bool>,
-    /// seconds; default 300
-    #[serde(rename = "SliceTime", default)]
-    pub slice_time: Option<u32>,
-    #[serde(rename = "ClassId", default)]
-    pub class_id: Option<i64>,
-    /// Not the seed's: lets the command line record the whole screen without naming a window.
-    #[serde(skip)]
-    pub whole_screen: bool,
-}
-
-fn bad(msg: impl Into<String>) -> CtlError {
-    CtlError::new(codes::INVALID_PARAMETER, msg)
-}
-
-/// Bytes free to an unprivileged writer on the filesystem holding `dir`.
-pub fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct; c is a valid NUL-terminated path.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(c.as_ptr(), &mut s) == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
-    }
-}
-
-/// DstPath must name an `.flv` file we can create in an existing directory.
-fn check_dst(p: &str) -> Result<PathBuf, CtlError> {
-    let path = PathBuf::from(p);
-    let wrong = |why: &str| CtlError::new(codes::BAD_DST_PATH, format!("DstPath {p}: {why}"));
-    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("flv")) {
-        return Err(wrong("only .flv files are written"));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => return Err(wrong("give an absolute path")),
-    };
-    if !dir.is_dir() {
-        return Err(wrong("its directory does not exist"));
-    }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| wrong(&e.to_string()))?;
-    Ok(path)
+/// What StartRecord checked and will launch.
+struct Plan {
+    client: crate::server::ServerClient,
+    class_id: i64,
+    fps: u32,
+    bps: u32,
+    slice_time: u32,
+    audio: bool,
+    upload: bool,
+    capture: CaptureSpec,
 }
 
 impl Recorder {
@@ -100,6 +34,22 @@ impl Recorder {
             let c = cur.take().expect("checked");
             super::wind_down(c).await;
         }
+        let plan = self.plan(&p)?;
+        let mut dst = p
+            .dst_path
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(|d| dst::create(d, &self.settings.dst_dirs))
+            .transpose()?;
+        let r = self.launch(plan, &mut dst, &mut cur).await;
+        if let (Err(_), Some(d)) = (&r, dst) {
+            d.discard();
+        }
+        r
+    }
+
+    /// The parameters' checks, each refusal with the seed's code.
+    fn plan(&self, p: &StartParams) -> Result<Plan, CtlError> {
         let client = self
             .client()
             .ok_or_else(|| CtlError::new(codes::AUTH_FAILED, "not authenticated: call Init first"))?;
@@ -124,29 +74,8 @@ impl Recorder {
         if matches!(self.settings.video, VideoSource::X11 { .. }) && wnd == 0 && app_proc.is_none() && !p.whole_screen {
             return Err(bad("give AppProc or Wnd"));
         }
-        let dst = p
-            .dst_path
-            .as_deref()
-            .filter(|d| !d.is_empty())
-            .map(check_dst)
-            .transpose()?;
-        let dirs = std::iter::once(self.settings.data_dir.clone())
-            .chain(dst.iter().filter_map(|d| d.parent().map(Path::to_owned)));
-        for dir in dirs {
-            if free_bytes(&dir).is_some_and(|f| f < self.settings.min_free_bytes) {
-                return Err(CtlError::new(
-                    codes::NO_SPACE,
-                    format!(
-                        "less than {} MiB free in {}",
-                        self.settings.min_free_bytes >> 20,
-                        dir.display()
-                    ),
-                ));
-            }
-        }
         let audio = p.enable_audio.unwrap_or(true);
-        let upload = p.enable_upload.unwrap_or(true);
-        let spec = CaptureSpec {
+        let capture = CaptureSpec {
             video: self.settings.video.clone(),
             region: Region {
                 window: wnd,
@@ -159,27 +88,73 @@ impl Recorder {
             fps,
             audio: audio.then(|| self.settings.audio.clone()),
         };
+        Ok(Plan {
+            client,
+            class_id,
+            fps,
+            bps,
+            slice_time,
+            audio,
+            upload: p.enable_upload.unwrap_or(true),
+            capture,
+        })
+    }
+
+    /// Free space, capture, the server's task, the book entry, the engine. `dst` is taken by the
+    /// engine once it runs; on any refusal before that it stays with the caller.
+    async fn launch(
+        &self,
+        plan: Plan,
+        dst: &mut Option<dst::DstFile>,
+        cur: &mut Option<Current>,
+    ) -> Result<String, CtlError> {
+        let dirs = std::iter::once(self.settings.data_dir.clone()).chain(dst.as_ref().map(|d| d.dir().to_owned()));
+        for dir in dirs {
+            if free_bytes(&dir).is_some_and(|f| f < self.settings.min_free_bytes) {
+                return Err(CtlError::new(
+                    codes::NO_SPACE,
+                    format!(
+                        "less than {} MiB free in {}",
+                        self.settings.min_free_bytes >> 20,
+                        dir.display()
+                    ),
+                ));
+            }
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(64);
-        let tx2 = tx.clone();
+        let (tx2, spec) = (tx.clone(), plan.capture.clone());
         let capture = tokio::task::spawn_blocking(move || capture::start(&spec, tx2))
             .await
             .map_err(|e| CtlError::new(codes::INTERNAL, e.to_string()))?
             .map_err(bad)?;
-        let task_id = if upload {
+        let client = plan.client;
+        let task_id = if plan.upload {
             let req = CreateTask {
-                class_id,
-                video_fps: Some(fps),
-                video_bps: Some(bps),
-                enable_audio: Some(audio),
-                slice_time: Some(slice_time),
-                width: p.width,
-                height: p.height,
+                class_id: plan.class_id,
+                video_fps: Some(plan.fps),
+                video_bps: Some(plan.bps),
+                enable_audio: Some(plan.audio),
+                slice_time: Some(plan.slice_time),
+                width: Some(plan.capture.region.width).filter(|w| *w > 0),
+                height: Some(plan.capture.region.height).filter(|h| *h > 0),
             };
-            match client.create_task(&req).await {
+            let creds = client.credentials();
+            let r = client.create_task(&req).await.map_err(server_error).and_then(|id| {
+                // The TaskId becomes a directory name: only the server's own pattern is taken.
+                if is_server_task_id(&id, creds.sdk_app_id, plan.class_id) {
+                    Ok(id)
+                } else {
+                    Err(CtlError::new(
+                        codes::BAD_PUSH_URL,
+                        format!("the server answered an invalid TaskId {id:?}"),
+                    ))
+                }
+            });
+            match r {
                 Ok(id) => id,
                 Err(e) => {
                     tokio::task::spawn_blocking(move || capture.stop()).await.ok();
-                    return Err(server_error(e));
+                    return Err(e);
                 }
             }
         } else {
@@ -188,26 +163,31 @@ impl Recorder {
         let creds = client.credentials().clone();
         let rec = TaskRecord {
             task_id: task_id.clone(),
-            class_id,
+            class_id: plan.class_id,
             sdk_app_id: creds.sdk_app_id,
             user_id: creds.user_id.clone(),
             user_sig: creds.user_sig.clone(),
-            upload,
+            upload: plan.upload,
             started_at: chrono_secs(),
             slices: Vec::new(),
             slice_count: None,
             server_stopped: false,
+            refusal: None,
+            abandoned: false,
         };
-        self.book
-            .insert(rec)
-            .map_err(|e| CtlError::new(codes::BAD_DST_PATH, format!("data directory: {e}")))?;
+        if let Err(e) = self.book.insert(rec) {
+            tokio::task::spawn_blocking(move || capture.stop()).await.ok();
+            return Err(CtlError::new(codes::BAD_DST_PATH, format!("data directory: {e}")));
+        }
+        let dst = dst.take();
         let spec = EngineSpec {
             dir: self.book.task_dir(&task_id),
-            dst_path: dst,
-            slice_ms: slice_time as i64 * 1000,
-            fps,
-            bps,
-            audio,
+            dst_path: dst.as_ref().map(|d| d.open_path()),
+            dst_file: dst.map(|d| Arc::new(d.into_file())),
+            slice_ms: plan.slice_time as i64 * 1000,
+            fps: plan.fps,
+            bps: plan.bps,
+            audio: plan.audio,
         };
         let recorded = Arc::new(AtomicI64::new(0));
         let on_event = self.engine_events(task_id.clone());
@@ -217,79 +197,26 @@ impl Recorder {
             .spawn(move || engine::run(spec, rx, started, rec2, on_event))
             .map_err(|e| CtlError::new(codes::INTERNAL, e.to_string()))?;
         *self.ended.lock().expect("ended") = None;
+        let every = self.settings.keepalive;
+        let keepalive = plan
+            .upload
+            .then(|| keepalive::spawn(client.clone(), task_id.clone(), every, self.uploader.clone()));
         *cur = Some(Current {
             task_id: task_id.clone(),
-            upload,
+            upload: plan.upload,
             tx,
             capture: Some(capture),
             engine: Some(engine),
             paused: false,
             recorded,
             client: Some(client),
+            keepalive,
         });
-        tracing::info!("recording task {task_id} (class {class_id}, {slice_time} s slices)");
+        tracing::info!(
+            "recording task {task_id} (class {}, {} s slices)",
+            plan.class_id,
+            plan.slice_time
+        );
         Ok(task_id)
     }
-
-    /// The engine's events, written into the book as they happen (from the engine's thread).
-    fn engine_events(&self, task_id: String) -> Box<dyn FnMut(Event) + Send> {
-        let (book, uploader, ended) = (self.book.clone(), self.uploader.clone(), self.ended.clone());
-        Box::new(move |ev| {
-            let r = match ev {
-                Event::SliceOpened { index, .. } => book.update(&task_id, |t| {
-                    t.slices.push(SliceRecord {
-                        index,
-                        duration_ms: 0,
-                        size: 0,
-                        closed: false,
-                        confirmed: false,
-                    })
-                }),
-                Event::SliceClosed {
-                    index,
-                    duration_ms,
-                    size,
-                    ..
-                } => book.update(&task_id, |t| {
-                    if let Some(s) = t.slices.iter_mut().find(|s| s.index == index) {
-                        (s.duration_ms, s.size, s.closed) = (duration_ms, size, true);
-                    }
-                }),
-                Event::Finished {
-                    slices,
-                    recorded_ms,
-                    error,
-                } => {
-                    if let Some(e) = &error {
-                        tracing::error!("recording {task_id} ended: {e}");
-                    }
-                    tracing::info!("recording {task_id}: {slices} slices, {recorded_ms} ms");
-                    *ended.lock().expect("ended") = Some((task_id.clone(), error));
-                    book.update(&task_id, |t| {
-                        t.slices.retain(|s| s.closed && s.index < slices);
-                        t.slice_count = Some(t.slices.len() as i32);
-                    })
-                }
-            };
-            if let Err(e) = r {
-                tracing::error!("task book for {task_id}: {e}");
-            }
-            uploader.wake();
-        })
-    }
-}
-
-fn chrono_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn rand_u16() -> u16 {
-    (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id()) as u16
 }

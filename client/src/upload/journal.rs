@@ -38,6 +38,12 @@ impl Journal {
     }
 
     pub fn put(&self, e: &Entry) -> std::io::Result<()> {
+        if !crate::api::is_safe_task_id(&e.task_id) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("refusing TaskId {:?} in a file name", e.task_id),
+            ));
+        }
         crate::durable::write_atomic(
             &self.file(&e.task_id, e.index),
             &serde_json::to_vec(e).expect("serialisable"),

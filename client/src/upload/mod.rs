@@ -99,11 +99,30 @@ impl ServerClient {
                 .err()
                 .unwrap_or(Error::Protocol("upload not created".into())));
         }
-        r.headers()
+        let loc = r
+            .headers()
             .get("location")
             .and_then(|l| l.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| Error::Protocol("201 without Location".into()))
+            .ok_or_else(|| Error::Protocol("201 without Location".into()))?;
+        self.on_our_origin(loc)
+    }
+
+    /// An upload URL (a `Location`, or one the journal kept) resolved against the server URL,
+    /// if it is on the server's own origin. Every request to it carries the UserSig, so a
+    /// Location on another scheme, host or port is refused, not followed.
+    fn on_our_origin(&self, loc: &str) -> Result<String, Error> {
+        let base =
+            reqwest::Url::parse(&self.base).map_err(|e| Error::Protocol(format!("server URL {}: {e}", self.base)))?;
+        let url = base
+            .join(loc)
+            .map_err(|e| Error::Protocol(format!("upload Location {loc:?}: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(Error::Protocol(format!(
+                "the server's upload URL {url} is not on {}; refusing to send the UserSig there",
+                base.origin().ascii_serialization()
+            )));
+        }
+        Ok(url.into())
     }
 
     /// The server's offset for an upload; None when it no longer knows it (expired, removed).
@@ -147,6 +166,15 @@ impl ServerClient {
                 code,
                 message,
             }),
+            // Another offset, or the upload expired meanwhile: HEAD tells where it stands.
+            Err(Error::Refused {
+                status: s @ (404 | 409 | 410),
+                message,
+                ..
+            }) => Err(Error::UploadMoved {
+                conflict: s == 409,
+                message,
+            }),
             Err(e) => Err(e),
             Ok(_) => Err(Error::Protocol(format!("PATCH answered {status}"))),
         }
@@ -178,10 +206,14 @@ impl ServerClient {
         let mut file = tokio::fs::File::open(path).await?;
         let mut chunks = 0usize;
         let mut failures = 0u32;
+        // The last PATCH was answered with a conflict (409).
+        let mut moved = false;
         loop {
             let step: Result<Option<u64>, Error> = async {
-                let url = match &entry.upload_url {
-                    Some(u) => u.clone(),
+                // A journal written for another server URL: start over here.
+                let kept = entry.upload_url.as_deref().and_then(|u| self.on_our_origin(u).ok());
+                let url = match kept {
+                    Some(u) => u,
                     None => {
                         let u = self.create_upload(&entry).await?;
                         entry.upload_url = Some(u.clone());
@@ -190,6 +222,15 @@ impl ServerClient {
                     }
                 };
                 let Some(offset) = self.offset(&url).await? else {
+                    if moved {
+                        // The server dropped the upload the moment it was complete: the slice is
+                        // stored with other content. Uploading it again cannot change that.
+                        return Err(Error::Refused {
+                            status: 409,
+                            code: crate::api::codes::CONFLICT,
+                            message: format!("slice {index} is already stored on the server with other content"),
+                        });
+                    }
                     entry.upload_url = None; // forgotten by the server: start over
                     return Ok(None);
                 };
@@ -217,9 +258,10 @@ impl ServerClient {
                         complete: false,
                     });
                 }
-                Ok(_) => failures = 0,
+                Ok(_) => (failures, moved) = (0, false),
                 Err(e) if e.is_transient() && failures + 1 < opts.attempts => {
                     failures += 1;
+                    moved = matches!(e, Error::UploadMoved { conflict: true, .. });
                     tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6)))).await;
                 }
                 Err(e) => return Err(e),

@@ -102,7 +102,16 @@ fn extradata(p: &codec::Parameters) -> Vec<u8> {
 }
 
 /// Scans slices until the first with usable video (and the first with audio) is found.
+/// An H.264 slice is preferred: a first slice in another codec (garbled, or from another encoder)
+/// would otherwise make an output that no H.264 slice can join.
 fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
+    match reference_where(inputs, progress, true)? {
+        Some(r) => Ok(r),
+        None => reference_where(inputs, progress, false)?.context("no slice has a readable video stream"),
+    }
+}
+
+fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> anyhow::Result<Option<Reference>> {
     let mut video: Option<Reference> = None;
     for path in inputs {
         let Ok(ictx) = open_flv(path, progress) else { continue };
@@ -112,6 +121,7 @@ fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Referenc
                 .streams()
                 .best(media::Type::Video)
                 .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
+                .filter(|s| !h264_only || s.parameters().id() == Id::H264)
             {
                 let p = s.parameters();
                 let (width, height) = video_dims(&p);
@@ -149,7 +159,7 @@ fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Referenc
             }
         }
     }
-    video.context("no slice has a readable video stream")
+    Ok(video)
 }
 
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,

@@ -49,3 +49,24 @@ fn splice_skips_a_slice_whose_timestamps_overflow_microseconds() {
         assert!(summary.duration_ms >= 900, "{summary:?}");
     }
 }
+
+/// A first slice in another codec (here FLV1, as a garbled or foreign first slice may read) made
+/// the reference, and then the output could take none of the H.264 slices: the whole recording
+/// failed. The reference is now the first H.264 slice; the other one is re-encoded to match.
+#[test]
+fn a_first_slice_in_another_codec_does_not_fail_the_recording() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/splice_flv");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mp4");
+    let inputs = vec![seeds.join("flv1-aac-1s.flv"), seeds.join("h264-aac-1s.flv")];
+    let summary = splice_files(&inputs, &out).expect("a recording");
+    assert_eq!(summary.video_codec, "h264", "{summary:?}");
+    assert_eq!(
+        summary.slices[0].outcome,
+        SliceOutcome::Reencoded,
+        "{:?}",
+        summary.slices
+    );
+    assert_eq!(summary.slices[1].outcome, SliceOutcome::Copied, "{:?}", summary.slices);
+    assert_eq!(decode_errors(&out), "");
+}

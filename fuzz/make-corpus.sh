@@ -92,6 +92,17 @@ make h264-aac-80x48 0.6 80x48 yes h264       # another size: the re-encode path
 make flv1-aac-1s 1 64x48 yes flv1            # Sorenson H.263: not H.264, no re-encode allowed
 make h264-aac-bframes 1 64x48 yes h264 -bf 2 -x264opts b-adapt=0  # composition offsets (pts != dts)
 
+# Not FLV at all, under a slice's name: the current splicer lets FFmpeg probe the format, so other
+# demuxers (and their timestamps) are reachable from an upload.
+ffmpeg -v error -y -i "$out/h264-aac-0.4s.flv" -c copy -map_metadata -1 -fflags +bitexact -f mp4 "$out/not-flv-mp4.flv"
+ffmpeg -v error -y -i "$out/h264-aac-0.4s.flv" -c copy -map_metadata -1 -fflags +bitexact -f mpegts "$out/not-flv-ts.flv"
+# Matroska with timestamps at 2^63 us give or take: the input of tests/api/fuzz_regressions.rs
+# (tests/api/fixtures/fuzz/splice-mkv-ts-near-i64-max.flv).
+ffmpeg -v error -y -f lavfi -i testsrc2=size=64x48:rate=5 -t 0.4 -c:v libx264 -preset ultrafast \
+  -tune zerolatency -g 5 -pix_fmt yuv420p -x264-params log-level=none -map_metadata -1 \
+  -fflags +bitexact -flags:v +bitexact -output_ts_offset 9223372036854.7s -f matroska \
+  "$out/mkv-ts-near-i64-max.flv"
+
 # A slice cut mid-write by a crash, and one with its header alone.
 head -c 3000 "$out/h264-aac-1s.flv" >"$out/cut-3000.flv"
 head -c 13 "$out/h264-aac-1s.flv" >"$out/header-only.flv"

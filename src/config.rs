@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 7] = ["store", "upload", "db", "jobs", "query", "callback", "tls"];
+const SECTIONS: [&str; 8] = ["store", "upload", "db", "jobs", "query", "callback", "tls", "edge"];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -36,6 +36,24 @@ pub struct Settings {
     pub query: QuerySettings,
     pub callback: CallbackSettings,
     pub tls: TlsSettings,
+    pub edge: EdgeSettings,
+}
+
+/// Limits at the HTTP edge, against clients that hold connections open or guess credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EdgeSettings {
+    /// A request's head must arrive whole within this many seconds; also how long an idle
+    /// keep-alive connection is kept.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which no byte moved either way for this many seconds is closed.
+    pub idle_timeout_secs: u64,
+    /// A request body (tus PATCH) that sends nothing for this many seconds ends with 408; the
+    /// bytes that arrived are kept.
+    pub body_idle_secs: u64,
+    /// Connections open at once; beyond, a connection is answered 503 with Retry-After.
+    pub max_connections: usize,
+    /// Failed authentications one address may make per minute; beyond, 429 with Retry-After.
+    pub auth_failures_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -170,6 +188,13 @@ impl Default for Settings {
                 orphan_grace_secs: 3600,
             },
             tls: TlsSettings::default(),
+            edge: EdgeSettings {
+                header_read_timeout_secs: 15,
+                idle_timeout_secs: 60,
+                body_idle_secs: 30,
+                max_connections: 4096,
+                auth_failures_per_minute: 30,
+            },
             query: QuerySettings {
                 max_expire_window_secs: 86400,
                 max_page_size: 100,

@@ -4,6 +4,9 @@
 //!
 //! PostgreSQL refuses to run as root, so as root the server runs initdb and postgres as the
 //! unprivileged `postgres` user that Debian's package creates, and gives it the directory.
+//!
+//! The directory (socket and data) is 0700: no other local user reaches the socket, so the trust
+//! authentication initdb sets up admits only the server's own user (and root).
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -56,6 +59,13 @@ impl EmbeddedPostgres {
     pub async fn start(dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = std::fs::canonicalize(dir)?;
+        // The socket lives here: only the server's user (and root) may reach it, so the trust
+        // authentication inside is trust in that user alone. Fixed at every start, for old installs.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {}", dir.display()))?;
+        }
         let mut pg = EmbeddedPostgres {
             bin: find_bindir()?,
             as_user: is_root().then(|| "postgres".to_owned()),

@@ -88,6 +88,10 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    // Everything the server writes (objects, scratch files, the private PostgreSQL) is for its
+    // own user alone: files 0600, directories 0700.
+    // SAFETY: umask only swaps the process's file mode mask; it cannot fail.
+    unsafe { libc::umask(0o077) };
     match cli.command {
         Command::Serve => {
             tracing::info!(?settings, "configuration");

@@ -6,7 +6,7 @@ use crate::embedded_pg::EmbeddedPostgres;
 use crate::store::Store;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ pub struct AppState {
     pub apps: crate::db::apps::AppCache,
     /// This instance's scratch dir (splice temp files).
     pub scratch: Arc<crate::scratch::Scratch>,
+    /// Failed authentications per address.
+    pub auth_failures: Arc<crate::http::limits::FailureLimiter>,
 }
 
 impl AppState {
@@ -39,6 +41,18 @@ pub struct Application {
     state: AppState,
     /// Kept alive for as long as the application: dropping it stops the private PostgreSQL.
     _postgres: Option<EmbeddedPostgres>,
+}
+
+/// Creates the data dir readable by this user alone (0700; the private PostgreSQL, run as another
+/// user under root, adds the traverse bit it needs, never read).
+fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o076 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700 | (mode & 0o001)))?;
+    }
+    Ok(())
 }
 
 /// Connects to the configured database, or starts the private one under the data dir.
@@ -58,6 +72,7 @@ pub async fn database(settings: &Settings) -> anyhow::Result<(PgPool, Option<Emb
 impl Application {
     /// Connects (and migrates) the database, opens the store and binds `settings.listen`.
     pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        private_dir(&settings.data_dir)?;
         let (db, postgres) = database(&settings).await?;
         let store = Store::from_settings(&settings.store, &settings.data_dir)?;
         store.check().await?;
@@ -70,12 +85,16 @@ impl Application {
             .user_agent(concat!("localrecord/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let scratch = Arc::new(crate::scratch::Scratch::create(&settings.data_dir)?);
+        let auth_failures = Arc::new(crate::http::limits::FailureLimiter::new(
+            settings.edge.auth_failures_per_minute,
+        ));
         let state = AppState {
             db,
             store,
             settings: Arc::new(settings),
             http,
             apps: Default::default(),
+            auth_failures,
             scratch,
         };
         Ok(Application {
@@ -121,28 +140,20 @@ impl Application {
                 let _ = rx.wait_for(|s| s.is_some()).await;
             }
         };
-        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-            match (&tls.cert_file, &tls.key_file) {
-                (Some(cert), Some(key)) => {
-                    let acceptor = crate::tls::acceptor(cert, key)?;
-                    tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTPS");
-                    let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
-                    Box::pin(
-                        axum::serve(listener, app.into_make_service())
-                            .with_graceful_shutdown(stopping)
-                            .into_future(),
-                    )
-                }
-                (None, None) => {
-                    tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
-                    Box::pin(
-                        axum::serve(self.listener, app.into_make_service())
-                            .with_graceful_shutdown(stopping)
-                            .into_future(),
-                    )
-                }
-                _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
-            };
+        let limits = self.state.settings.edge.clone();
+        let serve: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) => {
+                let acceptor = crate::tls::acceptor(cert, key)?;
+                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTPS");
+                let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
+                Box::pin(crate::http::serve::serve(listener, app, limits, stopping))
+            }
+            (None, None) => {
+                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
+                Box::pin(crate::http::serve::serve(self.listener, app, limits, stopping))
+            }
+            _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
+        };
         let deadline = {
             let mut rx = stop_rx.clone();
             async move {
@@ -153,11 +164,10 @@ impl Application {
                 }
             }
         };
-        let result = tokio::select! {
-            r = serve => r,
+        tokio::select! {
+            _ = serve => {}
             _ = deadline => {
                 tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing the connections still open");
-                Ok(())
             }
         };
         sweeper.abort();
@@ -169,7 +179,7 @@ impl Application {
         }
         // Connections still held by abandoned work are not waited for.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.state.db.close()).await;
-        Ok(result?)
+        Ok(())
     }
 }
 

@@ -27,6 +27,11 @@ pub mod codes {
     pub const TOO_LARGE: i64 = -10009;
     /// A chunk did not match its checksum and was discarded.
     pub const CHECKSUM_MISMATCH: i64 = -10010;
+    /// The client sent nothing for too long (a stalled request body); what arrived was kept.
+    pub const TIMEOUT: i64 = -10011;
+    /// Too many requests (failed authentications from one address) or connections: retry after
+    /// the `Retry-After` header's seconds.
+    pub const BUSY: i64 = -10012;
     /// Server-side failure; the message carries a RequestId to find in the server log.
     pub const INTERNAL: i64 = -10099;
 }

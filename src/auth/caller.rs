@@ -4,7 +4,7 @@
 //! (values may be percent-encoded, for identifiers outside ASCII).
 
 use super::usersig;
-use crate::db::apps::{self, App};
+use crate::db::apps::App;
 use crate::http::error::Error;
 use crate::startup::AppState;
 use axum::extract::FromRequestParts;
@@ -58,32 +58,58 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Error> {
-        let creds = credentials(parts)?;
-        let get = |k: &str| creds.get(k).filter(|v| !v.is_empty());
-        let (Some(appid), Some(identifier), Some(token)) = (get("sdkappid"), get("identifier"), get("usersig")) else {
-            return Err(Error::AuthFailed(
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(wait) = peer.and_then(|ip| state.auth_failures.check(ip)) {
+            return Err(Error::TooManyRequests(
+                wait.as_secs(),
+                format!(
+                    "too many failed authentications from this address; retry in {} s",
+                    wait.as_secs()
+                ),
+            ));
+        }
+        let r = authenticate(parts, state).await;
+        if let (Err(Error::AuthFailed(_)), Some(ip)) = (&r, peer) {
+            state.auth_failures.failed(ip);
+        }
+        r
+    }
+}
+
+/// Checks the caller's credentials. Apps come from the short-lived cache, which also remembers
+/// unknown ids and lets only a few lookups reach Postgres at once, so a flood of made-up SdkAppIds
+/// cannot take the connections that commits and job heartbeats need.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Error> {
+    let creds = credentials(parts)?;
+    let get = |k: &str| creds.get(k).filter(|v| !v.is_empty());
+    let (Some(appid), Some(identifier), Some(token)) = (get("sdkappid"), get("identifier"), get("usersig")) else {
+        return Err(Error::AuthFailed(
                 "missing credentials: give sdkappid, identifier and usersig as query parameters or in 'Authorization: UserSig ...'".into(),
             ));
-        };
-        let sdkappid: i64 = appid
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| Error::AuthFailed(format!("sdkappid {appid:?} is not a positive integer")))?;
-        let app = apps::get(&state.db, sdkappid)
-            .await?
-            .ok_or_else(|| Error::AuthFailed(format!("unknown SdkAppId {sdkappid}")))?;
-        let claims = usersig::verify(token, sdkappid as u64, identifier, &app.secret_key, super::now())
-            .map_err(|e| Error::AuthFailed(e.to_string()))?;
-        if !app.local_record_enabled {
-            return Err(Error::Forbidden(format!(
-                "local recording is not enabled for SdkAppId {sdkappid}"
-            )));
-        }
-        Ok(Caller {
-            app,
-            identifier: identifier.clone(),
-            claims,
-        })
+    };
+    let sdkappid: i64 = appid
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::AuthFailed(format!("sdkappid {appid:?} is not a positive integer")))?;
+    let app = state
+        .apps
+        .get(&state.db, sdkappid)
+        .await?
+        .ok_or_else(|| Error::AuthFailed(format!("unknown SdkAppId {sdkappid}")))?;
+    let claims = usersig::verify(token, sdkappid as u64, identifier, &app.secret_key, super::now())
+        .map_err(|e| Error::AuthFailed(e.to_string()))?;
+    if !app.local_record_enabled {
+        return Err(Error::Forbidden(format!(
+            "local recording is not enabled for SdkAppId {sdkappid}"
+        )));
     }
+    Ok(Caller {
+        app,
+        identifier: identifier.clone(),
+        claims,
+    })
 }

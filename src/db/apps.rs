@@ -80,22 +80,44 @@ pub async fn clear_callback_url(db: impl PgExecutor<'_>, sdk_app_id: i64, url: &
         .map(|_| ())
 }
 
-/// A short-lived cache of apps for hot read paths (the query API): a key rotation, a disabled app
-/// or a new app is seen within `ttl`. Unknown ids are cached too, so they cannot hammer Postgres.
-#[derive(Clone, Default)]
+/// A short-lived cache of apps for hot read paths (recorder auth, the query API): a key rotation, a
+/// disabled app or a new app is seen within `ttl`. Unknown ids are cached too, and at most
+/// [`AppCache::LOOKUPS`] misses reach Postgres at once, so a flood of made-up ids cannot take the
+/// pool's connections from commits and job heartbeats.
+#[derive(Clone)]
 pub struct AppCache {
     #[allow(clippy::type_complexity)]
     entries: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, (std::time::Instant, Option<App>)>>>,
+    lookups: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for AppCache {
+    fn default() -> Self {
+        AppCache {
+            entries: Default::default(),
+            lookups: std::sync::Arc::new(tokio::sync::Semaphore::new(Self::LOOKUPS)),
+        }
+    }
 }
 
 impl AppCache {
     pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    pub const LOOKUPS: usize = 4;
+
+    fn cached(&self, sdk_app_id: i64) -> Option<Option<App>> {
+        let entries = self.entries.lock().expect("cache lock");
+        let (at, app) = entries.get(&sdk_app_id)?;
+        (at.elapsed() < Self::TTL).then(|| app.clone())
+    }
 
     pub async fn get(&self, db: &sqlx::PgPool, sdk_app_id: i64) -> sqlx::Result<Option<App>> {
-        if let Some((at, app)) = self.entries.lock().expect("cache lock").get(&sdk_app_id) {
-            if at.elapsed() < Self::TTL {
-                return Ok(app.clone());
-            }
+        if let Some(app) = self.cached(sdk_app_id) {
+            return Ok(app);
+        }
+        let _permit = self.lookups.acquire().await.expect("semaphore never closed");
+        // Another request may have looked it up while this one waited.
+        if let Some(app) = self.cached(sdk_app_id) {
+            return Ok(app);
         }
         let app = get(db, sdk_app_id).await?;
         let mut entries = self.entries.lock().expect("cache lock");

@@ -49,7 +49,9 @@ async fn redeliver(
     Path(task_id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
     admin_task(&state, &caller, &task_id).await?;
-    if caller.app.callback_url.is_none() {
+    // Read now, not from the caller's (briefly cached) app: the URL may have just changed.
+    let registered = crate::db::apps::get(&state.db, caller.sdk_app_id()).await?;
+    if registered.and_then(|a| a.callback_url).is_none() {
         return Err(Error::Conflict("no callback URL is registered for this app".into()));
     }
     let latest = callback::messages(&state.db, &task_id).await?.pop();

@@ -34,6 +34,12 @@ pub enum Error {
     /// tus checksum extension: the chunk did not match its `Upload-Checksum` and was discarded.
     #[error("{0}")]
     ChecksumMismatch(String),
+    /// The client stopped sending (a stalled body).
+    #[error("{0}")]
+    Timeout(String),
+    /// Held back for this many seconds (too many failed authentications from one address).
+    #[error("{1}")]
+    TooManyRequests(u64, String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -54,6 +60,8 @@ impl Error {
                 StatusCode::from_u16(460).expect("460 is a valid status"),
                 codes::CHECKSUM_MISMATCH,
             ),
+            Error::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT),
+            Error::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, codes::BUSY),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
@@ -93,6 +101,10 @@ impl From<opendal::Error> for Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            Error::TooManyRequests(secs, _) => Some(*secs),
+            _ => None,
+        };
         let request_id = uuid::Uuid::new_v4().to_string();
         let message = match &self {
             Error::Internal(e) => {
@@ -111,6 +123,9 @@ impl IntoResponse for Error {
         // tus clients read these on every response, errors included.
         resp.headers_mut()
             .insert("tus-resumable", axum::http::HeaderValue::from_static("1.0.0"));
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         resp
     }
 }

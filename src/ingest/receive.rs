@@ -41,9 +41,16 @@ where
     let mut hashes = Hashes::new(checksum.as_ref().map(|c| c.algo));
     let mut received: i64 = 0;
     let mut interrupted = false;
+    let mut stalled = false;
+    let body_idle = std::time::Duration::from_secs(state.settings.edge.body_idle_secs.max(1));
 
     let failure = loop {
-        match body.next().await {
+        let Ok(next) = tokio::time::timeout(body_idle, body.next()).await else {
+            tracing::info!(upload = %upload.id, offset, received, "chunk stalled: no byte for {} s", body_idle.as_secs());
+            (interrupted, stalled) = (true, true);
+            break None;
+        };
+        match next {
             Some(Ok(chunk)) => {
                 received += chunk.len() as i64;
                 if received > remaining {
@@ -77,6 +84,12 @@ where
     }
     if received == 0 {
         discard(state, writer, &key).await;
+        if stalled {
+            return Err(Error::Timeout(format!(
+                "the body sent nothing for {} s; resume at Upload-Offset {offset}",
+                body_idle.as_secs()
+            )));
+        }
         return Ok(Received {
             new_offset: offset,
             interrupted,
@@ -92,6 +105,10 @@ where
     };
     let mut conn = state.db.acquire().await?;
     match uploads::commit_part(&mut conn, upload.id, offset, &part, state.expiry_from_now()).await? {
+        Some(new_offset) if stalled => Err(Error::Timeout(format!(
+            "the body sent nothing for {} s; the {received} bytes that arrived were kept: resume at Upload-Offset {new_offset}",
+            body_idle.as_secs()
+        ))),
         Some(new_offset) => Ok(Received {
             new_offset,
             interrupted,

@@ -10,7 +10,7 @@
 use super::budget;
 use super::input::open_flv;
 use super::reencode::Reencoder;
-use super::timeline::{Micros, Timeline};
+use super::timeline::{Micros, Timeline, MAX_INPUT_US};
 use super::verify::KeyframeCheck;
 use super::{SliceOutcome, SliceReport, Summary};
 use crate::progress::Progress;
@@ -30,8 +30,10 @@ pub(crate) fn init() {
     });
 }
 
+/// Saturates rather than wraps: a timestamp past the i64 range stays out of range.
 fn to_us(ts: i64, tb: Rational) -> Micros {
-    (ts as i128 * tb.numerator() as i128 * 1_000_000 / tb.denominator().max(1) as i128) as i64
+    let us = ts as i128 * tb.numerator() as i128 * 1_000_000 / tb.denominator().max(1) as i128;
+    us.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 fn from_us(us: Micros, tb: Rational) -> i64 {
@@ -100,7 +102,16 @@ fn extradata(p: &codec::Parameters) -> Vec<u8> {
 }
 
 /// Scans slices until the first with usable video (and the first with audio) is found.
+/// An H.264 slice is preferred: a first slice in another codec (garbled, or from another encoder)
+/// would otherwise make an output that no H.264 slice can join.
 fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
+    match reference_where(inputs, progress, true)? {
+        Some(r) => Ok(r),
+        None => reference_where(inputs, progress, false)?.context("no slice has a readable video stream"),
+    }
+}
+
+fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> anyhow::Result<Option<Reference>> {
     let mut video: Option<Reference> = None;
     for path in inputs {
         let Ok(ictx) = open_flv(path, progress) else { continue };
@@ -110,6 +121,7 @@ fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Referenc
                 .streams()
                 .best(media::Type::Video)
                 .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
+                .filter(|s| !h264_only || s.parameters().id() == Id::H264)
             {
                 let p = s.parameters();
                 let (width, height) = video_dims(&p);
@@ -147,7 +159,7 @@ fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Referenc
             }
         }
     }
-    video.context("no slice has a readable video stream")
+    Ok(video)
 }
 
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
@@ -449,6 +461,14 @@ fn splice_one(
             rep.dropped += 1;
             continue;
         }
+        // A time FLV cannot hold (a garbled packet, or a file that is not FLV at all) would throw
+        // the timeline's arithmetic off, up to overflow: such a packet is corrupt.
+        let tb = ictx.stream(si).map_or(vtb, |s| s.time_base());
+        let implausible = |t: i64| to_us(t, tb).unsigned_abs() > MAX_INPUT_US as u64;
+        if implausible(dts) || packet.pts().is_some_and(implausible) || implausible(packet.duration()) {
+            rep.dropped += 1;
+            continue;
+        }
         if si == vi {
             if let Some(re) = &mut reencoder {
                 rep.packets += reencode_into(mux, re, Some(&packet), r.frame_us, sets.as_deref()).map_err(fail)?;
@@ -597,5 +617,8 @@ mod tests {
             from_us(to_us(441, Rational::new(1, 44100)), Rational::new(1, 44100)),
             441
         );
+        // Past the i64 range in microseconds: saturated, never wrapped to a small (plausible) time.
+        assert_eq!(to_us(i64::MAX / 1000 + 1, ms), i64::MAX);
+        assert_eq!(to_us(i64::MIN / 1000 - 1, ms), i64::MIN);
     }
 }

@@ -12,6 +12,11 @@
 /// Microseconds.
 pub type Micros = i64;
 
+/// The largest input timestamp or duration the timeline takes, about 101 days: FLV counts 32-bit
+/// milliseconds (49.7 days), so anything larger is corruption. Inputs this small keep the sums here
+/// and the muxer's products (at the sample rates FLV carries) far from overflow.
+pub const MAX_INPUT_US: Micros = 1 << 43;
+
 #[derive(Debug)]
 pub struct Timeline {
     sample_rate: i64,

@@ -78,6 +78,8 @@ async fn serve_with_no_database_url_runs_a_private_postgres() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(data.path().join("objects").is_dir(), "fs store under the data dir");
 
+    another_local_user_reaches_nothing(data.path());
+
     // SIGTERM: the server exits cleanly and stops its PostgreSQL.
     let pid = serve.id().unwrap().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -90,4 +92,55 @@ async fn serve_with_no_database_url_runs_a_private_postgres() {
         !data.path().join("postgres/data/postmaster.pid").exists(),
         "private PostgreSQL stopped"
     );
+}
+
+/// Another local user (`nobody`) can neither connect to the private PostgreSQL (whose trust
+/// authentication would make it superuser) nor read the stored objects. Needs root to act as
+/// `nobody`; checks the modes either way.
+fn another_local_user_reaches_nothing(data: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data.join("postgres")), 0o700, "socket dir");
+    assert_eq!(mode(&data.join("objects")) & 0o077, 0, "object store");
+    assert_eq!(mode(data) & 0o076, 0, "data dir: at most traversable by others");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        println!("not root: skipping the attempt as another user");
+        return;
+    }
+    let conn = format!(
+        "host={} user=postgres dbname=localrecord",
+        data.join("postgres").display()
+    );
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            "psql",
+            &conn,
+            "-Atc",
+            "select secret_key from apps",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "nobody reached the database: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ermission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ls = Command::new("runuser")
+        .args(["-u", "nobody", "--", "ls"])
+        .arg(data.join("objects"))
+        .output()
+        .unwrap();
+    assert!(!ls.status.success(), "nobody listed the object store");
 }

@@ -212,10 +212,19 @@ async fn orphaned_objects_and_half_written_files_are_swept_and_live_ones_stay() 
     );
     drop(half);
 
+    let partial_dir = app.state.store.local_path(".partial").unwrap();
+    assert!(
+        std::fs::read_dir(&partial_dir).unwrap().count() >= 1,
+        "the half write is in .partial"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let report = localrecord::ingest::sweep::sweep_objects(&app.state).await.unwrap();
-    assert_eq!(report.orphans, 2, "{report:?}");
-    assert!(report.partials >= 1, "{report:?}");
+    // The instance's own periodic sweep may get there first; either way they go.
+    localrecord::ingest::sweep::sweep_objects(&app.state).await.unwrap();
+    assert_eq!(
+        std::fs::read_dir(&partial_dir).unwrap().count(),
+        0,
+        "half writes removed"
+    );
     let mut after = store.list("").await.unwrap();
     after.sort();
     let mut want = live.clone();

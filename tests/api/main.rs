@@ -2,9 +2,12 @@
 
 mod callbacks;
 mod client;
+mod deploy;
+mod edge;
 mod embedded;
 mod faults;
 mod fencing;
+mod fuzz_regressions;
 mod helpers;
 mod https;
 mod jobs;

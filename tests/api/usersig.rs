@@ -178,13 +178,25 @@ async fn header_form_works_and_a_disabled_app_is_forbidden() {
     localrecord::db::apps::set_local_record_enabled(&app.state.db, SDKAPPID, false)
         .await
         .unwrap();
-    let r = app
-        .client
-        .post(app.url("/localrecord/v1/auth"))
-        .header("authorization", app.auth("alice"))
-        .send()
-        .await
-        .unwrap();
+    // Apps are cached on the auth path for AppCache::TTL: the change shows within that.
+    let since = std::time::Instant::now();
+    let r = loop {
+        let r = app
+            .client
+            .post(app.url("/localrecord/v1/auth"))
+            .header("authorization", app.auth("alice"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != StatusCode::OK {
+            break r;
+        }
+        assert!(
+            since.elapsed() < localrecord::db::apps::AppCache::TTL * 3,
+            "still allowed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let (code, msg) = error_of(r).await;
     assert_eq!(code, codes::FORBIDDEN);

@@ -28,11 +28,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Worth retrying as it is (the network, or the server's own trouble, or a lock).
+    /// Worth retrying as it is: the network, the server's own trouble (5xx), a lock (423), a
+    /// request the server gave up waiting for (408), or too many at once (429).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Network(_) | Error::UploadMoved { .. } => true,
-            Error::Refused { status, .. } => *status >= 500 || *status == 423,
+            Error::Refused { status, .. } => *status >= 500 || matches!(status, 408 | 423 | 429),
             _ => false,
         }
     }
@@ -180,5 +181,35 @@ impl ServerClient {
         )
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn refused(status: u16, code: i64) -> Error {
+        Error::Refused {
+            status,
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_already_done_or_gone_is_final_and_trouble_is_transient() {
+        for (status, code) in [(409, -10008), (404, -10007)] {
+            assert!(refused(status, code).is_final() && !refused(status, code).is_transient());
+        }
+        for status in [408, 423, 429, 500, 503] {
+            assert!(
+                refused(status, 0).is_transient() && !refused(status, 0).is_final(),
+                "{status}"
+            );
+        }
+        for status in [400, 401, 403, 413] {
+            let e = refused(status, 0);
+            assert!(!e.is_transient() && !e.is_final(), "{status}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Operator actions behind `localrecord app ...`: create apps with fresh keys, list them, switch
-//! local recording on or off.
+//! Operator actions behind `localrecord app ...`: create apps with fresh keys, list them, rotate
+//! their keys, switch local recording on or off.
 
 use crate::db::apps::{self, App};
 use base64::Engine;
@@ -84,6 +84,7 @@ pub async fn create_app(
         local_record_enabled: true,
         callback_url: None,
         webhook_secret: new_webhook_secret(),
+        previous: Default::default(),
     };
     match apps::insert(db, &app).await {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -92,4 +93,37 @@ pub async fn create_app(
         r => r?,
     }
     Ok(app.into())
+}
+
+/// Gives an app fresh keys of the kinds named; the replaced ones stay valid for `overlap`.
+/// Prints like `app create`, with `PreviousValidUntil` (Unix time).
+pub async fn rotate(
+    db: &PgPool,
+    sdk_app_id: i64,
+    kinds: &[apps::KeyKind],
+    overlap: std::time::Duration,
+) -> anyhow::Result<serde_json::Value> {
+    use apps::KeyKind;
+    anyhow::ensure!(
+        !kinds.is_empty(),
+        "name the keys to rotate: --secret-key, --tic-key and/or --webhook-secret"
+    );
+    let mut tx = db.begin().await?;
+    for kind in kinds {
+        let new = match kind {
+            KeyKind::SecretKey => new_secret_key(),
+            KeyKind::TicKey => new_tic_key(),
+            KeyKind::WebhookSecret => new_webhook_secret(),
+        };
+        anyhow::ensure!(
+            apps::rotate(&mut *tx, sdk_app_id, *kind, &new, overlap).await?,
+            "no app {sdk_app_id}"
+        );
+    }
+    let app = apps::get(&mut *tx, sdk_app_id).await?.expect("updated above");
+    tx.commit().await?;
+    let mut out = serde_json::to_value(AppKeys::from(app))?;
+    out["Rotated"] = kinds.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().into();
+    out["PreviousValidUntil"] = (chrono::Utc::now().timestamp() + overlap.as_secs() as i64).into();
+    Ok(out)
 }

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 8] = ["store", "upload", "db", "jobs", "query", "callback", "tls", "edge"];
+const SECTIONS: [&str; 9] = [
+    "store", "upload", "db", "jobs", "query", "callback", "tls", "edge", "quota",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -37,6 +39,22 @@ pub struct Settings {
     pub callback: CallbackSettings,
     pub tls: TlsSettings,
     pub edge: EdgeSettings,
+    pub quota: QuotaSettings,
+}
+
+/// Per-app limits (`crate::quota`); 0 turns one off.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct QuotaSettings {
+    /// Recordings one user may have recording or paused at once (a new StartRecord beyond: 403).
+    pub open_tasks_per_user: u32,
+    /// Bytes one user's unfinished uploads may announce in all (`Upload-Length`); beyond: 429,
+    /// since finishing or expiring uploads frees it.
+    pub partial_bytes_per_user: u64,
+    /// Slices one task may have (slice_index and SliceCount below it; beyond: 403).
+    pub slices_per_task: u32,
+    /// Bytes one app may store (slices and recordings); beyond: 507 until space is freed (the
+    /// recorder keeps its slices and retries). 0, the default, means no limit.
+    pub stored_bytes_per_app: u64,
 }
 
 /// Limits at the HTTP edge, against clients that hold connections open or guess credentials.
@@ -66,10 +84,17 @@ pub struct TlsSettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct QuerySettings {
-    /// How far in the future a query's `expire_time` may lie, in seconds.
+    /// How far in the future a query's `expire_time` may lie, in seconds: how long a captured
+    /// query URL stays usable.
     pub max_expire_window_secs: i64,
     /// Largest `size` (page length) a query may ask for.
     pub max_page_size: i64,
+    /// Refuse a query whose `(sign, random)` was already used (and require `random`), so a
+    /// captured query URL cannot be replayed. Shared by all instances through Postgres.
+    pub replay_cache: bool,
+    /// 0: recording URLs are permanent capability URLs (the seed's behaviour). Otherwise they
+    /// carry an expiry this many seconds ahead and an HMAC made with the app's TicKey.
+    pub recording_url_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -82,6 +107,9 @@ pub struct CallbackSettings {
     pub retry_schedule_secs: Vec<u64>,
     /// How long one delivery may take, in seconds.
     pub timeout_secs: u64,
+    /// Send callbacks through this HTTP(S) proxy (e.g. `http://egress.internal:3128`), which then
+    /// decides where they may go. Unset: connect directly; `HTTP_PROXY`/`HTTPS_PROXY` are ignored.
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -196,13 +224,22 @@ impl Default for Settings {
                 auth_failures_per_minute: 30,
             },
             query: QuerySettings {
-                max_expire_window_secs: 86400,
+                max_expire_window_secs: 300,
                 max_page_size: 100,
+                replay_cache: false,
+                recording_url_ttl_secs: 0,
             },
             callback: CallbackSettings {
                 allow_private: false,
                 retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 36000],
                 timeout_secs: 15,
+                proxy: None,
+            },
+            quota: QuotaSettings {
+                open_tasks_per_user: 8,
+                partial_bytes_per_user: 8 << 30,
+                slices_per_task: 10_000,
+                stored_bytes_per_app: 0,
             },
             jobs: JobSettings {
                 enabled: true,

@@ -66,6 +66,24 @@ enum AppCommand {
     },
     /// List apps with their keys as JSON.
     List,
+    /// Replace an app's keys with fresh ones; prints them as JSON. The replaced keys keep working
+    /// for --overlap-secs, so recorders, business servers and callback receivers can switch over.
+    Rotate {
+        #[arg(long)]
+        sdkappid: i64,
+        /// The SecretKey (UserSig).
+        #[arg(long)]
+        secret_key: bool,
+        /// The TicKey (query API signature, signed recording URLs).
+        #[arg(long)]
+        tic_key: bool,
+        /// The webhook secret (callback signatures; both are sent during the overlap).
+        #[arg(long)]
+        webhook_secret: bool,
+        /// How long the replaced keys stay valid, in seconds (0: revoked at once).
+        #[arg(long, default_value_t = 86400)]
+        overlap_secs: u64,
+    },
     /// Allow local recording for an app (the default).
     Enable {
         #[arg(long)]
@@ -120,6 +138,25 @@ async fn main() -> anyhow::Result<()> {
                         .map(admin::AppKeys::from)
                         .collect::<Vec<_>>(),
                 )?,
+                AppCommand::Rotate {
+                    sdkappid,
+                    secret_key,
+                    tic_key,
+                    webhook_secret,
+                    overlap_secs,
+                } => {
+                    use db::apps::KeyKind;
+                    let kinds: Vec<KeyKind> = [
+                        (secret_key, KeyKind::SecretKey),
+                        (tic_key, KeyKind::TicKey),
+                        (webhook_secret, KeyKind::WebhookSecret),
+                    ]
+                    .into_iter()
+                    .filter_map(|(on, k)| on.then_some(k))
+                    .collect();
+                    let overlap = std::time::Duration::from_secs(overlap_secs);
+                    serde_json::to_value(admin::rotate(&pool, sdkappid, &kinds, overlap).await?)?
+                }
                 AppCommand::Enable { sdkappid } | AppCommand::Disable { sdkappid } => {
                     let on = matches!(command, AppCommand::Enable { .. });
                     anyhow::ensure!(

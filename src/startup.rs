@@ -19,7 +19,7 @@ pub struct AppState {
     pub db: PgPool,
     pub store: Store,
     pub settings: Arc<Settings>,
-    /// For callbacks: bounded time, no redirects (a redirect could lead to an internal address).
+    /// For callbacks: see `outbound` (internal addresses refused where it connects).
     pub http: reqwest::Client,
     /// Apps for the query API's hot path.
     pub apps: crate::db::apps::AppCache,
@@ -79,11 +79,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         // Port 0 means "any": links must carry the port actually bound.
         settings.listen = listener.local_addr()?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(settings.callback.timeout_secs.max(1)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("localrecord/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::outbound::client(&settings.callback)?;
         let scratch = Arc::new(crate::scratch::Scratch::create(&settings.data_dir)?);
         let auth_failures = Arc::new(crate::http::limits::FailureLimiter::new(
             settings.edge.auth_failures_per_minute,

@@ -32,6 +32,9 @@ pub mod codes {
     /// Too many requests (failed authentications from one address) or connections: retry after
     /// the `Retry-After` header's seconds.
     pub const BUSY: i64 = -10012;
+    /// A quota of the server's was reached (`quota.*`): 403 when retrying cannot help, 429 or 507
+    /// (retried) when finishing uploads or freeing space can.
+    pub const QUOTA_EXCEEDED: i64 = -10013;
     /// Server-side failure; the message carries a RequestId to find in the server log.
     pub const INTERNAL: i64 = -10099;
 }

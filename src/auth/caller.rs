@@ -100,8 +100,21 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Error> 
         .get(&state.db, sdkappid)
         .await?
         .ok_or_else(|| Error::AuthFailed(format!("unknown SdkAppId {sdkappid}")))?;
-    let claims = usersig::verify(token, sdkappid as u64, identifier, &app.secret_key, super::now())
-        .map_err(|e| Error::AuthFailed(e.to_string()))?;
+    // The current key, then (during a rotation's overlap) the one it replaced; the error reported
+    // is the current key's.
+    let now = super::now();
+    let mut verified = Err(Error::AuthFailed("no key".into()));
+    for (i, key) in app.secret_keys().into_iter().enumerate() {
+        match usersig::verify(token, sdkappid as u64, identifier, key, now) {
+            Ok(c) => {
+                verified = Ok(c);
+                break;
+            }
+            Err(e) if i == 0 => verified = Err(Error::AuthFailed(e.to_string())),
+            Err(_) => {}
+        }
+    }
+    let claims = verified?;
     if !app.local_record_enabled {
         return Err(Error::Forbidden(format!(
             "local recording is not enabled for SdkAppId {sdkappid}"

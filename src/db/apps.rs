@@ -1,5 +1,6 @@
 //! `apps`: customer applications and their keys.
 
+use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 
 #[derive(Clone, FromRow)]
@@ -11,7 +12,79 @@ pub struct App {
     pub local_record_enabled: bool,
     pub callback_url: Option<String>,
     pub webhook_secret: String,
+    /// What the last rotation of each key replaced, and until when it still counts.
+    #[sqlx(flatten)]
+    pub previous: PreviousKeys,
 }
+
+/// Keys replaced by `localrecord app rotate`, each valid until its overlap ends.
+#[derive(Clone, Default, sqlx::FromRow)]
+pub struct PreviousKeys {
+    pub previous_secret_key: Option<String>,
+    pub previous_secret_key_until: Option<DateTime<Utc>>,
+    pub previous_tic_key: Option<String>,
+    pub previous_tic_key_until: Option<DateTime<Utc>>,
+    pub previous_webhook_secret: Option<String>,
+    pub previous_webhook_secret_until: Option<DateTime<Utc>>,
+}
+
+/// Which of an app's keys a rotation replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    SecretKey,
+    TicKey,
+    WebhookSecret,
+}
+
+impl KeyKind {
+    fn column(self) -> &'static str {
+        match self {
+            KeyKind::SecretKey => "secret_key",
+            KeyKind::TicKey => "tic_key",
+            KeyKind::WebhookSecret => "webhook_secret",
+        }
+    }
+}
+
+fn current<'a>(key: &'a str, previous: &'a Option<String>, until: &Option<DateTime<Utc>>) -> Vec<&'a str> {
+    let mut keys = vec![key];
+    if let (Some(p), Some(u)) = (previous, until) {
+        if *u > Utc::now() {
+            keys.push(p);
+        }
+    }
+    keys
+}
+
+impl App {
+    /// Keys a UserSig may be signed with now: the current one first, then the one it replaced while
+    /// the rotation's overlap lasts.
+    pub fn secret_keys(&self) -> Vec<&str> {
+        let p = &self.previous;
+        current(&self.secret_key, &p.previous_secret_key, &p.previous_secret_key_until)
+    }
+
+    /// Keys a query sign may be made with now (see [`App::secret_keys`]).
+    pub fn tic_keys(&self) -> Vec<&str> {
+        let p = &self.previous;
+        current(&self.tic_key, &p.previous_tic_key, &p.previous_tic_key_until)
+    }
+
+    /// Secrets callbacks are signed with now: during an overlap both, so receivers holding either
+    /// verify (Standard Webhooks carries several signatures).
+    pub fn webhook_secrets(&self) -> Vec<&str> {
+        let p = &self.previous;
+        current(
+            &self.webhook_secret,
+            &p.previous_webhook_secret,
+            &p.previous_webhook_secret_until,
+        )
+    }
+}
+
+const COLUMNS: &str = "sdk_app_id, secret_key, tic_key, admin_identifiers, local_record_enabled, callback_url, \
+    webhook_secret, previous_secret_key, previous_secret_key_until, previous_tic_key, previous_tic_key_until, \
+    previous_webhook_secret, previous_webhook_secret_until";
 
 impl std::fmt::Debug for App {
     // Keys stay out of logs.
@@ -26,14 +99,14 @@ impl std::fmt::Debug for App {
 }
 
 pub async fn get(db: impl PgExecutor<'_>, sdk_app_id: i64) -> sqlx::Result<Option<App>> {
-    sqlx::query_as("SELECT sdk_app_id, secret_key, tic_key, admin_identifiers, local_record_enabled, callback_url, webhook_secret FROM apps WHERE sdk_app_id = $1")
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM apps WHERE sdk_app_id = $1"))
         .bind(sdk_app_id)
         .fetch_optional(db)
         .await
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<App>> {
-    sqlx::query_as("SELECT sdk_app_id, secret_key, tic_key, admin_identifiers, local_record_enabled, callback_url, webhook_secret FROM apps ORDER BY sdk_app_id")
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM apps ORDER BY sdk_app_id"))
         .fetch_all(db)
         .await
 }
@@ -68,6 +141,27 @@ pub async fn set_callback_url(db: impl PgExecutor<'_>, sdk_app_id: i64, url: &st
         .execute(db)
         .await
         .map(|_| ())
+}
+
+/// Replaces one key with `new`; the old one stays valid for `overlap`. False if there is no such app.
+pub async fn rotate(
+    db: impl PgExecutor<'_>,
+    sdk_app_id: i64,
+    kind: KeyKind,
+    new: &str,
+    overlap: std::time::Duration,
+) -> sqlx::Result<bool> {
+    let c = kind.column();
+    let r = sqlx::query(&format!(
+        "UPDATE apps SET previous_{c} = {c}, previous_{c}_until = now() + make_interval(secs => $3), {c} = $2 \
+         WHERE sdk_app_id = $1"
+    ))
+    .bind(sdk_app_id)
+    .bind(new)
+    .bind(overlap.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Unregisters `url` (a receiver answered 410 Gone), unless the app registered another meanwhile.

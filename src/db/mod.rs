@@ -2,9 +2,11 @@
 //! transaction), so callers decide what runs atomically.
 
 pub mod apps;
+pub mod query_nonces;
 pub mod slices;
 pub mod tasks;
 pub mod uploads;
+pub mod usage;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

@@ -41,7 +41,18 @@ pub enum Error {
     #[error("{1}")]
     TooManyRequests(u64, String),
     #[error(transparent)]
+    Quota(#[from] crate::quota::Exceeded),
+    #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::quota::Error> for Error {
+    fn from(e: crate::quota::Error) -> Error {
+        match e {
+            crate::quota::Error::Exceeded(q) => Error::Quota(q),
+            crate::quota::Error::Db(e) => e.into(),
+        }
+    }
 }
 
 impl Error {
@@ -62,6 +73,15 @@ impl Error {
             ),
             Error::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT),
             Error::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, codes::BUSY),
+            Error::Quota(q) => {
+                use crate::quota::Exceeded::*;
+                let status = match q {
+                    OpenTasks { .. } | SlicesPerTask { .. } => StatusCode::FORBIDDEN,
+                    PartialBytes { .. } => StatusCode::TOO_MANY_REQUESTS,
+                    StoredBytes { .. } => StatusCode::INSUFFICIENT_STORAGE,
+                };
+                (status, codes::QUOTA_EXCEEDED)
+            }
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
@@ -103,6 +123,8 @@ impl IntoResponse for Error {
         let (status, code) = self.status_and_code();
         let retry_after = match &self {
             Error::TooManyRequests(secs, _) => Some(*secs),
+            Error::Quota(crate::quota::Exceeded::PartialBytes { .. }) => Some(60),
+            Error::Quota(crate::quota::Exceeded::StoredBytes { .. }) => Some(300),
             _ => None,
         };
         let request_id = uuid::Uuid::new_v4().to_string();

@@ -4,6 +4,8 @@
 //! `{error_code, error_msg, finish, total, record_info_list}`, errors included.
 
 use crate::auth::query_sign::{self, SignError};
+use crate::config::Settings;
+use crate::db::apps::App;
 use crate::db::tasks;
 use crate::startup::AppState;
 use axum::body::Bytes;
@@ -23,6 +25,8 @@ pub mod codes {
     pub const BAD_SIGN: i64 = 1003;
     pub const SIGN_EXPIRED: i64 = 1004;
     pub const INTERNAL: i64 = 1005;
+    /// `query.replay_cache`: this `(sign, random)` was already used.
+    pub const REPLAYED: i64 = 1006;
 }
 
 const MAX_BODY: usize = 16 * 1024;
@@ -59,7 +63,7 @@ pub struct RecordInfo {
 }
 
 impl RecordInfo {
-    pub fn from_task(state: &AppState, t: tasks::Task) -> RecordInfo {
+    pub fn from_task(settings: &Settings, app: &App, t: tasks::Task) -> RecordInfo {
         let id = t.video_output_id.unwrap_or_default();
         RecordInfo {
             room_id: t.class_id,
@@ -68,7 +72,7 @@ impl RecordInfo {
             start_time: t.start_time.timestamp(),
             splic_time: t.splic_time.map(|s| s.timestamp()).unwrap_or(0),
             video_output_type: "mp4",
-            video_output_url: super::recordings::url(state, &id),
+            video_output_url: super::recordings::url(settings, app, &id),
             video_output_id: id,
             video_output_size: t.video_output_size.unwrap_or(0),
             video_output_duration: t.video_output_duration_ms.unwrap_or(0),
@@ -136,6 +140,7 @@ async fn run(
         sdkappid,
         expire_time,
         sign,
+        random,
     } = params(q)?;
 
     let body = body.map_err(|e| {
@@ -173,10 +178,35 @@ async fn run(
             )
         })?;
     let window = state.settings.query.max_expire_window_secs;
-    query_sign::verify(&app.tic_key, expire_time, &sign, crate::auth::now(), window).map_err(|e| match e {
+    let now = crate::auth::now();
+    // The current TicKey, then (during a rotation's overlap) the one it replaced.
+    let mut verified = Err(SignError::Mismatch);
+    for k in app.tic_keys() {
+        match query_sign::verify(k, expire_time, &sign, now, window) {
+            Err(SignError::Mismatch) => {}
+            other => {
+                verified = other;
+                break;
+            }
+        }
+    }
+    verified.map_err(|e| match e {
         SignError::Mismatch => QueryError(StatusCode::UNAUTHORIZED, codes::BAD_SIGN, e.to_string()),
         _ => QueryError(StatusCode::UNAUTHORIZED, codes::SIGN_EXPIRED, e.to_string()),
     })?;
+    if state.settings.query.replay_cache {
+        let random = random.ok_or_else(|| bad("query parameter random is required (replay protection is on)"))?;
+        if !crate::db::query_nonces::remember(&state.db, sdkappid, &sign, random, expire_time)
+            .await
+            .map_err(internal)?
+        {
+            return Err(QueryError(
+                StatusCode::UNAUTHORIZED,
+                codes::REPLAYED,
+                "this sign and random were already used; send a new random".into(),
+            ));
+        }
+    }
     let page = page_request(&body, expire_time, state.settings.query.max_page_size)?;
     let (index, size) = (page.index, page.size);
     let filter = tasks::RecordFilter {
@@ -189,19 +219,24 @@ async fn run(
         .await
         .map_err(internal)?;
     let finish = index + page.len() as i64 >= total;
-    let list: Vec<RecordInfo> = page.into_iter().map(|t| RecordInfo::from_task(state, t)).collect();
+    let list: Vec<RecordInfo> = page
+        .into_iter()
+        .map(|t| RecordInfo::from_task(&state.settings, &app, t))
+        .collect();
     Ok(Json(serde_json::json!({
         "error_code": 0, "error_msg": "", "finish": finish, "total": total, "record_info_list": list,
     }))
     .into_response())
 }
 
-/// The signed query string's parameters (`random` is checked, then forgotten).
+/// The signed query string's parameters.
 #[derive(Debug)]
 pub struct Params {
     pub sdkappid: i64,
     pub expire_time: i64,
     pub sign: String,
+    /// Only remembered with `query.replay_cache`.
+    pub random: Option<i64>,
 }
 
 /// Parses the query string. Pure, so the fuzz target (fuzz/) reaches it without a database.
@@ -217,11 +252,11 @@ pub fn params(q: &str) -> Result<Params, QueryError> {
     };
     let sdkappid = num("sdkappid")?;
     let expire_time = num("expire_time")?;
-    if let Some(r) = params.get("random") {
-        r.trim()
-            .parse::<i64>()
-            .map_err(|_| bad("query parameter random must be an integer"))?;
-    }
+    let random = params
+        .get("random")
+        .map(|r| r.trim().parse::<i64>())
+        .transpose()
+        .map_err(|_| bad("query parameter random must be an integer"))?;
     let sign = params
         .get("sign")
         .ok_or_else(|| bad("query parameter sign is required"))?
@@ -230,6 +265,7 @@ pub fn params(q: &str) -> Result<Params, QueryError> {
         sdkappid,
         expire_time,
         sign,
+        random,
     })
 }
 

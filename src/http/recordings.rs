@@ -1,27 +1,92 @@
 //! `GET /localrecord/v1/recordings/{VideoOutputId}.mp4`: the spliced MP4, streamed from the store
-//! with HTTP Range support (players seek with it). The id is a random 64-bit number: the URL is the
-//! capability, as with the VOD URLs the seed's callback hands out.
+//! with HTTP Range support (players seek with it). By default the id, a random 64-bit number, makes
+//! the URL the capability, as with the VOD URLs the seed's callback hands out. With
+//! `query.recording_url_ttl_secs` the URL also carries `expires` and `sig`, an HMAC-SHA256 with the
+//! app's TicKey: it stops working when it expires, or at once when the TicKey is rotated.
 
 use super::error::{Error, Result};
+use crate::config::Settings;
+use crate::db::apps::App;
 use crate::db::tasks;
 use crate::startup::AppState;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/localrecord/v1/recordings/{file}", get(recording))
 }
 
-/// The public URL of a recording (the seed's VideoOutputUrl).
-pub fn url(state: &AppState, video_output_id: &str) -> String {
-    format!(
+/// The URL of a recording (the seed's VideoOutputUrl), signed when URLs expire.
+pub fn url(settings: &Settings, app: &App, video_output_id: &str) -> String {
+    let base = format!(
         "{}/localrecord/v1/recordings/{video_output_id}.mp4",
-        state.settings.public_base()
-    )
+        settings.public_base()
+    );
+    match settings.query.recording_url_ttl_secs {
+        0 => base,
+        ttl => {
+            let expires = crate::auth::now() + ttl as i64;
+            let sig = url_sig(&app.tic_key, video_output_id, expires);
+            format!("{base}?expires={expires}&sig={sig}")
+        }
+    }
+}
+
+fn url_sig(key: &str, video_output_id: &str, expires: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("recording:{video_output_id}:{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// `expires` and `sig` from a recording URL's query string.
+#[derive(Default)]
+struct Signed {
+    expires: Option<i64>,
+    sig: Option<String>,
+}
+
+impl Signed {
+    fn parse(q: Option<&str>) -> Signed {
+        let mut s = Signed::default();
+        for (k, v) in form_urlencoded::parse(q.unwrap_or("").as_bytes()) {
+            match &*k {
+                "expires" => s.expires = v.trim().parse().ok(),
+                "sig" => s.sig = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// With expiring URLs on: a signature by one of the app's TicKeys, not yet expired.
+fn check_signed(settings: &Settings, app: &App, id: &str, q: &Signed) -> Result<()> {
+    if settings.query.recording_url_ttl_secs == 0 {
+        return Ok(());
+    }
+    let (Some(expires), Some(sig)) = (q.expires, q.sig.as_deref()) else {
+        return Err(Error::Forbidden(
+            "this recording's URL must carry expires and sig".into(),
+        ));
+    };
+    let valid = app
+        .tic_keys()
+        .into_iter()
+        .any(|k| bool::from(url_sig(k, id, expires).as_bytes().ct_eq(sig.as_bytes())));
+    if !valid {
+        return Err(Error::Forbidden("the recording URL's signature is not valid".into()));
+    }
+    if expires < crate::auth::now() {
+        return Err(Error::Forbidden("the recording URL has expired; query it again".into()));
+    }
+    Ok(())
 }
 
 /// Parses a single `bytes=` range against `size`: Ok(None) for no header, Err for unsatisfiable.
@@ -53,13 +118,26 @@ pub fn range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64,
     Ok(Some((start, end)))
 }
 
-async fn recording(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Result<Response> {
+async fn recording(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response> {
     let not_found = || Error::NotFound(format!("no recording {file}"));
     let id = file
         .strip_suffix(".mp4")
         .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(not_found)?;
     let task = tasks::by_video_output_id(&state.db, id).await?.ok_or_else(not_found)?;
+    if state.settings.query.recording_url_ttl_secs > 0 {
+        let app = state
+            .apps
+            .get(&state.db, task.sdk_app_id)
+            .await?
+            .ok_or_else(not_found)?;
+        check_signed(&state.settings, &app, id, &Signed::parse(q.as_deref()))?;
+    }
     let key = task.video_output_key.ok_or_else(not_found)?;
     let size = state.store.size(&key).await?.ok_or_else(not_found)?;
     let (status, start, end) = match range(&headers, size) {

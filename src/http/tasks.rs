@@ -7,6 +7,7 @@
 use super::error::{ok, Error, Result};
 use super::json::{ApiJson, MAX_JSON_BODY};
 use crate::auth::Caller;
+use crate::db::apps::App;
 use crate::db::tasks::{self, Task};
 use crate::db::{slices, uploads};
 use crate::startup::AppState;
@@ -40,6 +41,13 @@ async fn create(
     if req.class_id <= 0 {
         return Err(Error::invalid("ClassId must be a positive integer"));
     }
+    crate::quota::new_task(
+        &state.db,
+        &state.settings.quota,
+        caller.sdk_app_id(),
+        &caller.identifier,
+    )
+    .await?;
     let task_id = format!(
         "{}-{}-{}",
         caller.sdk_app_id(),
@@ -97,7 +105,7 @@ async fn resume(
 async fn move_state(state: &AppState, caller: &Caller, task_id: &str, to: &str) -> Result<Json<serde_json::Value>> {
     let task = owned_task(state, caller, task_id).await?;
     match tasks::transition(&state.db, task_id, &["recording", "paused"], to).await? {
-        Some(_) => Ok(ok(task_status(state, task_id).await?)),
+        Some(_) => Ok(ok(task_status(state, &caller.app, task_id).await?)),
         None => Err(Error::Conflict(format!(
             "task {task_id} is {}; only a recording or paused task can change to {to}",
             task.state
@@ -114,6 +122,9 @@ async fn stop(
     if !(0..=MAX_SLICES).contains(&req.slice_count) {
         return Err(Error::invalid(format!("SliceCount must be between 0 and {MAX_SLICES}")));
     }
+    if req.slice_count > 0 {
+        crate::quota::slice_index(&state.settings.quota, req.slice_count as i64 - 1)?;
+    }
     let task = owned_task(&state, &caller, &task_id).await?;
     if tasks::stop(&state.db, &task_id, req.slice_count).await?.is_none() {
         // Already stopped: the same stop again is fine (the recorder retries), a different count is not.
@@ -127,7 +138,7 @@ async fn stop(
         tracing::info!(task = %task_id, slices = req.slice_count, "task stopped");
         crate::jobs::splice::maybe_enqueue(&state, &task_id).await?;
     }
-    Ok(ok(task_status(&state, &task_id).await?))
+    Ok(ok(task_status(&state, &caller.app, &task_id).await?))
 }
 
 /// The recorder is alive (sent while recording or paused, so a long pause or a long slice is never
@@ -139,7 +150,7 @@ async fn keepalive(
 ) -> Result<Json<serde_json::Value>> {
     owned_task(&state, &caller, &task_id).await?;
     tasks::touch(&state.db, &task_id).await?;
-    Ok(ok(task_status(&state, &task_id).await?))
+    Ok(ok(task_status(&state, &caller.app, &task_id).await?))
 }
 
 async fn status(
@@ -148,11 +159,11 @@ async fn status(
     Path(task_id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
     owned_task(&state, &caller, &task_id).await?;
-    Ok(ok(task_status(&state, &task_id).await?))
+    Ok(ok(task_status(&state, &caller.app, &task_id).await?))
 }
 
 /// The task with every slice's state: stored ones, ones with an open upload, and the ones not begun.
-pub async fn task_status(state: &AppState, task_id: &str) -> Result<TaskStatus> {
+pub async fn task_status(state: &AppState, app: &App, task_id: &str) -> Result<TaskStatus> {
     let task = tasks::get(&state.db, task_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
@@ -214,7 +225,7 @@ pub async fn task_status(state: &AppState, task_id: &str) -> Result<TaskStatus> 
         video_output_url: task
             .video_output_id
             .as_ref()
-            .map(|id| crate::http::recordings::url(state, id)),
+            .map(|id| crate::http::recordings::url(&state.settings, app, id)),
         video_output_id: task.video_output_id,
         video_output_size: task.video_output_size,
         video_output_duration: task.video_output_duration_ms,

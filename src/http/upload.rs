@@ -204,6 +204,14 @@ async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMa
         }
     }
 
+    if let Some(t) = &target {
+        crate::quota::slice_index(&state.settings.quota, t.index as i64)?;
+    }
+    if !matches!(concat, Concat::Final(_)) {
+        let q = &state.settings.quota;
+        crate::quota::new_upload(&state.db, q, caller.sdk_app_id(), &caller.identifier, length).await?;
+    }
+
     let up = Upload {
         id: Uuid::new_v4(),
         sdk_app_id: caller.sdk_app_id(),

@@ -32,7 +32,7 @@ pub fn key(webhook_id: &str) -> String {
 
 /// The seed's callback body with real values, plus `State` (done, partial, failed) and, when they
 /// apply, `MissingSlices` and `FailureReason`.
-pub fn body(state: &AppState, task: tasks::Task) -> serde_json::Value {
+pub fn body(state: &AppState, app: &apps::App, task: tasks::Task) -> serde_json::Value {
     let (sdk_app_id, st, missing, reason) = (
         task.sdk_app_id,
         task.state.clone(),
@@ -40,7 +40,7 @@ pub fn body(state: &AppState, task: tasks::Task) -> serde_json::Value {
         task.failure_reason.clone(),
     );
     let has_output = task.video_output_id.is_some();
-    let mut v = serde_json::to_value(RecordInfo::from_task(state, task)).expect("serialisable");
+    let mut v = serde_json::to_value(RecordInfo::from_task(&state.settings, app, task)).expect("serialisable");
     if !has_output {
         v["VideoOutputUrl"] = serde_json::Value::String(String::new());
     }
@@ -76,7 +76,7 @@ pub async fn enqueue_result(
         webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
         task_id: task.task_id.clone(),
         sdk_app_id: task.sdk_app_id,
-        body: body(state, task),
+        body: body(state, &app, task),
     };
     send(state, db, &job).await?;
     Ok(Some(job.webhook_id))
@@ -125,13 +125,33 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
     let retry = |e: anyhow::Error, after: Option<Duration>| {
         JobError::RetryAfter(after.unwrap_or_else(|| next_delay(schedule, attempt)), e)
     };
-    // Checked again at every attempt: DNS may have changed since registration.
-    let target = crate::http::callback_registration::check_url(&url, state.settings.callback.allow_private)
-        .await
-        .map_err(|e| retry(anyhow!("callback URL refused: {e}"), None))?;
-    let body = serde_json::to_vec(&job.body).expect("serialisable");
+    // Checked again at every attempt (an IP literal never meets the client's guarded resolver).
+    let target = match crate::outbound::vet(&url, state.settings.callback.allow_private).await {
+        Ok(t) => t,
+        Err(e) => {
+            log_attempt(state, &job, attempt, &url, None, Some(e.class()), 0).await?;
+            return Err(retry(anyhow!("callback URL refused: {e}"), None));
+        }
+    };
+    let mut message = job.body.clone();
+    if state.settings.query.recording_url_ttl_secs > 0 {
+        // An expiring URL is made anew for each attempt: a retry hours later still carries a
+        // working link (the webhook-id, which receivers deduplicate on, stays the same).
+        if let Some(id) = message["VideoOutputId"].as_str().filter(|id| !id.is_empty()) {
+            message["VideoOutputUrl"] = crate::http::recordings::url(&state.settings, &app, id).into();
+        }
+    }
+    let body = serde_json::to_vec(&message).expect("serialisable");
     let ts = crate::auth::now();
-    let sig = webhook::sign(&app.webhook_secret, &job.webhook_id, ts, &body).map_err(JobError::Permanent)?;
+    // During a secret's rotation overlap, one signature per secret, space-separated (Standard
+    // Webhooks): receivers still holding the old secret verify too.
+    let sig = app
+        .webhook_secrets()
+        .into_iter()
+        .map(|s| webhook::sign(s, &job.webhook_id, ts, &body))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(JobError::Permanent)?
+        .join(" ");
     let started = Instant::now();
     let result = state
         .http
@@ -144,22 +164,12 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         .send()
         .await;
     let ms = started.elapsed().as_millis() as i64;
+    // The answer's body is never read: only its status and Retry-After matter.
     let (status, error, after) = match &result {
         Ok(r) => (Some(r.status().as_u16() as i32), None, retry_after(r.headers())),
-        Err(e) => (None, Some(e.to_string()), None),
+        Err(e) => (None, Some(crate::outbound::error_class(e)), None),
     };
-    sqlx::query(
-        "INSERT INTO callback_attempts (webhook_id, task_id, attempt, url, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&job.webhook_id)
-    .bind(&job.task_id)
-    .bind(attempt)
-    .bind(&url)
-    .bind(status)
-    .bind(&error)
-    .bind(ms)
-    .execute(&state.db)
-    .await?;
+    log_attempt(state, &job, attempt, &url, status, error, ms).await?;
     match status {
         Some(s) if (200..300).contains(&s) => Ok(()),
         Some(410) => {
@@ -175,6 +185,31 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         Some(s) => Err(retry(anyhow!("receiver answered {s}"), after)),
         None => Err(retry(anyhow!("no answer: {}", error.unwrap_or_default()), None)),
     }
+}
+
+/// One line of the delivery log: the status, or a class of failure (see `outbound::error_class`).
+async fn log_attempt(
+    state: &AppState,
+    job: &CallbackJob,
+    attempt: i32,
+    url: &str,
+    status: Option<i32>,
+    error: Option<&str>,
+    ms: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO callback_attempts (webhook_id, task_id, attempt, url, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&job.webhook_id)
+    .bind(&job.task_id)
+    .bind(attempt)
+    .bind(url)
+    .bind(status)
+    .bind(error)
+    .bind(ms)
+    .execute(&state.db)
+    .await
+    .map(drop)
 }
 
 /// One attempt, for the delivery log.

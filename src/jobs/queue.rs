@@ -88,12 +88,16 @@ pub async fn claim(db: impl PgExecutor<'_>, worker: &str, lease: Duration) -> sq
     .await
 }
 
+/// The fence: a statement acts on job `$1` only while claim `$2` holds it.
+const HELD: &str = "id = $1 AND claim_id = $2 AND state = 'running'";
+/// What ending a claim resets.
+const UNCLAIM: &str = "worker = NULL, claim_id = NULL, lease_until = NULL, updated_at = now()";
+
 /// Renews the lease; false when the claim no longer holds (reaped, perhaps re-claimed).
 pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid, lease: Duration) -> sqlx::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
-         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
-    )
+    let r = sqlx::query(&format!(
+        "UPDATE jobs SET lease_until = now() + make_interval(secs => $3) WHERE {HELD}"
+    ))
     .bind(id)
     .bind(claim)
     .bind(lease.as_secs_f64())
@@ -105,12 +109,12 @@ pub async fn heartbeat(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid, leas
 /// Marks the run done (or queued again when it was re-armed meanwhile); false when the claim no
 /// longer held, so nothing changed.
 pub async fn complete(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE jobs SET state = CASE WHEN rerun THEN 'queued' ELSE 'done' END,
                 attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
-                run_at = now(), rerun = false, worker = NULL, claim_id = NULL, lease_until = NULL, updated_at = now()
-         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
-    )
+                run_at = now(), rerun = false, {UNCLAIM}
+         WHERE {HELD}"
+    ))
     .bind(id)
     .bind(claim)
     .execute(db)
@@ -122,23 +126,21 @@ pub async fn complete(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid) -> sq
 /// publishes a job's result: the row lock keeps the reaper (and any re-claim) out until the
 /// transaction ends, so the result is published only by the current claim.
 pub async fn holds(tx: &mut sqlx::PgConnection, id: i64, claim: uuid::Uuid) -> sqlx::Result<bool> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM jobs WHERE id = $1 AND claim_id = $2 AND state = 'running' FOR UPDATE")
-            .bind(id)
-            .bind(claim)
-            .fetch_optional(tx)
-            .await?;
+    let row: Option<(i64,)> = sqlx::query_as(&format!("SELECT id FROM jobs WHERE {HELD} FOR UPDATE"))
+        .bind(id)
+        .bind(claim)
+        .fetch_optional(tx)
+        .await?;
     Ok(row.is_some())
 }
 
 /// Hands a running job back to the queue at once, without counting the attempt (shutdown: the
 /// job did not fail, its instance is leaving).
 pub async fn release(db: impl PgExecutor<'_>, id: i64, claim: uuid::Uuid) -> sqlx::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(),
-                worker = NULL, claim_id = NULL, lease_until = NULL, updated_at = now()
-         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
-    )
+    let r = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(), {UNCLAIM}
+         WHERE {HELD}"
+    ))
     .bind(id)
     .bind(claim)
     .execute(db)
@@ -170,12 +172,11 @@ pub async fn fail(db: impl PgExecutor<'_>, job: &Job, error: &str, retry: Retry)
         Retry::After(d) => d,
         _ => backoff(job.attempts),
     };
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE jobs SET state = CASE WHEN $3 THEN 'failed' ELSE 'queued' END,
-                run_at = now() + make_interval(secs => $4), last_error = $5,
-                worker = NULL, claim_id = NULL, lease_until = NULL, rerun = false, updated_at = now()
-         WHERE id = $1 AND claim_id = $2 AND state = 'running'",
-    )
+                run_at = now() + make_interval(secs => $4), last_error = $5, rerun = false, {UNCLAIM}
+         WHERE {HELD}"
+    ))
     .bind(job.id)
     .bind(job.claim)
     .bind(give_up)
@@ -188,12 +189,12 @@ pub async fn fail(db: impl PgExecutor<'_>, job: &Job, error: &str, retry: Retry)
 
 /// Re-queues jobs whose lease expired; those out of attempts fail. Returns how many were reaped.
 pub async fn reap(db: impl PgExecutor<'_>) -> sqlx::Result<u64> {
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
                 last_error = 'lease expired: the worker stopped or made no progress',
-                rerun = false, worker = NULL, claim_id = NULL, lease_until = NULL, run_at = now(), updated_at = now()
-         WHERE state = 'running' AND lease_until < now()",
-    )
+                rerun = false, run_at = now(), {UNCLAIM}
+         WHERE state = 'running' AND lease_until < now()"
+    ))
     .execute(db)
     .await?;
     Ok(r.rows_affected())

@@ -4,11 +4,7 @@
 use crate::helpers::*;
 use crate::media::{make_slice, SliceSpec};
 use axum::http::{HeaderMap, StatusCode};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,14 +26,14 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start(port: u16, secret: &str, script: Vec<(u16, Option<&'static str>)>) -> Receiver {
-        let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+        let secret = secret.to_owned();
         let got = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
         let (g, s) = (got.clone(), script.clone());
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                let (g, s, key) = (g.clone(), s.clone(), key.clone());
+                let (g, s, secret) = (g.clone(), s.clone(), secret.clone());
                 async move {
                     let h = |n: &str| {
                         headers
@@ -46,11 +42,7 @@ impl Receiver {
                             .unwrap_or_default()
                     };
                     let (id, ts) = (h("webhook-id"), h("webhook-timestamp"));
-                    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-                    mac.update(format!("{id}.{ts}.").as_bytes());
-                    mac.update(&body);
-                    let want = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-                    let signature_ok = h("webhook-signature").split(' ').any(|s| s == want);
+                    let signature_ok = verify_webhook(&secret, &headers, &body);
                     g.lock().unwrap().push(Delivery {
                         id,
                         timestamp: ts.parse().unwrap_or(0),
@@ -103,7 +95,7 @@ impl Receiver {
 }
 
 /// An app whose callbacks may go to loopback, retrying every second (`schedule`).
-async fn callback_app(schedule: Vec<u64>) -> TestApp {
+pub async fn callback_app(schedule: Vec<u64>) -> TestApp {
     spawn_app_with(StoreKind::Fs, move |s| {
         s.callback.allow_private = true;
         s.callback.retry_schedule_secs = schedule;
@@ -112,7 +104,7 @@ async fn callback_app(schedule: Vec<u64>) -> TestApp {
     .await
 }
 
-async fn register(app: &TestApp, url: &str) {
+pub async fn register(app: &TestApp, url: &str) {
     let q = format!(
         "sdkappid={SDKAPPID}&identifier=administrator&usersig={}&random=1&contenttype=json",
         app.usersig("administrator")
@@ -128,7 +120,7 @@ async fn register(app: &TestApp, url: &str) {
 }
 
 /// Records a 2 s class: one slice, stop; returns the task id.
-async fn record(app: &TestApp) -> String {
+pub async fn record(app: &TestApp) -> String {
     let dir = tempfile::tempdir().unwrap();
     let f = make_slice(
         dir.path(),
@@ -160,7 +152,7 @@ async fn delivery_log(app: &TestApp, task: &str) -> Value {
 
 /// The delivery log once `done(log)` holds: the server writes an attempt's row after the receiver
 /// has answered, so on a busy machine the log can trail the receiver for a moment.
-async fn delivery_log_when(app: &TestApp, task: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn delivery_log_when(app: &TestApp, task: &str, done: impl Fn(&Value) -> bool) -> Value {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let log = delivery_log(app, task).await;
@@ -171,7 +163,7 @@ async fn delivery_log_when(app: &TestApp, task: &str, done: impl Fn(&Value) -> b
     }
 }
 
-fn attempts(log: &Value) -> usize {
+pub fn attempts(log: &Value) -> usize {
     log["Attempts"].as_array().map_or(0, |a| a.len())
 }
 

@@ -175,6 +175,86 @@ impl Backing {
     }
 }
 
+/// Secrets this test process handed out (keys, UserSigs, the S3 secret). Every log line the
+/// server writes is checked against them, so a secret in a log fails the test that caused it:
+/// across the whole suite, that is every log line of a full test run.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static LEAKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Log lines written so far in this test process (the check above saw each).
+pub fn log_lines() -> usize {
+    LINES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether [`LeakCheck`] would flag `line`.
+pub fn holds_secret(line: &str) -> bool {
+    SECRETS.lock().unwrap().iter().any(|s| line.contains(s.as_str()))
+}
+
+pub fn register_secret(secret: &str) {
+    if secret.len() >= 8 {
+        SECRETS.lock().unwrap().push(secret.to_owned());
+    }
+}
+
+/// The log writer of test processes: looks for secrets, then (with `LOCALRECORD_TEST_LOG` set)
+/// shows the line.
+struct LeakCheck;
+
+impl std::io::Write for LeakCheck {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf);
+        LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for secret in SECRETS.lock().unwrap().iter() {
+            if line.contains(secret.as_str()) {
+                LEAKS
+                    .lock()
+                    .unwrap()
+                    .push(line.replace(secret.as_str(), "[THE SECRET]"));
+            }
+        }
+        if std::env::var_os("LOCALRECORD_TEST_LOG").is_some() {
+            eprint!("{line}");
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Logs of the server's code at debug level (what an operator turning logging up would see) and of
+/// the libraries at info, all through [`LeakCheck`].
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        register_secret(S3_SECRET_KEY);
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info,localrecord=debug,sqlx=warn"))
+            .with_ansi(false)
+            .with_writer(|| LeakCheck)
+            .try_init();
+    });
+}
+
+/// Fails the test (on drop of its app) if any secret reached a log line.
+pub fn assert_no_secret_in_logs() {
+    let leaks = LEAKS.lock().unwrap();
+    assert!(leaks.is_empty(), "secrets written to the log: {leaks:#?}");
+}
+
+pub struct LeakGuard;
+
+impl Drop for LeakGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_secret_in_logs();
+        }
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -183,6 +263,7 @@ pub struct TestApp {
     pub keys: Arc<AppKeys>,
     pub backing: Arc<Backing>,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _leaks: LeakGuard,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -195,6 +276,7 @@ pub async fn spawn_app_on(kind: StoreKind) -> TestApp {
 
 /// A new backing (database, store) with app SDKAPPID created, and one instance serving it.
 pub async fn spawn_app_with(kind: StoreKind, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
     let backing = Backing::new(kind).await;
     let mut settings = backing.settings();
     tweak(&mut settings);
@@ -218,6 +300,10 @@ pub async fn spawn_instance_with(other: &TestApp, tweak: impl FnOnce(&mut Settin
 }
 
 async fn start(app: Application, backing: Arc<Backing>, keys: Arc<AppKeys>) -> TestApp {
+    init_logs();
+    for k in [&keys.secret_key, &keys.tic_key, &keys.webhook_secret] {
+        register_secret(k);
+    }
     let addr = app.local_addr();
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -235,6 +321,7 @@ async fn start(app: Application, backing: Arc<Backing>, keys: Arc<AppKeys>) -> T
         keys,
         backing,
         _stop: tx,
+        _leaks: LeakGuard,
     }
 }
 
@@ -247,6 +334,23 @@ pub fn md5_b64(data: &[u8]) -> String {
     use base64::Engine;
     use md5::Digest;
     base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(data))
+}
+
+/// A Standard Webhooks check done by the test itself (not the server's code): does any of the
+/// space-separated `webhook-signature` entries match HMAC-SHA256(`secret`, "id.timestamp.body")?
+pub fn verify_webhook(secret: &str, headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let Ok(key) = b64.decode(secret.strip_prefix("whsec_").unwrap_or(secret)) else {
+        return false;
+    };
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", h("webhook-id"), h("webhook-timestamp")).as_bytes());
+    mac.update(body);
+    let want = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    h("webhook-signature").split(' ').any(|s| s == want)
 }
 
 pub fn md5_hex(data: &[u8]) -> String {
@@ -263,14 +367,16 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
 
 impl TestApp {
     pub fn usersig(&self, user: &str) -> String {
-        usersig::generate(
+        let sig = usersig::generate(
             SDKAPPID as u64,
             &self.keys.secret_key,
             user,
             3600,
             localrecord::auth::now(),
             None,
-        )
+        );
+        register_secret(&sig);
+        sig
     }
 
     pub fn auth(&self, user: &str) -> String {

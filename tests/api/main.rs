@@ -25,6 +25,7 @@ mod recorder_support;
 mod recorder_untrusted;
 mod recorder_x11;
 mod recording;
+mod security;
 mod splice;
 mod tasks;
 mod tus;

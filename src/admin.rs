@@ -121,6 +121,9 @@ pub async fn rotate(
         );
     }
     let app = apps::get(&mut *tx, sdk_app_id).await?.expect("updated above");
+    let rotated: Vec<String> = kinds.iter().map(|k| format!("{k:?}")).collect();
+    let detail = serde_json::json!({ "Rotated": rotated, "OverlapSecs": overlap.as_secs() });
+    crate::db::audit::record(&mut *tx, sdk_app_id, "cli", "rotate", "", detail).await?;
     tx.commit().await?;
     let mut out = serde_json::to_value(AppKeys::from(app))?;
     out["Rotated"] = kinds.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().into();

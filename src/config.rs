@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 9] = [
-    "store", "upload", "db", "jobs", "query", "callback", "tls", "edge", "quota",
+const SECTIONS: [&str; 10] = [
+    "store", "upload", "db", "jobs", "query", "callback", "tls", "edge", "quota", "metrics",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -40,6 +40,17 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub edge: EdgeSettings,
     pub quota: QuotaSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Where Prometheus scrapes `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` without auth on this address of its own (e.g. `127.0.0.1:9464`).
+    pub listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the API listener to `Authorization: Bearer <token>`.
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub token: Option<SecretString>,
 }
 
 /// Per-app limits (`crate::quota`); 0 turns one off.
@@ -135,6 +146,9 @@ pub struct JobSettings {
     /// A slice arriving for an already spliced task re-splices it after this quiet period, so a
     /// burst of late slices costs one re-splice, not one per slice.
     pub resplice_delay_secs: u64,
+    /// How often the retention job (deleting recordings past their app's `retention_days`) is
+    /// queued, in seconds.
+    pub retention_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -235,6 +249,7 @@ impl Default for Settings {
                 timeout_secs: 15,
                 proxy: None,
             },
+            metrics: MetricsSettings::default(),
             quota: QuotaSettings {
                 open_tasks_per_user: 8,
                 partial_bytes_per_user: 8 << 30,
@@ -251,6 +266,7 @@ impl Default for Settings {
                 deadline_min_secs: 300,
                 deadline_bytes_per_sec: 256 * 1024,
                 resplice_delay_secs: 10,
+                retention_interval_secs: 3600,
             },
         }
     }

@@ -84,6 +84,14 @@ enum AppCommand {
         #[arg(long, default_value_t = 86400)]
         overlap_secs: u64,
     },
+    /// Keep an app's recordings this many days, then delete them (MP4, slices, rows); 0 keeps
+    /// them forever (the default). Enforced by the retention job.
+    Retention {
+        #[arg(long)]
+        sdkappid: i64,
+        #[arg(long)]
+        days: u32,
+    },
     /// Allow local recording for an app (the default).
     Enable {
         #[arg(long)]
@@ -157,12 +165,24 @@ async fn main() -> anyhow::Result<()> {
                     let overlap = std::time::Duration::from_secs(overlap_secs);
                     serde_json::to_value(admin::rotate(&pool, sdkappid, &kinds, overlap).await?)?
                 }
+                AppCommand::Retention { sdkappid, days } => {
+                    let days = (days > 0).then(|| days.min(i32::MAX as u32) as i32);
+                    anyhow::ensure!(
+                        db::deletion::set_retention(&pool, sdkappid, days).await?,
+                        "no app {sdkappid}"
+                    );
+                    let detail = serde_json::json!({ "RetentionDays": days });
+                    db::audit::record(&pool, sdkappid, "cli", "retention", "", detail).await?;
+                    serde_json::json!({ "SdkAppId": sdkappid, "RetentionDays": days })
+                }
                 AppCommand::Enable { sdkappid } | AppCommand::Disable { sdkappid } => {
                     let on = matches!(command, AppCommand::Enable { .. });
                     anyhow::ensure!(
                         db::apps::set_local_record_enabled(&pool, sdkappid, on).await?,
                         "no app {sdkappid}"
                     );
+                    let action = if on { "enable" } else { "disable" };
+                    db::audit::record(&pool, sdkappid, "cli", action, "", serde_json::json!({})).await?;
                     serde_json::json!({ "SdkAppId": sdkappid, "LocalRecordEnabled": on })
                 }
             };

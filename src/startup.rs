@@ -38,6 +38,8 @@ impl AppState {
 
 pub struct Application {
     listener: TcpListener,
+    /// `metrics.listen`, bound at build time like the API listener.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// Kept alive for as long as the application: dropping it stops the private PostgreSQL.
     _postgres: Option<EmbeddedPostgres>,
@@ -79,6 +81,10 @@ impl Application {
         let listener = TcpListener::bind(settings.listen).await?;
         // Port 0 means "any": links must carry the port actually bound.
         settings.listen = listener.local_addr()?;
+        let metrics_listener = match settings.metrics.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         let http = crate::outbound::client(&settings.callback)?;
         let scratch = Arc::new(crate::scratch::Scratch::create(&settings.data_dir)?);
         let auth_failures = Arc::new(crate::http::limits::FailureLimiter::new(
@@ -95,6 +101,7 @@ impl Application {
         };
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             _postgres: postgres,
         })
@@ -111,7 +118,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then gives in-flight requests and jobs
     /// `shutdown_grace_secs` to finish; what is still running then is dropped (requests) or handed
     /// back to the queue (jobs), so the process always ends within the grace period.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
         // None while serving; the instant by which everything must be done once shutting down.
         let (stop_tx, stop_rx) = watch::channel::<Option<Instant>>(None);
@@ -128,6 +135,20 @@ impl Application {
             .jobs
             .enabled
             .then(|| tokio::spawn(crate::jobs::worker::run(self.state.clone(), stop_rx.clone())));
+        let retention = self
+            .state
+            .settings
+            .jobs
+            .enabled
+            .then(|| tokio::spawn(crate::jobs::retention::schedule(self.state.clone())));
+        let metrics = match self.metrics_listener.take() {
+            Some(listener) => {
+                tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+                let router = crate::http::metrics::open_router(self.state.clone());
+                Some(tokio::spawn(async move { axum::serve(listener, router).await.ok() }))
+            }
+            None => None,
+        };
         let app = crate::http::router(self.state.clone());
         let tls = &self.state.settings.tls;
         let stopping = {
@@ -167,6 +188,12 @@ impl Application {
             }
         };
         sweeper.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
+        if let Some(r) = retention {
+            r.abort();
+        }
         if let Some(w) = worker {
             // The worker hands its jobs back by the same deadline; a little slack for the database.
             if tokio::time::timeout(grace + Duration::from_secs(2), w).await.is_err() {

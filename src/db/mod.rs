@@ -2,6 +2,8 @@
 //! transaction), so callers decide what runs atomically.
 
 pub mod apps;
+pub mod audit;
+pub mod deletion;
 pub mod query_nonces;
 pub mod slices;
 pub mod tasks;

@@ -34,3 +34,11 @@ pub async fn stored_bytes(db: &PgPool, sdk_app_id: i64) -> sqlx::Result<i64> {
     .fetch_one(db)
     .await
 }
+
+/// Jobs of a kind waiting to run (the splice queue's depth).
+pub async fn queued_jobs(db: &PgPool, kind: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = $1 AND state = 'queued'")
+        .bind(kind)
+        .fetch_one(db)
+        .await
+}

@@ -60,7 +60,19 @@ async fn register(
         .callback_url
         .ok_or_else(|| Error::invalid("CallbackUrl is required"))?;
     let url = check_url(&raw, state.settings.callback.allow_private).await?;
-    crate::db::apps::set_callback_url(&state.db, caller.sdk_app_id(), url.as_str()).await?;
+    let mut tx = state.db.begin().await?;
+    crate::db::apps::set_callback_url(&mut *tx, caller.sdk_app_id(), url.as_str()).await?;
+    let detail = serde_json::json!({ "CallbackUrl": url.as_str() });
+    crate::db::audit::record(
+        &mut *tx,
+        caller.sdk_app_id(),
+        &caller.identifier,
+        "register-callback",
+        "",
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(sdkappid = caller.sdk_app_id(), "callback URL registered");
     Ok(ok(serde_json::json!({ "WebhookSecret": caller.app.webhook_secret })))
 }

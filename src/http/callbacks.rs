@@ -17,7 +17,7 @@ pub fn router() -> Router<AppState> {
         .route("/localrecord/v1/tasks/{task_id}/callbacks/redeliver", post(redeliver))
 }
 
-async fn admin_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<()> {
+pub(super) async fn admin_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<()> {
     if !caller.is_admin() {
         return Err(Error::Forbidden(format!(
             "{} is not an admin identifier of SdkAppId {}",
@@ -71,5 +71,15 @@ async fn redeliver(
                 .ok_or_else(|| Error::Conflict("no callback URL is registered".into()))?
         }
     };
+    let detail = serde_json::json!({ "WebhookId": webhook_id });
+    crate::db::audit::record(
+        &state.db,
+        caller.sdk_app_id(),
+        &caller.identifier,
+        "redeliver",
+        &task_id,
+        detail,
+    )
+    .await?;
     Ok(ok(serde_json::json!({ "WebhookId": webhook_id })))
 }

@@ -1,5 +1,6 @@
 //! The HTTP API. Each area owns its `router()`; [`router`] mounts them all with shared layers.
 
+pub mod admin;
 pub mod auth;
 pub mod callback_registration;
 pub mod callbacks;
@@ -7,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod limits;
+pub mod metrics;
 pub mod query;
 pub mod recordings;
 pub mod serve;
@@ -27,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .merge(query::router())
         .merge(callback_registration::router())
         .merge(callbacks::router())
+        .merge(admin::router())
+        .merge(metrics::router())
         .merge(upload::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
         // URIs are not logged: the seed's auth puts the UserSig in the query string.

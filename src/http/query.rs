@@ -125,6 +125,7 @@ async fn query(
     RawQuery(q): RawQuery,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let _timer = crate::metrics::Timer::start(&crate::metrics::METRICS.query_seconds);
     match run(&state, q.as_deref().unwrap_or(""), body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

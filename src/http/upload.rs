@@ -295,11 +295,17 @@ async fn ingest_chunk(
     body: Body,
     checksum: Option<Checksum>,
 ) -> Result<ingest::Received> {
+    use crate::metrics::{self, METRICS};
+    let _in_flight = metrics::InFlight::start();
     let st = state.clone();
     run_detached(async move {
         let received = ingest::receive(&st, &up, offset, body.into_data_stream(), checksum).await?;
+        metrics::add(&METRICS.bytes_received, (received.new_offset - offset).max(0) as u64);
         if received.new_offset == up.length {
             ingest::finish(&st, up.id).await?;
+            if up.task_id.is_some() {
+                metrics::add(&METRICS.slices_stored, 1);
+            }
         }
         Ok(received)
     })
@@ -360,6 +366,7 @@ async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
+    let _timer = crate::metrics::Timer::start(&crate::metrics::METRICS.patch_seconds);
     tus::check_version(&headers)?;
     if tus::header(&headers, "content-type")? != Some(tus::OFFSET_CONTENT_TYPE) {
         return Err(Error::UnsupportedMediaType(format!(

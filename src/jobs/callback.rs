@@ -130,6 +130,7 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         Ok(t) => t,
         Err(e) => {
             log_attempt(state, &job, attempt, &url, None, Some(e.class()), 0).await?;
+            crate::metrics::add(&crate::metrics::METRICS.callbacks_refused, 1);
             return Err(retry(anyhow!("callback URL refused: {e}"), None));
         }
     };
@@ -170,6 +171,16 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         Err(e) => (None, Some(crate::outbound::error_class(e)), None),
     };
     log_attempt(state, &job, attempt, &url, status, error, ms).await?;
+    let m = &crate::metrics::METRICS;
+    let delivered = status.is_some_and(|s| (200..300).contains(&s));
+    crate::metrics::add(
+        if delivered {
+            &m.callbacks_delivered
+        } else {
+            &m.callbacks_failed
+        },
+        1,
+    );
     match status {
         Some(s) if (200..300).contains(&s) => Ok(()),
         Some(410) => {

@@ -3,6 +3,7 @@
 
 pub mod callback;
 pub mod queue;
+pub mod retention;
 pub mod splice;
 pub mod worker;
 

@@ -162,6 +162,16 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     if let Some(old) = old_key.filter(|k| *k != key) {
         state.store.delete(&old).await.ok();
     }
+    let m = &crate::metrics::METRICS;
+    m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
+    crate::metrics::add(
+        if result.state == "done" {
+            &m.splices_done
+        } else {
+            &m.splices_partial
+        },
+        1,
+    );
     tracing::info!(task = %task_id, state = result.state, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! back to the queue (`queue::release`) for the next instance. Every `lease / 2` it also reaps
 //! expired leases and starts splices for recordings whose recorder went quiet.
 
-use super::{callback, queue, splice, JobError};
+use super::{callback, queue, retention, splice, JobError};
 use crate::progress::Progress;
 use crate::startup::AppState;
 use std::sync::Arc;
@@ -77,6 +77,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<Option<Instant>>) {
 
 async fn maintenance(state: &AppState) -> anyhow::Result<()> {
     let reaped = queue::reap(&state.db).await?;
+    crate::metrics::add(&crate::metrics::METRICS.jobs_reaped, reaped);
     if reaped > 0 {
         tracing::warn!(reaped, "re-queued jobs whose worker stopped or stalled");
     }
@@ -190,6 +191,7 @@ async fn execute(state: &AppState, job: queue::Job, lease: Duration, stop: watch
 }
 
 async fn dispatch(state: AppState, job: queue::Job, progress: Progress) -> Result<(), JobError> {
+    crate::metrics::add(&crate::metrics::METRICS.job_attempts, 1);
     match job.kind.as_str() {
         splice::KIND => {
             let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
@@ -199,6 +201,7 @@ async fn dispatch(state: AppState, job: queue::Job, progress: Progress) -> Resul
             let payload = serde_json::from_value(job.payload).map_err(|e| JobError::Permanent(e.into()))?;
             callback::run(&state, payload, job.attempts).await
         }
+        retention::KIND => retention::run(&state, &progress).await,
         other => Err(JobError::Permanent(anyhow::anyhow!("unknown job kind {other:?}"))),
     }
 }
@@ -206,6 +209,7 @@ async fn dispatch(state: AppState, job: queue::Job, progress: Progress) -> Resul
 /// A job out of attempts: tell whoever waits on it.
 async fn gave_up(state: &AppState, job: &queue::Job, error: String) -> anyhow::Result<()> {
     if job.kind == splice::KIND {
+        crate::metrics::add(&crate::metrics::METRICS.splices_failed, 1);
         let payload: splice::SpliceJob = serde_json::from_value(job.payload.clone())?;
         let mut tx = state.db.begin().await?;
         crate::db::tasks::mark_failed(&mut *tx, &payload.task_id, &error).await?;

@@ -127,7 +127,7 @@ impl IntoResponse for Error {
             Error::Quota(crate::quota::Exceeded::StoredBytes { .. }) => Some(300),
             _ => None,
         };
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = super::request_id::current();
         let message = match &self {
             Error::Internal(e) => {
                 tracing::error!(request_id, error = ?e, "internal error");
@@ -158,6 +158,6 @@ pub fn ok<T: serde::Serialize>(body: T) -> Json<serde_json::Value> {
     if !v.is_object() {
         v = serde_json::json!({});
     }
-    v["RequestId"] = serde_json::Value::String(uuid::Uuid::new_v4().to_string());
+    v["RequestId"] = serde_json::Value::String(super::request_id::current());
     Json(serde_json::json!({ "Response": v }))
 }

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod metrics;
 pub mod query;
 pub mod recordings;
+pub mod request_id;
 pub mod serve;
 pub mod tasks;
 pub mod tus;
@@ -18,7 +19,6 @@ pub mod upload;
 
 use crate::startup::AppState;
 use axum::Router;
-use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -33,9 +33,6 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .merge(upload::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
-        // URIs are not logged: the seed's auth puts the UserSig in the query string.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)
 }

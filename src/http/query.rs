@@ -158,7 +158,7 @@ async fn run(
     let body = parse_body(&body)?;
 
     let internal = |e: sqlx::Error| {
-        let id = uuid::Uuid::new_v4();
+        let id = super::request_id::current();
         tracing::error!(request_id = %id, "query: {e}");
         QueryError(
             StatusCode::INTERNAL_SERVER_ERROR,

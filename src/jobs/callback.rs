@@ -171,6 +171,7 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         Err(e) => (None, Some(crate::outbound::error_class(e)), None),
     };
     log_attempt(state, &job, attempt, &url, status, error, ms).await?;
+    tracing::info!(task = %job.task_id, webhook_id = %job.webhook_id, attempt, status, error, ms, "callback attempt");
     let m = &crate::metrics::METRICS;
     let delivered = status.is_some_and(|s| (200..300).contains(&s));
     crate::metrics::add(

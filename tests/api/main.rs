@@ -11,6 +11,7 @@ mod fuzz_regressions;
 mod helpers;
 mod https;
 mod jobs;
+mod logs;
 mod media;
 mod metrics;
 mod multi_instance;

@@ -235,3 +235,41 @@ async fn record_from_the_command_line_shows_progress_and_ends_with_the_servers_r
         "the UserSig is never printed"
     );
 }
+
+/// With no sound device (here: PulseAudio pointed at nothing; this machine has no sound card),
+/// `record` says so once in plain words instead of printing the audio libraries' raw errors.
+#[tokio::test]
+async fn record_without_a_sound_device_says_so_once_in_plain_words() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(recorder_bin())
+        .args(["--source", "test", "--audio", "auto", "--server", &app.base])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["record", "--sdkappid", &SDKAPPID.to_string(), "--user-id", "alice"])
+        .args(["--class-id", "3010", "--duration", "2s", "--slice-time", "2"])
+        .env("LOCALRECORD_USERSIG", app.usersig("alice"))
+        .env("PULSE_SERVER", "unix:/nonexistent/localrecord-test-pulse")
+        .env("ALSA_CONFIG_PATH", dir.path().join("no-alsa.conf"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for raw in [
+        "ALSA lib",
+        "[alsa @",
+        "[pulse @",
+        "Cannot open",
+        "cannot open audio device",
+    ] {
+        assert!(
+            !stderr.contains(raw),
+            "a raw library error ({raw}) reached the terminal: {stderr}"
+        );
+    }
+    let said = stderr
+        .matches("no sound device found (tried PulseAudio and ALSA): recording a silent audio track")
+        .count();
+    assert_eq!(said, 1, "{stderr}");
+}

@@ -136,15 +136,64 @@ fn open_audio(src: &AudioSource, tx: SyncSender<Input>, stop: Arc<AtomicBool>) -
             }
         },
         AudioSource::Auto => {
+            // Probing is expected to fail on machines without sound: the libraries' own complaints
+            // (FFmpeg's device errors, libasound's "ALSA lib ..." lines) would be noise, so they are
+            // silenced while probing and one plain line says what happened.
+            let mut tried = Vec::new();
             for (format, input) in [("pulse", "default"), ("alsa", "default")] {
-                match device::audio(format, input, tx.clone(), stop.clone()) {
+                let quiet = QuietStderr::start();
+                let opened = device::audio(format, input, tx.clone(), stop.clone());
+                drop(quiet);
+                match opened {
                     Ok(t) => return t,
-                    Err(e) => tracing::debug!("audio {format}:{input}: {e}"),
+                    Err(e) => {
+                        tracing::debug!("audio {format}:{input}: {e}");
+                        tried.push(if format == "pulse" { "PulseAudio" } else { "ALSA" });
+                    }
                 }
             }
-            tracing::info!("no audio device answered; recording a silent track");
+            tracing::warn!(
+                "no sound device found (tried {}): recording a silent audio track",
+                tried.join(" and ")
+            );
             tone(0.0, tx, stop)
         }
+    }
+}
+
+/// Silences FFmpeg's log and this process's stderr (fd 2) until dropped.
+struct QuietStderr(Option<i32>);
+
+impl QuietStderr {
+    fn start() -> QuietStderr {
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
+        // SAFETY: plain descriptor calls on fd 2 and a descriptor this function opens; failures
+        // leave stderr as it was.
+        let saved = unsafe {
+            let saved = libc::dup(2);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            if saved >= 0 && null >= 0 {
+                libc::dup2(null, 2);
+            }
+            if null >= 0 {
+                libc::close(null);
+            }
+            (saved >= 0).then_some(saved)
+        };
+        QuietStderr(saved)
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        if let Some(saved) = self.0 {
+            // SAFETY: `saved` is the duplicate of the original stderr made in `start`.
+            unsafe {
+                libc::dup2(saved, 2);
+                libc::close(saved);
+            }
+        }
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
     }
 }
 

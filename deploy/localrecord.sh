@@ -2,6 +2,10 @@
 # localrecord's one script: sets up a fresh Debian/Ubuntu machine and runs the server, the tests or
 # the benchmarks. Run as root or as a user with sudo.
 #
+#   deploy/localrecord.sh install  install what is missing, build (release), put localrecord and
+#                                  localrecord-recorder in $PREFIX/bin (default /usr/local), the config
+#                                  at /etc/localrecord.toml (kept if present) and the hardened systemd
+#                                  unit, and create the localrecord user
 #   deploy/localrecord.sh run      install what is missing, build (release) and serve on 127.0.0.1:8080
 #   deploy/localrecord.sh test     install what is missing, start s3s-fs and (if none answers) Postgres,
 #                                  run the whole test suite
@@ -98,7 +102,39 @@ run_tests() {
   fi
 }
 
+# Installs the binaries, the example config (never over an existing one) and the systemd unit.
+# LOCALRECORD_PREBUILT=<dir> takes the binaries from there instead of building; PREFIX,
+# LOCALRECORD_ETC and LOCALRECORD_SYSTEMD_DIR move the targets (the tests install into a temp dir).
+install_all() {
+  local prefix="${PREFIX:-/usr/local}" etc="${LOCALRECORD_ETC:-/etc}" units="${LOCALRECORD_SYSTEMD_DIR:-/etc/systemd/system}"
+  local from="${LOCALRECORD_PREBUILT:-}"
+  if [ -z "$from" ]; then
+    log "building localrecord and localrecord-recorder (release)"
+    cargo build --release -p localrecord -p localrecord-client --bins
+    from="$ROOT/target/release"
+  fi
+  $SUDO install -D -m 0755 "$from/localrecord" "$prefix/bin/localrecord"
+  $SUDO install -D -m 0755 "$from/localrecord-recorder" "$prefix/bin/localrecord-recorder"
+  if [ ! -f "$etc/localrecord.toml" ]; then
+    $SUDO install -D -m 0640 deploy/localrecord.example.toml "$etc/localrecord.toml"
+  fi
+  sed "s#/usr/local/bin/localrecord#$prefix/bin/localrecord#; s#/etc/localrecord.toml#$etc/localrecord.toml#" \
+    deploy/localrecord.service | $SUDO install -D -m 0644 /dev/stdin "$units/localrecord.service"
+  if [ "$etc" = /etc ] && ! id localrecord >/dev/null 2>&1; then
+    $SUDO useradd --system --home-dir /var/lib/localrecord --shell /usr/sbin/nologin localrecord
+  fi
+  if [ "$units" = /etc/systemd/system ] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl daemon-reload
+  fi
+  log "installed: $prefix/bin/localrecord, $prefix/bin/localrecord-recorder, $etc/localrecord.toml, $units/localrecord.service"
+  log "next: systemctl enable --now localrecord; localrecord app create --sdkappid 1400000001"
+}
+
 case "${1:-}" in
+  install)
+    install_packages
+    install_all
+    ;;
   run)
     install_packages
     cargo build --release --bin localrecord
@@ -131,7 +167,7 @@ case "${1:-}" in
     cargo clippy --workspace --all-targets -- -D warnings
     ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "localrecord", version, about = "Classroom/meeting local recording backend")]
 struct Cli {
-    /// TOML config file (see deploy/localrecord.example.toml); LOCALRECORD_* env vars override it.
+    /// TOML config file (see deploy/localrecord.example.toml); default /etc/localrecord.toml when
+    /// it exists (where `deploy/localrecord.sh install` puts it). LOCALRECORD_* env vars override it.
     #[arg(long, global = true, env = "LOCALRECORD_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -113,7 +114,11 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    let settings = Settings::load(cli.config.as_deref()).context("loading configuration")?;
+    let config = cli.config.clone().or_else(|| {
+        let installed = std::path::PathBuf::from("/etc/localrecord.toml");
+        installed.is_file().then_some(installed)
+    });
+    let settings = Settings::load(config.as_deref()).context("loading configuration")?;
     // Everything the server writes (objects, scratch files, the private PostgreSQL) is for its
     // own user alone: files 0600, directories 0700.
     // SAFETY: umask only swaps the process's file mode mask; it cannot fail.

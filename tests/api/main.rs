@@ -10,6 +10,7 @@ mod fencing;
 mod fuzz_regressions;
 mod helpers;
 mod https;
+mod install;
 mod jobs;
 mod logs;
 mod media;

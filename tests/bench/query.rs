@@ -1,8 +1,10 @@
 //! Query benchmark (not a test): the signed /paas/v1/localrecord/query against 1,000,000 stored
-//! recordings (20,000 classes x 50, 4 users each) on the real `localrecord serve` binary. Prints an
-//! open-loop run at a fixed rate (default 2,000 requests/s for 10 s: throughput, p50, p99, max,
-//! errors) and a closed-loop run (64 clients as fast as they go). Client, server and Postgres share
-//! this machine's cores.
+//! recordings (20,000 classes x 50, 4 users each) on the real `localrecord serve` binary, beside a
+//! bare peer measured in the same run: a plain axum + sqlx endpoint in a process of its own (this
+//! binary re-run with BENCH_BARE_SERVER) running the same page + count SQL with no sign, app
+//! lookup, envelope or edge limits. Prints, for both, an open-loop run at a fixed rate (default
+//! 2,000 requests/s for 10 s: throughput, p50, p99, max, errors) and a closed-loop run (64 clients as
+//! fast as they go), and ours/bare. Client, servers and Postgres share this machine's cores.
 //!
 //! Run: `deploy/localrecord.sh bench` or `cargo bench --bench query`.
 //! BENCH_RECORDS, BENCH_RATE, BENCH_SECS change the load.
@@ -33,6 +35,8 @@ struct Client {
     base: String,
     tic: String,
     classes: i64,
+    /// Talk to the bare peer instead.
+    bare: bool,
 }
 
 impl Client {
@@ -41,6 +45,22 @@ impl Client {
             let mut r = rand::thread_rng();
             (r.gen_range(1..=self.classes), r.gen_range(0..PER_CLASS))
         };
+        if self.bare {
+            let t = Instant::now();
+            let r = self
+                .http
+                .post(format!("{}/q", self.base))
+                .json(&serde_json::json!({ "class_id": class, "Index": index, "size": 10 }))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+            let took = t.elapsed();
+            if v["total"] != PER_CLASS {
+                return Err(format!("bad answer: {v}"));
+            }
+            return Ok(took);
+        }
         let exp = localrecord::auth::now() + 300;
         let sign = localrecord::auth::query_sign::sign(&self.tic, exp);
         let url = format!(
@@ -65,8 +85,116 @@ impl Client {
     }
 }
 
+/// The bare peer: the same page + count SQL (`db::tasks::records`) behind a plain axum route.
+async fn bare_server(db_url: String, port: u16) {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&db_url)
+        .await
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/q",
+            axum::routing::post(
+                |axum::extract::State(pool): axum::extract::State<sqlx::PgPool>,
+                 axum::Json(b): axum::Json<serde_json::Value>| async move {
+                    let f = localrecord::db::tasks::RecordFilter {
+                        sdk_app_id: APP,
+                        class_id: b["class_id"].as_i64().unwrap_or(0),
+                        user_id: None,
+                        task_id: None,
+                    };
+                    let index = b["Index"].as_i64().unwrap_or(0);
+                    let size = b["size"].as_i64().unwrap_or(10);
+                    let (rows, total) = localrecord::db::tasks::records(&pool, &f, index, size).await.unwrap();
+                    let list: Vec<serde_json::Value> = rows
+                        .into_iter()
+                        .map(|t| serde_json::json!({ "TaskId": t.task_id, "UserId": t.user_id, "VideoOutputId": t.video_output_id }))
+                        .collect();
+                    axum::Json(serde_json::json!({ "total": total, "list": list }))
+                },
+            ),
+        )
+        .with_state(pool);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    axum::serve(listener, app).await.unwrap();
+}
+
+/// Open loop at `rate` for `secs`, then closed loop with 64 clients for 5 s: (closed-loop req/s,
+/// open-loop p99 ms).
+async fn measure(name: &str, client: Arc<Client>, rate: i64, secs: i64) -> (f64, f64) {
+    for _ in 0..200 {
+        client.one().await.expect("warm-up query");
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity((rate * secs) as usize);
+    for _ in 0..rate * secs {
+        tick.tick().await;
+        let c = client.clone();
+        handles.push(tokio::spawn(async move { c.one().await }));
+    }
+    let mut lat = Vec::with_capacity(handles.len());
+    let mut errors = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(d) => lat.push(d),
+            Err(e) => {
+                if errors == 0 {
+                    eprintln!("{name}: first error: {e}");
+                }
+                errors += 1;
+            }
+        }
+    }
+    let wall = start.elapsed().as_secs_f64();
+    lat.sort();
+    let p99 = pct(&lat, 0.99);
+    println!(
+        "{name:>5} open loop at {rate}/s for {secs} s: {:.0} req/s done, p50 {:.2} ms, p99 {p99:.2} ms, max {:.2} ms, errors {errors}",
+        lat.len() as f64 / wall,
+        pct(&lat, 0.5),
+        lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    );
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(5);
+    let workers: Vec<_> = (0..64)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move {
+                let mut v = Vec::new();
+                while Instant::now() < deadline {
+                    if let Ok(d) = c.one().await {
+                        v.push(d);
+                    }
+                }
+                v
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for w in workers {
+        lat.extend(w.await.unwrap());
+    }
+    let wall = start.elapsed().as_secs_f64();
+    lat.sort();
+    let rps = lat.len() as f64 / wall;
+    println!(
+        "{name:>5} closed loop, 64 clients, 5 s: {rps:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
+    (rps, p99)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if let Ok(spec) = std::env::var("BENCH_BARE_SERVER") {
+        let (url, port) = spec.rsplit_once(' ').expect("BENCH_BARE_SERVER=<db url> <port>");
+        bare_server(url.to_owned(), port.parse().unwrap()).await;
+        return;
+    }
     let records = env_i("BENCH_RECORDS", 1_000_000);
     let rate = env_i("BENCH_RATE", 2000);
     let secs = env_i("BENCH_SECS", 10);
@@ -112,79 +240,33 @@ async fn main() {
     );
 
     let (mut server, base) = helpers::serve_cli(BIN, &env, port).await;
+    let bare_port = free_port();
+    let mut bare = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("BENCH_BARE_SERVER", format!("{db_url} {bare_port}"))
+        .spawn()
+        .unwrap();
+    let bare_base = format!("http://127.0.0.1:{bare_port}");
+    while reqwest::get(format!("{bare_base}/q")).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-    let client = Arc::new(Client {
-        http,
-        base,
-        tic,
-        classes,
-    });
-    for _ in 0..200 {
-        client.one().await.expect("warm-up query");
-    }
-
-    // Open loop: a request every 1/rate s, whatever the answers do.
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity((rate * secs) as usize);
-    for _ in 0..rate * secs {
-        tick.tick().await;
-        let c = client.clone();
-        handles.push(tokio::spawn(async move { c.one().await }));
-    }
-    let mut lat = Vec::with_capacity(handles.len());
-    let mut errors = 0;
-    for h in handles {
-        match h.await.unwrap() {
-            Ok(d) => lat.push(d),
-            Err(e) => {
-                if errors == 0 {
-                    eprintln!("first error: {e}");
-                }
-                errors += 1;
-            }
-        }
-    }
-    let wall = start.elapsed().as_secs_f64();
-    lat.sort();
-    println!(
-        "open loop at {rate}/s for {secs} s: {:.0} req/s done, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, errors {errors}",
-        lat.len() as f64 / wall,
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
-    );
-
-    // Closed loop: 64 clients, each sending its next query when the last one answers.
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(5);
-    let workers: Vec<_> = (0..64)
-        .map(|_| {
-            let c = client.clone();
-            tokio::spawn(async move {
-                let mut v = Vec::new();
-                while Instant::now() < deadline {
-                    if let Ok(d) = c.one().await {
-                        v.push(d);
-                    }
-                }
-                v
-            })
+    let client = |base: String, bare: bool| {
+        Arc::new(Client {
+            http: http.clone(),
+            base,
+            tic: tic.clone(),
+            classes,
+            bare,
         })
-        .collect();
-    let mut lat = Vec::new();
-    for w in workers {
-        lat.extend(w.await.unwrap());
-    }
-    let wall = start.elapsed().as_secs_f64();
-    lat.sort();
+    };
+    let (ours, ours_p99) = measure("ours", client(base, false), rate, secs).await;
+    let (peer, _) = measure("bare", client(bare_base, true), rate, secs).await;
     println!(
-        "closed loop, 64 clients, 5 s: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-        lat.len() as f64 / wall,
-        pct(&lat, 0.5),
-        pct(&lat, 0.99)
+        "ours/bare closed-loop throughput: {:.2} (target >= 0.85); our open-loop p99 at {rate}/s: {ours_p99:.2} ms (target <= 8)",
+        ours / peer
     );
     server.kill().ok();
     server.wait().ok();
+    bare.kill().ok();
+    bare.wait().ok();
 }

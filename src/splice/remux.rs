@@ -59,9 +59,11 @@ const MAX_PIXELS: u64 = 4096 * 2304;
 /// Highest frame rate a slice may declare.
 const MAX_FPS: i32 = 120;
 /// How far the reader may run ahead of the MP4 writer, in bytes of packets.
-const IN_FLIGHT_BYTES: usize = 4 << 20;
+const IN_FLIGHT_BYTES: usize = 1 << 20;
 /// How many bytes of packets the reader holds back while their keyframe's check runs.
-const HOLD_BYTES: usize = 4 << 20;
+const HOLD_BYTES: usize = 1 << 20;
+/// Bytes of packets handed to the MP4 writer at once.
+const BATCH_BYTES: usize = 128 << 10;
 
 /// Why a slice's video is refused before anything decodes it, if it is.
 fn video_out_of_bounds(p: &codec::Parameters, rate: Rational) -> Option<String> {
@@ -169,7 +171,11 @@ fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> 
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
 /// keyframe checks and timestamping here overlap with muxing and the faststart pass there.
 struct Muxer {
-    tx: budget::Sender<Packet>,
+    tx: budget::Sender<Vec<Packet>>,
+    /// Packets go to the writer in batches: one hand-over per packet cost more (futex wake-ups,
+    /// context switches) than the muxing it moved off this thread.
+    batch: Vec<Packet>,
+    batch_bytes: usize,
     tl: Timeline,
     v_tb: Rational,
     a_tb: Option<Rational>,
@@ -199,9 +205,26 @@ impl Muxer {
         out.set_duration(from_us(dur, self.v_tb));
         out.set_stream(0);
         out.set_position(-1);
-        let n = out.size();
+        self.push(out)
+    }
+
+    fn push(&mut self, p: Packet) -> anyhow::Result<()> {
+        self.batch_bytes += p.size();
+        self.batch.push(p);
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= 256 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let n = std::mem::take(&mut self.batch_bytes);
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(256));
         self.tx
-            .send(out, n)
+            .send(batch, n)
             .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
     }
 
@@ -222,10 +245,7 @@ impl Muxer {
         p.set_duration(per_sample(self.frame));
         p.set_stream(1);
         p.set_position(-1);
-        let n = p.size();
-        self.tx
-            .send(p, n)
-            .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))?;
+        self.push(p)?;
         Ok(true)
     }
 }
@@ -317,10 +337,12 @@ fn splice_with(
     let a_tb = octx.stream(1).map(|s| s.time_base());
     let (rate, frame) = r.audio.as_ref().map(|a| (a.2, a.3)).unwrap_or((48_000, 1024));
     // Memory stays bounded: at most IN_FLIGHT_BYTES of packets between the threads.
-    let (tx, rx) = budget::channel::<Packet>(IN_FLIGHT_BYTES);
+    let (tx, rx) = budget::channel::<Vec<Packet>>(IN_FLIGHT_BYTES);
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
-        while let Some(p) = rx.recv() {
-            p.write_interleaved(&mut octx).context("writing the MP4")?;
+        while let Some(batch) = rx.recv() {
+            for p in batch {
+                p.write_interleaved(&mut octx).context("writing the MP4")?;
+            }
         }
         octx.write_trailer().map_err(|e| match moov_room {
             Some(n) => anyhow::anyhow!("{RESERVED_TOO_SMALL} ({n} bytes): {e}"),
@@ -329,6 +351,8 @@ fn splice_with(
     });
     let mut mux = Muxer {
         tx,
+        batch: Vec::with_capacity(256),
+        batch_bytes: 0,
         tl: Timeline::new(rate, frame).with_video_frame(r.frame_us),
         v_tb,
         a_tb,
@@ -363,10 +387,12 @@ fn splice_with(
         reports.push(rep);
     }
     let end = mux.tl.end();
+    let flushed = mux.flush();
     drop(mux);
     writer
         .join()
         .map_err(|_| anyhow::anyhow!("the MP4 writer panicked"))??;
+    flushed?;
     if progress.cancelled() {
         bail!("cancelled");
     }

@@ -100,6 +100,12 @@ pub fn content_secs(path: &Path) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// Seconds of video frames in a 15 fps file (frames x 1/15 s): what a gapless splice of slices
+/// lasts, whatever audio a slice carries past its video (AAC priming and padding).
+pub fn video_secs(path: &Path) -> f64 {
+    packets(path, "v").len() as f64 / 15.0
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Pkt {
     pub pts: f64,

@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod flvscan;
+pub mod h264;
 pub mod input;
 pub mod reencode;
 pub mod remux;

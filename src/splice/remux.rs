@@ -8,10 +8,11 @@
 //! parameter sets differ from the first slice's carries its own SPS/PPS in-band at each keyframe.
 
 use super::budget;
+use super::h264::{check_avcc, Verdict};
 use super::input::open_flv;
 use super::reencode::Reencoder;
 use super::timeline::{Micros, Timeline, MAX_INPUT_US};
-use super::verify::KeyframeCheck;
+use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport, Summary};
 use crate::progress::Progress;
 use anyhow::{bail, Context};
@@ -19,6 +20,7 @@ use ffmpeg::codec::{self, Id};
 use ffmpeg::format;
 use ffmpeg::{media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -57,7 +59,11 @@ const MAX_PIXELS: u64 = 4096 * 2304;
 /// Highest frame rate a slice may declare.
 const MAX_FPS: i32 = 120;
 /// How far the reader may run ahead of the MP4 writer, in bytes of packets.
-const IN_FLIGHT_BYTES: usize = 8 << 20;
+const IN_FLIGHT_BYTES: usize = 1 << 20;
+/// How many bytes of packets the reader holds back while their keyframe's check runs.
+const HOLD_BYTES: usize = 1 << 20;
+/// Bytes of packets handed to the MP4 writer at once.
+const BATCH_BYTES: usize = 128 << 10;
 
 /// Why a slice's video is refused before anything decodes it, if it is.
 fn video_out_of_bounds(p: &codec::Parameters, rate: Rational) -> Option<String> {
@@ -165,7 +171,11 @@ fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> 
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
 /// keyframe checks and timestamping here overlap with muxing and the faststart pass there.
 struct Muxer {
-    tx: budget::Sender<Packet>,
+    tx: budget::Sender<Vec<Packet>>,
+    /// Packets go to the writer in batches: one hand-over per packet cost more (futex wake-ups,
+    /// context switches) than the muxing it moved off this thread.
+    batch: Vec<Packet>,
+    batch_bytes: usize,
     tl: Timeline,
     v_tb: Rational,
     a_tb: Option<Rational>,
@@ -195,16 +205,37 @@ impl Muxer {
         out.set_duration(from_us(dur, self.v_tb));
         out.set_stream(0);
         out.set_position(-1);
-        let n = out.size();
+        self.push(out)
+    }
+
+    fn push(&mut self, p: Packet) -> anyhow::Result<()> {
+        self.batch_bytes += p.size();
+        self.batch.push(p);
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= 256 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let n = std::mem::take(&mut self.batch_bytes);
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(256));
         self.tx
-            .send(out, n)
+            .send(batch, n)
             .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
     }
 
-    fn audio(&mut self, mut p: Packet, ts: Micros) -> anyhow::Result<()> {
-        let Some(tb) = self.a_tb else { return Ok(()) };
+    /// Writes an audio packet; false: dropped, it overlapped the audio already written.
+    fn audio(&mut self, mut p: Packet, ts: Micros) -> anyhow::Result<bool> {
+        let Some(tb) = self.a_tb else { return Ok(false) };
         let per_sample = |n: i64| n * tb.denominator() as i64 / (self.rate * tb.numerator() as i64).max(1);
-        let mut t = per_sample(self.tl.audio(ts));
+        let Some(at) = self.tl.audio(ts) else {
+            return Ok(false);
+        };
+        let mut t = per_sample(at);
         if let Some(l) = self.last_a {
             t = t.max(l + 1);
         }
@@ -214,10 +245,8 @@ impl Muxer {
         p.set_duration(per_sample(self.frame));
         p.set_stream(1);
         p.set_position(-1);
-        let n = p.size();
-        self.tx
-            .send(p, n)
-            .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
+        self.push(p)?;
+        Ok(true)
     }
 }
 
@@ -308,10 +337,12 @@ fn splice_with(
     let a_tb = octx.stream(1).map(|s| s.time_base());
     let (rate, frame) = r.audio.as_ref().map(|a| (a.2, a.3)).unwrap_or((48_000, 1024));
     // Memory stays bounded: at most IN_FLIGHT_BYTES of packets between the threads.
-    let (tx, rx) = budget::channel::<Packet>(IN_FLIGHT_BYTES);
+    let (tx, rx) = budget::channel::<Vec<Packet>>(IN_FLIGHT_BYTES);
     let writer = std::thread::spawn(move || -> anyhow::Result<()> {
-        while let Some(p) = rx.recv() {
-            p.write_interleaved(&mut octx).context("writing the MP4")?;
+        while let Some(batch) = rx.recv() {
+            for p in batch {
+                p.write_interleaved(&mut octx).context("writing the MP4")?;
+            }
         }
         octx.write_trailer().map_err(|e| match moov_room {
             Some(n) => anyhow::anyhow!("{RESERVED_TOO_SMALL} ({n} bytes): {e}"),
@@ -320,7 +351,9 @@ fn splice_with(
     });
     let mut mux = Muxer {
         tx,
-        tl: Timeline::new(rate, frame),
+        batch: Vec::with_capacity(256),
+        batch_bytes: 0,
+        tl: Timeline::new(rate, frame).with_video_frame(r.frame_us),
         v_tb,
         a_tb,
         rate,
@@ -331,6 +364,8 @@ fn splice_with(
     };
 
     let ref_extra = extradata(&r.video);
+    let mode = Mode::from_env();
+    let mut checkers = Checkers::per_core();
     let mut reports = Vec::with_capacity(inputs.len());
     for path in inputs {
         if progress.cancelled() {
@@ -345,17 +380,19 @@ fn splice_with(
             has_audio: false,
             note: None,
         };
-        if let Err(why) = splice_one(&mut mux, &r, &ref_extra, path, &mut rep, progress) {
+        if let Err(why) = splice_one(&mut mux, &mut checkers, mode, &r, &ref_extra, path, &mut rep, progress) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);
         }
         reports.push(rep);
     }
     let end = mux.tl.end();
+    let flushed = mux.flush();
     drop(mux);
     writer
         .join()
         .map_err(|_| anyhow::anyhow!("the MP4 writer panicked"))??;
+    flushed?;
     if progress.cancelled() {
         bail!("cancelled");
     }
@@ -373,9 +410,85 @@ fn splice_with(
     })
 }
 
+/// A packet read and checked, waiting for its GOP's keyframe verdict before it is written.
+struct Held {
+    packet: Packet,
+    /// Video: (dts, pts, duration) in microseconds and the check its GOP waits on; audio: time.
+    video: Option<(Micros, Micros, Micros, Option<u64>)>,
+    audio_ts: Micros,
+}
+
+/// The packets of one slice held back in read order while their keyframe checks run.
+#[derive(Default)]
+struct Holding {
+    q: VecDeque<Held>,
+    bytes: usize,
+    /// Whether the slice's first video packet (its origin) has been read.
+    seen_video: bool,
+}
+
+impl Holding {
+    fn push(&mut self, h: Held) {
+        self.bytes += h.packet.size();
+        self.q.push_back(h);
+    }
+
+    /// Writes what is decided at the front of the queue; `all`: everything, waiting for verdicts
+    /// (the slice ended). Waits anyway once more than HOLD_BYTES are held.
+    fn drain(
+        &mut self,
+        mux: &mut Muxer,
+        checkers: &mut Checkers,
+        rep: &mut SliceReport,
+        sets: Option<&[u8]>,
+        all: bool,
+    ) -> anyhow::Result<()> {
+        while let Some(front) = self.q.front() {
+            let full = all || self.bytes > HOLD_BYTES;
+            // Audio that precedes the first picture waits for the slice's origin (its PTS).
+            if !self.seen_video && !full && self.q.len() < 1024 {
+                break;
+            }
+            if let Some((_, _, _, Some(id))) = front.video {
+                let verdict = if full {
+                    Some(checkers.wait(id))
+                } else {
+                    checkers.poll(id)
+                };
+                match verdict {
+                    None => break,
+                    Some(false) => {
+                        let h = self.q.pop_front().expect("front");
+                        self.bytes -= h.packet.size();
+                        rep.dropped += 1;
+                        continue;
+                    }
+                    Some(true) => {}
+                }
+            }
+            let h = self.q.pop_front().expect("front");
+            self.bytes -= h.packet.size();
+            let written = match h.video {
+                Some((dts, pts, dur, _)) => {
+                    mux.video(h.packet, dts, pts, dur, sets)?;
+                    true
+                }
+                None => mux.audio(h.packet, h.audio_ts)?,
+            };
+            if written {
+                rep.packets += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One slice into the muxer. Err(reason) skips the slice (nothing of it was written).
+#[allow(clippy::too_many_arguments)]
 fn splice_one(
     mux: &mut Muxer,
+    checkers: &mut Checkers,
+    mode: Mode,
     r: &Reference,
     ref_extra: &[u8],
     path: &Path,
@@ -424,12 +537,11 @@ fn splice_one(
         same.then(|| (s.index(), s.time_base()))
     });
     rep.has_audio = audio.is_some();
-    let mut check = if reencoder.is_none() {
-        KeyframeCheck::new(&vp)
-    } else {
-        None
-    };
-    let mut skip_gop = false;
+    checkers.set_params(&vp);
+    let mut hold = Holding::default();
+    // The check the current GOP's packets wait on, and whether the rest of the GOP is lost.
+    let mut gop_check: Option<u64> = None;
+    let mut gop_dead = false;
     mux.tl.begin_slice();
     let start = mux.tl.end();
     let fail = |e: anyhow::Error| format!("writing failed: {e:#}");
@@ -470,40 +582,67 @@ fn splice_one(
             continue;
         }
         if si == vi {
+            let pts = packet.pts().unwrap_or(dts);
+            if !hold.seen_video {
+                // The slice's origin: the presentation time of its first picture.
+                hold.seen_video = true;
+                mux.tl.set_origin(to_us(pts, vtb));
+            }
             if let Some(re) = &mut reencoder {
+                hold.drain(mux, checkers, rep, sets.as_deref(), true).map_err(fail)?;
                 rep.packets += reencode_into(mux, re, Some(&packet), r.frame_us, sets.as_deref()).map_err(fail)?;
                 continue;
             }
-            let data = packet.data().unwrap_or_default();
-            if r.video_id == Id::H264 && !valid_avcc(data, nal_len) {
-                rep.dropped += 1;
-                continue;
+            let verdict = if r.video_id == Id::H264 {
+                check_avcc(packet.data().unwrap_or_default(), nal_len)
+            } else {
+                Verdict::Sound
+            };
+            match verdict {
+                Verdict::Malformed(_) => {
+                    rep.dropped += 1;
+                    continue;
+                }
+                Verdict::Suspect(_) if !packet.is_key() => {
+                    // A non-conformant inter frame: what refers to it is lost up to the next keyframe.
+                    gop_dead = true;
+                }
+                _ => {}
             }
             if packet.is_key() {
-                skip_gop = check.as_mut().is_some_and(|c| !c.keyframe_ok(&packet));
+                gop_dead = false;
+                let decode = mode == Mode::Keyframes || matches!(verdict, Verdict::Suspect(_));
+                gop_check = decode.then(|| checkers.submit(&packet));
             }
-            if skip_gop {
+            if gop_dead {
                 rep.dropped += 1;
                 continue;
             }
-            let pts = packet.pts().unwrap_or(dts);
             let dur = if packet.duration() > 0 {
                 to_us(packet.duration(), vtb)
             } else {
                 r.frame_us
             };
-            mux.video(packet, to_us(dts, vtb), to_us(pts, vtb), dur, sets.as_deref())
-                .map_err(fail)?;
+            hold.push(Held {
+                packet,
+                video: Some((to_us(dts, vtb), to_us(pts, vtb), dur, gop_check)),
+                audio_ts: 0,
+            });
         } else if let Some((ai, atb)) = audio {
             if si != ai {
                 continue;
             }
-            mux.audio(packet, to_us(dts, atb)).map_err(fail)?;
+            hold.push(Held {
+                packet,
+                video: None,
+                audio_ts: to_us(dts, atb),
+            });
         } else {
             continue;
         }
-        rep.packets += 1;
+        hold.drain(mux, checkers, rep, sets.as_deref(), false).map_err(fail)?;
     }
+    hold.drain(mux, checkers, rep, sets.as_deref(), true).map_err(fail)?;
     if let Some(re) = &mut reencoder {
         rep.packets += reencode_into(mux, re, None, r.frame_us, sets.as_deref()).map_err(fail)?;
     }
@@ -568,45 +707,9 @@ fn with_prefix(p: &Packet, prefix: &[u8]) -> Packet {
     out
 }
 
-/// Whether an AVCC (length-prefixed) H.264 packet is structurally sound: the NAL lengths add up to
-/// the packet, and each NAL header is legal. Garbage bytes almost never pass.
-fn valid_avcc(data: &[u8], len_size: usize) -> bool {
-    let mut pos = 0;
-    if data.is_empty() {
-        return false;
-    }
-    while pos < data.len() {
-        let Some(l) = data.get(pos..pos + len_size) else {
-            return false;
-        };
-        let len = l.iter().fold(0usize, |a, b| (a << 8) | *b as usize);
-        pos += len_size;
-        if len == 0 || pos + len > data.len() {
-            return false;
-        }
-        let header = data[pos];
-        // forbidden_zero_bit clear, and a NAL type that exists (1..=23).
-        if header & 0x80 != 0 || !(1..=23).contains(&(header & 0x1f)) {
-            return false;
-        }
-        pos += len;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn avcc_structure_check() {
-        let good = [0, 0, 0, 3, 0x65, 1, 2, 0, 0, 0, 2, 0x41, 9];
-        assert!(valid_avcc(&good, 4));
-        assert!(!valid_avcc(&good[..12], 4), "short");
-        assert!(!valid_avcc(&[0, 0, 0, 3, 0xe5, 1, 2], 4), "forbidden bit");
-        assert!(!valid_avcc(&[0, 0, 0, 2, 0x00, 1], 4), "type 0");
-        assert!(!valid_avcc(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3], 4), "garbage");
-    }
 
     #[test]
     fn timestamp_conversions_round_trip() {

@@ -8,6 +8,7 @@ mod embedded;
 mod faults;
 mod fencing;
 mod fuzz_regressions;
+mod gapless;
 mod helpers;
 mod https;
 mod install;

@@ -22,8 +22,26 @@ impl Default for SliceSpec {
     }
 }
 
+/// How a slice is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoder {
+    /// What the tests always used: x264 ultrafast, a keyframe every 2 s, AAC 64 kb/s 44.1 kHz mono.
+    Test,
+    /// Exactly the recorder's encoder (`client/src/engine/encode.rs`): x264 veryfast zerolatency
+    /// (no B-frames), 1 Mbit/s, a keyframe every 2 s, forced IDR; AAC 128 kb/s stereo 44.1 kHz.
+    Recorder,
+    /// The ffmpeg CLI's defaults: x264 medium with 3 B-frames (PTS start two frames after DTS),
+    /// keyint 250; AAC with 1024 samples of priming, 48 kHz mono.
+    Foreign,
+}
+
 pub fn make_slice(dir: &Path, name: &str, spec: &SliceSpec) -> PathBuf {
+    make_slice_with(dir, name, spec, Encoder::Test)
+}
+
+pub fn make_slice_with(dir: &Path, name: &str, spec: &SliceSpec, enc: Encoder) -> PathBuf {
     let path = dir.join(name);
+    let rate = if enc == Encoder::Foreign { 48000 } else { 44100 };
     let mut c = Command::new("ffmpeg");
     c.args([
         "-v",
@@ -39,23 +57,34 @@ pub fn make_slice(dir: &Path, name: &str, spec: &SliceSpec) -> PathBuf {
             "-f",
             "lavfi",
             "-i",
-            &format!("sine=frequency={}:sample_rate=44100", spec.tone),
+            &format!("sine=frequency={}:sample_rate={rate}", spec.tone),
         ]);
     }
-    c.args([
-        "-t",
-        &spec.secs.to_string(),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "30",
-        "-pix_fmt",
-        "yuv420p",
-    ]);
+    c.args(["-t", &spec.secs.to_string(), "-pix_fmt", "yuv420p", "-c:v", "libx264"]);
+    match enc {
+        Encoder::Test => c.args(["-preset", "ultrafast", "-g", "30"]),
+        Encoder::Recorder => c.args([
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-forced-idr",
+            "1",
+            "-b:v",
+            "1000k",
+            "-maxrate",
+            "1500k",
+            "-g",
+            "30",
+        ]),
+        Encoder::Foreign => c.args(["-b:v", "1000k"]),
+    };
     if spec.audio {
-        c.args(["-c:a", "aac", "-b:a", "64k"]);
+        match enc {
+            Encoder::Test => c.args(["-c:a", "aac", "-b:a", "64k"]),
+            Encoder::Recorder => c.args(["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "44100"]),
+            Encoder::Foreign => c.args(["-c:a", "aac", "-ac", "1", "-ar", "48000"]),
+        };
     }
     let out = c.args(["-f", "flv"]).arg(&path).output().expect("ffmpeg CLI installed");
     assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
@@ -69,6 +98,12 @@ pub fn content_secs(path: &Path) -> f64 {
         .flat_map(|s| packets(path, s))
         .map(|p| p.pts + p.duration)
         .fold(0.0, f64::max)
+}
+
+/// Seconds of video frames in a 15 fps file (frames x 1/15 s): what a gapless splice of slices
+/// lasts, whatever audio a slice carries past its video (AAC priming and padding).
+pub fn video_secs(path: &Path) -> f64 {
+    packets(path, "v").len() as f64 / 15.0
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,5 +220,44 @@ pub fn key_flags(path: &Path) -> Vec<bool> {
     probe_rows(path, &["-select_streams", "v:0", "-show_entries", "packet=flags"])
         .into_iter()
         .map(|f| f.first().is_some_and(|x| x.starts_with('K')))
+        .collect()
+}
+
+/// A packet as `ffprobe -show_packets -show_data_hash md5 -of json` reports it.
+#[derive(Debug, Clone)]
+pub struct ProbedPacket {
+    pub video: bool,
+    pub pts: f64,
+    pub dts: f64,
+    pub duration: f64,
+    pub hash: String,
+}
+
+/// Every audio and video packet of a file, in file order.
+pub fn probe_packets(path: &Path) -> Vec<ProbedPacket> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_packets", "-show_data_hash", "md5", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let num = |p: &serde_json::Value, k: &str| p[k].as_str().and_then(|x| x.parse().ok()).unwrap_or(f64::NAN);
+    v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| matches!(p["codec_type"].as_str(), Some("video" | "audio")))
+        .map(|p| ProbedPacket {
+            video: p["codec_type"] == "video",
+            pts: num(p, "pts_time"),
+            dts: num(p, "dts_time"),
+            duration: num(p, "duration_time"),
+            hash: p["data_hash"].as_str().unwrap_or_default().to_owned(),
+        })
         .collect()
 }

@@ -61,7 +61,7 @@ async fn scenario_upload_stop_splice_play(kind: StoreKind) {
     assert_eq!(r.status(), StatusCode::OK);
 
     let st = wait_spliced(&app, &task, "done").await;
-    let expected: f64 = files.iter().map(|(_, f)| content_secs(f)).sum();
+    let expected: f64 = files.iter().map(|(_, f)| video_secs(f)).sum();
     let url = st["VideoOutputUrl"].as_str().unwrap();
     assert!(url.ends_with(&format!(
         "/localrecord/v1/recordings/{}.mp4",
@@ -145,14 +145,14 @@ async fn an_idle_recording_is_spliced_partial_and_a_late_slice_resplices_it() {
     let st = wait_spliced(&app, &task, "partial").await;
     assert_eq!(st["MissingSlices"], json!([1]));
     let first_id = st["VideoOutputId"].clone();
-    let two = content_secs(&f[0]) + content_secs(&f[2]);
+    let two = video_secs(&f[0]) + video_secs(&f[2]);
     assert!((st["VideoOutputDuration"].as_f64().unwrap() / 1000.0 - two).abs() <= 1.0 / 15.0);
 
     // Slice 1 arrives late (the recorder's recovery queue): the recording is spliced again, whole.
     upload_files(&app, &task, &[(1, f[1].clone())]).await;
     let st = wait_spliced(&app, &task, "done").await;
     assert_eq!(st["VideoOutputId"], first_id, "the recording keeps its id and URL");
-    let three: f64 = f.iter().map(|p| content_secs(p)).sum();
+    let three: f64 = f.iter().map(|p| video_secs(p)).sum();
     assert!((st["VideoOutputDuration"].as_f64().unwrap() / 1000.0 - three).abs() <= 1.0 / 15.0);
     let mp4 = fetch(&app, st["VideoOutputUrl"].as_str().unwrap(), None)
         .await

@@ -1,30 +1,81 @@
-//! Splice benchmark (not a test): the same 12 x 300 s 1280x720 H.264/AAC FLV slices spliced by
-//! `localrecord splice` and by `ffmpeg -f concat -safe 0 -i list -c copy -movflags +faststart`,
-//! alternating, 3 runs each; prints median wall time, peak memory (VmHWM sampled from /proc) and the
-//! ratio. The slice is made once with the ffmpeg CLI and cached under target/bench-media.
+//! Splice benchmark (not a test) on what users send: `localrecord splice` against
+//! `ffmpeg -f concat -safe 0 -i list -c copy -movflags +faststart` on the same slices, alternating
+//! in the same run, 3 runs each. Prints median wall time, peak RSS and the ratios per slice set.
 //!
-//! Run: `deploy/localrecord.sh bench` or `cargo bench --bench splice`. BENCH_SLICE_SECS and
-//! BENCH_SLICES change the load.
+//! Slice sets (one 300 s slice per set is made once with the ffmpeg CLI, cached under
+//! `$CARGO_TARGET_DIR/bench-media`, and hard-linked N times; every slice is byte-for-byte what the
+//! encoder wrote, so the splice does the full work on each):
+//! - `recorder`: exactly the recorder's encoder (`client/src/engine/encode.rs`): 1280x720, 15 fps,
+//!   libx264 `-preset veryfast -tune zerolatency -forced-idr 1`, 1 Mbit/s (maxrate 1.5 Mbit/s,
+//!   which x264 ignores without a bufsize, as in the recorder), a keyframe every 2 s (`-g 30`), no
+//!   B-frames; AAC 128 kb/s stereo 44.1 kHz.
+//! - `foreign`: the ffmpeg CLI's defaults for libx264 (preset medium, 3 B-frames, keyint 250) at
+//!   1 Mbit/s and its AAC encoder (1024 samples of priming) at 48 kHz mono.
+//!
+//! Peak RSS and wall time of both programs come from `/usr/bin/time -f '%e %M'` wrapping each
+//! process (the kernel's ru_maxrss of the child, same method for both).
+//!
+//! Run: `cargo bench --bench splice`. `BENCH_HOURS=1` (default: 12 slices), `3` (36 slices) or
+//! `1,3`; `BENCH_SETS=recorder,foreign` (default both); `BENCH_SLICE_SECS` (default 300);
+//! `BENCH_RUNS` (default 3).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_localrecord");
 
-fn env_u(k: &str, d: u64) -> u64 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+fn env_or(k: &str, d: &str) -> String {
+    std::env::var(k)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| d.to_owned())
 }
 
-fn make_slice(path: &Path, secs: u64) {
+fn encoder_args(set: &str) -> Vec<&'static str> {
+    match set {
+        "recorder" => vec![
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-forced-idr",
+            "1",
+            "-b:v",
+            "1000k",
+            "-maxrate",
+            "1500k",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+            "-ar",
+            "44100",
+        ],
+        "foreign" => vec![
+            "-c:v", "libx264", "-b:v", "1000k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1", "-ar", "48000",
+        ],
+        other => panic!("unknown slice set {other} (recorder, foreign)"),
+    }
+}
+
+fn make_slice(path: &Path, set: &str, secs: u64) {
     if path.exists() {
         return;
     }
     println!(
-        "making a {secs} s 1280x720 slice with the ffmpeg CLI (cached in {})",
+        "making a {secs} s {set} slice with the ffmpeg CLI (cached in {})",
         path.display()
     );
     let tmp = path.with_extension("part.flv");
+    let rate = if set == "foreign" { 48000 } else { 44100 };
     let st = Command::new("ffmpeg")
         .args([
             "-v",
@@ -34,26 +85,11 @@ fn make_slice(path: &Path, secs: u64) {
             "lavfi",
             "-i",
             "testsrc2=size=1280x720:rate=15",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
         ])
-        .args([
-            "-t",
-            &secs.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-b:v",
-            "1500k",
-            "-g",
-            "150",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .args(["-f", "lavfi", "-i", &format!("sine=frequency=440:sample_rate={rate}")])
+        .args(["-t", &secs.to_string()])
+        .args(encoder_args(set))
+        .args(["-f", "flv"])
         .arg(&tmp)
         .status()
         .expect("ffmpeg CLI");
@@ -61,39 +97,53 @@ fn make_slice(path: &Path, secs: u64) {
     std::fs::rename(tmp, path).unwrap();
 }
 
-/// Runs a command, sampling its peak RSS; returns (seconds, peak MiB).
-fn measure(cmd: &mut Command) -> (f64, f64) {
-    let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0u64;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(v) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-            {
-                peak_kb = peak_kb.max(v);
-            }
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            assert!(st.success(), "{cmd:?} failed");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    (start.elapsed().as_secs_f64(), peak_kb as f64 / 1024.0)
+/// Runs a command under `/usr/bin/time`; returns (wall seconds, peak RSS MiB).
+fn measure(cmd: &[&std::ffi::OsStr], work: &Path) -> (f64, f64) {
+    let report = work.join("time.txt");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M", "-o"])
+        .arg(&report)
+        .args(cmd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("/usr/bin/time");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let last = text.lines().last().unwrap_or_default();
+    let mut f = last.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+    (f.next().unwrap(), f.next().unwrap() / 1024.0)
 }
 
-fn probe_duration(path: &Path) -> f64 {
+fn probe(path: &Path, args: &[&str]) -> String {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .args(["-v", "error"])
+        .args(args)
+        .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Seconds of video frames in a file: the number of video packets times the frame duration.
+fn video_frames(path: &Path) -> u64 {
+    probe(
+        path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+        ],
+    )
+    .parse()
+    .unwrap_or(0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -101,14 +151,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let secs = env_u("BENCH_SLICE_SECS", 300);
-    let n = env_u("BENCH_SLICES", 12) as usize;
-    let media = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-media");
-    std::fs::create_dir_all(&media).unwrap();
-    let slice = media.join(format!("slice-720p-{secs}s.flv"));
-    make_slice(&slice, secs);
-    let work = tempfile::tempdir_in(&media).unwrap();
+struct Row {
+    label: String,
+    ours_t: f64,
+    ours_m: f64,
+    /// The same with `LOCALRECORD_SPLICE_VERIFY=anomalies` (keyframes decoded only when suspect).
+    anom_t: f64,
+    anom_m: f64,
+    cli_t: f64,
+    cli_m: f64,
+    ours_dur: f64,
+    cli_dur: f64,
+    frames_secs: f64,
+}
+
+fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
+    let slice = media.join(format!("{set}-{secs}s.flv"));
+    make_slice(&slice, set, secs);
+    let n = (hours * 3600).div_ceil(secs) as usize;
+    let work = tempfile::tempdir_in(media).unwrap();
     let inputs: Vec<PathBuf> = (0..n)
         .map(|i| {
             let p = work.path().join(format!("{i:02}.flv"));
@@ -117,52 +178,96 @@ fn main() {
         })
         .collect();
     let list = work.path().join("list.txt");
-    std::fs::write(
-        &list,
-        inputs
-            .iter()
-            .map(|p| format!("file '{}'\n", p.display()))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let text: String = inputs.iter().map(|p| format!("file '{}'\n", p.display())).collect();
+    std::fs::write(&list, text).unwrap();
     let ours_out = work.path().join("ours.mp4");
-    let base_out = work.path().join("ffmpeg.mp4");
+    let cli_out = work.path().join("ffmpeg.mp4");
     let total_mb = std::fs::metadata(&slice).unwrap().len() as f64 * n as f64 / (1 << 20) as f64;
-    println!("splice benchmark: {n} slices x {secs} s 1280x720 15 fps H.264 + AAC, {total_mb:.0} MiB of FLV");
+    let frames_secs = video_frames(&slice) as f64 * n as f64 / 15.0;
+    println!("{set}: {n} slices x {secs} s ({hours} h), {total_mb:.0} MiB of FLV; {frames_secs:.2} s of video frames");
 
-    let (mut ours_t, mut base_t, mut ours_m, mut base_m) = (vec![], vec![], 0f64, 0f64);
-    for _ in 0..3 {
-        let (t, m) = measure(Command::new(BIN).arg("splice").arg("-o").arg(&ours_out).args(&inputs));
-        ours_t.push(t);
-        ours_m = ours_m.max(m);
-        let (t, m) = measure(
-            Command::new("ffmpeg")
-                .args(["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i"])
-                .arg(&list)
-                .args(["-c", "copy", "-movflags", "+faststart"])
-                .arg(&base_out),
-        );
-        base_t.push(t);
-        base_m = base_m.max(m);
+    let mut ours_cmd: Vec<&std::ffi::OsStr> = vec![BIN.as_ref(), "splice".as_ref(), "-o".as_ref(), ours_out.as_ref()];
+    ours_cmd.extend(inputs.iter().map(|p| p.as_os_str()));
+    let cli_cmd: Vec<&std::ffi::OsStr> = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i"]
+        .iter()
+        .map(|s| s.as_ref())
+        .chain([list.as_os_str()])
+        .chain(["-c", "copy", "-movflags", "+faststart"].iter().map(|s| s.as_ref()))
+        .chain([cli_out.as_os_str()])
+        .collect();
+    let (mut ot, mut ct, mut om, mut cm) = (vec![], vec![], 0f64, 0f64);
+    let (mut at, mut am) = (vec![], 0f64);
+    for _ in 0..runs {
+        let (t, m) = measure(&ours_cmd, work.path());
+        ot.push(t);
+        om = om.max(m);
+        std::env::set_var("LOCALRECORD_SPLICE_VERIFY", "anomalies");
+        let (t, m) = measure(&ours_cmd, work.path());
+        std::env::remove_var("LOCALRECORD_SPLICE_VERIFY");
+        at.push(t);
+        am = am.max(m);
+        let (t, m) = measure(&cli_cmd, work.path());
+        ct.push(t);
+        cm = cm.max(m);
     }
-    let (ot, bt) = (median(ours_t), median(base_t));
+    let dur = |p: &Path| probe(p, &["-show_entries", "format=duration"]).parse().unwrap_or(0.0);
+    Row {
+        label: format!("{set} {hours} h ({n} x {secs} s)"),
+        ours_t: median(ot),
+        ours_m: om,
+        anom_t: median(at),
+        anom_m: am,
+        cli_t: median(ct),
+        cli_m: cm,
+        ours_dur: dur(&ours_out),
+        cli_dur: dur(&cli_out),
+        frames_secs,
+    }
+}
+
+fn main() {
+    let secs: u64 = env_or("BENCH_SLICE_SECS", "300").parse().unwrap();
+    let runs: usize = env_or("BENCH_RUNS", "3").parse().unwrap();
+    let hours: Vec<u64> = env_or("BENCH_HOURS", "1")
+        .split(',')
+        .map(|h| h.trim().parse().unwrap())
+        .collect();
+    let sets = env_or("BENCH_SETS", "recorder,foreign");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let media = target.join("bench-media");
+    std::fs::create_dir_all(&media).unwrap();
+    let mut rows = Vec::new();
+    for h in &hours {
+        for set in sets.split(',').map(str::trim) {
+            rows.push(run_set(&media, set, secs, *h, runs));
+        }
+    }
+    println!();
+    println!("median of {runs} runs each, alternating; peak RSS = max ru_maxrss over the runs (/usr/bin/time)");
     println!(
-        "{:<34} {:>7.2} s  peak {:>6.1} MiB  output {:.2} s",
-        "localrecord splice",
-        ot,
-        ours_m,
-        probe_duration(&ours_out)
+        "| slices | ffmpeg concat -c copy +faststart | ours, every keyframe decoded (default) | ours, VERIFY=anomalies | output duration: ours, CLI, sum of video frames |"
     );
-    println!(
-        "{:<34} {:>7.2} s  peak {:>6.1} MiB  output {:.2} s",
-        "ffmpeg -f concat -c copy +faststart",
-        bt,
-        base_m,
-        probe_duration(&base_out)
-    );
-    println!(
-        "speed-up {:.2}x (target >= 1.25x), memory ratio {:.2} (target <= 1.00)",
-        bt / ot,
-        ours_m / base_m
-    );
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} s, {:.1} MiB | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s, {:.2} s, {:.2} s |",
+            r.label,
+            r.cli_t,
+            r.cli_m,
+            r.ours_t,
+            r.cli_t / r.ours_t,
+            r.ours_m,
+            r.ours_m / r.cli_m,
+            r.anom_t,
+            r.cli_t / r.anom_t,
+            r.anom_m,
+            r.anom_m / r.cli_m,
+            r.ours_dur,
+            r.cli_dur,
+            r.frames_secs
+        );
+    }
+    println!("(x: CLI time / ours, higher is faster; RSS in brackets: ours / CLI)");
 }

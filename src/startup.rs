@@ -167,7 +167,11 @@ impl Application {
             }
             (None, None) => {
                 tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
-                Box::pin(crate::http::serve::serve(self.listener, app, limits, stopping))
+                // Small answers go out at once, not after the peer's delayed ACK.
+                let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                Box::pin(crate::http::serve::serve(listener, app, limits, stopping))
             }
             _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
         };

@@ -46,7 +46,11 @@ impl TlsListener {
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
-                    Ok(c) => c,
+                    Ok((s, p)) => {
+                        // Small answers go out at once, not after the peer's delayed ACK.
+                        let _ = s.set_nodelay(true);
+                        (s, p)
+                    }
                     Err(e) => {
                         tracing::warn!("accept: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;

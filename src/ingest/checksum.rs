@@ -111,7 +111,12 @@ impl RunningMd5 {
         let Some(bytes) = state else {
             return Ok(RunningMd5::default());
         };
-        let bad = || Error::Internal(anyhow::anyhow!("stored MD5 state of {} bytes is unreadable", bytes.len()));
+        let bad = || {
+            Error::Internal(anyhow::anyhow!(
+                "stored MD5 state of {} bytes is unreadable",
+                bytes.len()
+            ))
+        };
         let arr = SerializedState::<md5_resumable::Md5>::try_from(bytes).map_err(|_| bad())?;
         md5_resumable::Md5::deserialize(&arr).map(RunningMd5).map_err(|_| bad())
     }
@@ -154,7 +159,10 @@ mod tests {
             let h = RunningMd5::resume(state.as_deref()).unwrap();
             assert_eq!(h.hex(), hex::encode(Md5::digest(&data)), "cuts {cuts:?}");
         }
-        assert_eq!(RunningMd5::resume(None).unwrap().hex(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            RunningMd5::resume(None).unwrap().hex(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         assert!(RunningMd5::resume(Some(&[1, 2, 3])).is_err());
     }
 }

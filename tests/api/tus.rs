@@ -556,7 +556,11 @@ async fn fs_chunks_append_to_one_file_that_becomes_the_slice() {
         .unwrap();
     assert!(st.append && st.offset == 2 * chunk as i64);
     let running = localrecord::ingest::checksum::RunningMd5::resume(st.md5_state.as_deref()).unwrap();
-    assert_eq!(running.hex(), md5_hex(&data[..2 * chunk]), "the MD5 of the committed bytes");
+    assert_eq!(
+        running.hex(),
+        md5_hex(&data[..2 * chunk]),
+        "the MD5 of the committed bytes"
+    );
 
     let r = app
         .tus_patch("alice", &url, 2 * chunk, data[2 * chunk..].to_vec(), true)
@@ -593,10 +597,15 @@ async fn fs_bytes_past_the_committed_offset_are_cut_by_the_next_patch() {
     drop(f);
     assert_eq!(app.tus_offset("alice", &url).await, 1_000_000);
 
-    let r = app.tus_patch("alice", &url, 1_000_000, data[1_000_000..].to_vec(), true).await;
+    let r = app
+        .tus_patch("alice", &url, 1_000_000, data[1_000_000..].to_vec(), true)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
-    assert_eq!(app.task_status("alice", &task).await["Slices"][0]["Md5"], md5_hex(&data));
+    assert_eq!(
+        app.task_status("alice", &task).await["Slices"][0]["Md5"],
+        md5_hex(&data)
+    );
 }
 
 /// fs: while another request holds an upload's file (a dead connection not yet noticed, on this
@@ -618,12 +627,16 @@ async fn fs_a_patch_does_not_write_while_another_holds_the_upload() {
         localrecord::store::append::Opened::Locked(f) => f,
         _ => panic!("the file is free and present"),
     };
-    let r = app.tus_patch("alice", &url, 200_000, data[200_000..].to_vec(), true).await;
+    let r = app
+        .tus_patch("alice", &url, 200_000, data[200_000..].to_vec(), true)
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(app.tus_offset("alice", &url).await, 200_000);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 200_000, "nothing written");
     drop(held);
-    let r = app.tus_patch("alice", &url, 200_000, data[200_000..].to_vec(), true).await;
+    let r = app
+        .tus_patch("alice", &url, 200_000, data[200_000..].to_vec(), true)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
 }

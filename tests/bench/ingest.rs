@@ -426,7 +426,10 @@ async fn main() {
                 ("LOCALRECORD_STORE_ENDPOINT".into(), s3srv.endpoint.clone()),
                 ("LOCALRECORD_STORE_BUCKET".into(), helpers::S3_BUCKET.into()),
                 ("LOCALRECORD_STORE_ACCESS_KEY_ID".into(), helpers::S3_ACCESS_KEY.into()),
-                ("LOCALRECORD_STORE_SECRET_ACCESS_KEY".into(), helpers::S3_SECRET_KEY.into()),
+                (
+                    "LOCALRECORD_STORE_SECRET_ACCESS_KEY".into(),
+                    helpers::S3_SECRET_KEY.into(),
+                ),
             ];
             let s = ours(load, &data, &sums, env).await;
             row("localrecord -> s3 (s3s-fs)", load, &s, "");

@@ -102,44 +102,39 @@ impl Hashes {
 /// instance) as a serialized state in Postgres, so the slice's MD5 is ready when its last byte
 /// arrives without reading a byte twice.
 #[derive(Clone, Default)]
-pub struct RunningMd5(md5_resumable::Md5);
+pub struct RunningMd5(pub super::md5::Md5);
 
 impl RunningMd5 {
     /// Continues from a state made by [`RunningMd5::state`]; `None` starts from zero bytes.
     pub fn resume(state: Option<&[u8]>) -> Result<RunningMd5, Error> {
-        use md5_resumable::digest::common::hazmat::{SerializableState, SerializedState};
         let Some(bytes) = state else {
             return Ok(RunningMd5::default());
         };
-        let bad = || {
+        super::md5::Md5::from_bytes(bytes).map(RunningMd5).ok_or_else(|| {
             Error::Internal(anyhow::anyhow!(
                 "stored MD5 state of {} bytes is unreadable",
                 bytes.len()
             ))
-        };
-        let arr = SerializedState::<md5_resumable::Md5>::try_from(bytes).map_err(|_| bad())?;
-        md5_resumable::Md5::deserialize(&arr).map(RunningMd5).map_err(|_| bad())
+        })
     }
 
     pub fn update(&mut self, data: &[u8]) {
-        md5_resumable::Digest::update(&mut self.0, data);
+        self.0.update(data);
     }
 
-    /// The serialized state (a few dozen bytes), for [`RunningMd5::resume`].
+    /// The serialized state (24 to 87 bytes), for [`RunningMd5::resume`].
     pub fn state(&self) -> Vec<u8> {
-        use md5_resumable::digest::common::hazmat::SerializableState;
-        self.0.serialize().as_slice().to_vec()
+        self.0.to_bytes()
     }
 
     pub fn digest(&self) -> [u8; 16] {
-        md5_resumable::Digest::finalize(self.0.clone()).into()
+        self.0.digest()
     }
 
     pub fn hex(&self) -> String {
-        hex::encode(self.digest())
+        self.0.hex()
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

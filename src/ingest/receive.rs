@@ -3,20 +3,19 @@
 //!
 //! - fs store: the chunk is appended to the upload's one file (see [`crate::store::append`]) while the
 //!   upload's running MD5 is carried on; the offset and the MD5 state move in one statement. Memory
-//!   per request is two 128 KiB buffers (one being filled from the socket, one being written and
-//!   hashed on a blocking thread), whatever the chunk size; finishing is a rename.
+//!   per request is none of its own: each frame hyper reads is written and hashed as it arrives,
+//!   whatever the chunk size; finishing is a rename.
 //! - object stores: the chunk is streamed into its own part object (the assembly at the end copies).
 
 use super::checksum::{Algo, Checksum, Hashes, RunningMd5};
 use crate::db::uploads::{self, Part, Upload};
 use crate::http::error::{Error, Result};
 use crate::startup::AppState;
-use crate::store::append::{AppendFile, Opened};
+use crate::store::append::{boot_id, AppendFile, Opened};
 use crate::store::keys;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
-use sha1::Sha1;
+use sha1::{Digest, Sha1};
 
 /// What became of a chunk.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,17 +63,59 @@ where
 /// connection) to finish writing the same upload before it answers 409.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Bytes gathered from the socket before they are handed to a blocking thread to write and hash.
-const BATCH: usize = 128 * 1024;
+/// An upload's file is fdatasync'd once this many bytes were committed since the last sync (and at
+/// its last byte): the most an OS crash can make a client send again.
+const SYNC_EVERY: i64 = 64 * 1024 * 1024;
 
-/// What the blocking side owns: the file, its position, and the hashes.
+/// Cuts the file back to the last sync and returns the upload's offset there (caller holds the lock).
+async fn give_back_unsynced(
+    state: &AppState,
+    id: uuid::Uuid,
+    file: &AppendFile,
+    row: &uploads::AppendState,
+) -> Result<()> {
+    file.truncate(row.synced_offset as u64)
+        .map_err(|e| Error::Internal(e.into()))?;
+    if uploads::roll_back_to_synced(&state.db, id, row.offset).await? {
+        tracing::warn!(upload = %id, offset = row.offset, synced = row.synced_offset, "bytes committed before a restart of the host were not synced: given back");
+    }
+    Ok(())
+}
+
+/// HEAD on the fs store: if the host restarted since bytes past the upload's last sync were committed,
+/// give them back first, so the offset HEAD reports is one whose bytes are on disk.
+pub async fn recover(state: &AppState, id: uuid::Uuid) -> Result<()> {
+    let Some(path) = state.store.append_path(id) else {
+        return Ok(());
+    };
+    let Some(row) = uploads::append_state(&state.db, id).await? else {
+        return Ok(());
+    };
+    if row.state != "receiving" || !row.unsafe_tail(boot_id()) {
+        return Ok(());
+    }
+    let opened = AppendFile::open_locked(&path, false, LOCK_WAIT)
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    let Opened::Locked(file) = opened else {
+        return Ok(()); // a writer holds it (and will do this itself), or there is nothing to cut
+    };
+    match uploads::append_state(&state.db, id).await? {
+        Some(row) if row.state == "receiving" && row.unsafe_tail(boot_id()) => {
+            give_back_unsynced(state, id, &file, &row).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The file, the position in it, and the hashes of what was written.
 struct Sink {
     file: AppendFile,
     pos: u64,
     running: RunningMd5,
     /// The chunk's own MD5, only when it has an md5 `Upload-Checksum` and does not start at 0
-    /// (from 0 the running MD5 is the chunk's).
-    chunk_md5: Option<Md5>,
+    /// (from 0 the running MD5 is the chunk's); advanced in the same pass as the running one.
+    chunk_md5: Option<super::md5::Md5>,
     chunk_sha1: Option<Sha1>,
 }
 
@@ -82,59 +123,14 @@ impl Sink {
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.file.write_at(data, self.pos)?;
         self.pos += data.len() as u64;
-        self.running.update(data);
-        if let Some(h) = &mut self.chunk_md5 {
-            h.update(data);
+        match &mut self.chunk_md5 {
+            Some(h) => super::md5::Md5::update_both(&mut self.running.0, h, data),
+            None => self.running.update(data),
         }
         if let Some(h) = &mut self.chunk_sha1 {
             h.update(data);
         }
         Ok(())
-    }
-}
-
-/// One batch written and hashed on a blocking thread while the next one is read from the socket.
-struct Pipeline {
-    sink: Option<Sink>,
-    job: Option<tokio::task::JoinHandle<(Sink, Vec<u8>, std::io::Result<()>)>>,
-    spare: Vec<u8>,
-}
-
-impl Pipeline {
-    async fn wait(&mut self) -> std::io::Result<()> {
-        if let Some(job) = self.job.take() {
-            let (sink, mut buf, r) = job.await.map_err(std::io::Error::other)?;
-            self.sink = Some(sink);
-            buf.clear();
-            self.spare = buf;
-            r?;
-        }
-        Ok(())
-    }
-
-    /// Hands `batch` over and returns an empty buffer to fill next.
-    async fn submit(&mut self, batch: Vec<u8>) -> std::io::Result<Vec<u8>> {
-        self.wait().await?;
-        let mut sink = self
-            .sink
-            .take()
-            .ok_or_else(|| std::io::Error::other("a write task failed"))?;
-        self.job = Some(tokio::task::spawn_blocking(move || {
-            let r = sink.write(&batch);
-            (sink, batch, r)
-        }));
-        let mut next = std::mem::take(&mut self.spare);
-        if next.capacity() == 0 {
-            next.reserve_exact(BATCH);
-        }
-        Ok(next)
-    }
-
-    async fn finish(mut self) -> std::io::Result<Sink> {
-        self.wait().await?;
-        self.sink
-            .take()
-            .ok_or_else(|| std::io::Error::other("a write task failed"))
     }
 }
 
@@ -173,6 +169,13 @@ where
     let row = uploads::append_state(&state.db, upload.id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no upload {}", upload.id)))?;
+    if row.state == "receiving" && row.unsafe_tail(boot_id()) {
+        give_back_unsynced(state, upload.id, &file, &row).await?;
+        return Err(Error::Conflict(format!(
+            "the server's host restarted after bytes past {} were received; they were given back: HEAD for the offset and resume",
+            row.synced_offset
+        )));
+    }
     if row.state != "receiving" || row.offset != offset || (offset > 0 && !row.append) {
         return Err(Error::Conflict(format!(
             "Upload-Offset {offset} does not match the upload's offset {}",
@@ -189,25 +192,20 @@ where
 
     let running = RunningMd5::resume(row.md5_state.as_deref())?;
     let algo = checksum.as_ref().map(|c| c.algo);
-    let mut pipe = Pipeline {
-        sink: Some(Sink {
-            file: file.clone(),
-            pos: offset as u64,
-            running,
-            chunk_md5: (algo == Some(Algo::Md5) && offset > 0).then(Md5::new),
-            chunk_sha1: (algo == Some(Algo::Sha1)).then(Sha1::new),
-        }),
-        job: None,
-        spare: Vec::new(),
+    let mut sink = Sink {
+        file: file.clone(),
+        pos: offset as u64,
+        running,
+        chunk_md5: (algo == Some(Algo::Md5) && offset > 0).then(super::md5::Md5::default),
+        chunk_sha1: (algo == Some(Algo::Sha1)).then(Sha1::new),
     };
     let remaining = upload.length - offset;
-    let mut buf: Vec<u8> = Vec::with_capacity(BATCH);
     let mut received: i64 = 0;
     let mut interrupted = false;
     let mut stalled = false;
     let body_idle = std::time::Duration::from_secs(state.settings.edge.body_idle_secs.max(1));
 
-    let mut failure = loop {
+    let failure = loop {
         let Ok(next) = tokio::time::timeout(body_idle, body.next()).await else {
             tracing::info!(upload = %upload.id, offset, received, "chunk stalled: no byte for {} s", body_idle.as_secs());
             (interrupted, stalled) = (true, true);
@@ -221,24 +219,11 @@ where
                         "chunk passes Upload-Length: {remaining} bytes remain from offset {offset}"
                     )));
                 }
-                let mut data = &chunk[..];
-                let mut err = None;
-                while !data.is_empty() {
-                    let n = (BATCH - buf.len()).min(data.len());
-                    buf.extend_from_slice(&data[..n]);
-                    data = &data[n..];
-                    if buf.len() == BATCH {
-                        match pipe.submit(std::mem::take(&mut buf)).await {
-                            Ok(next) => buf = next,
-                            Err(e) => {
-                                err = Some(Error::Internal(e.into()));
-                                break;
-                            }
-                        }
-                    }
-                }
-                if err.is_some() {
-                    break err;
+                // Written and hashed right here, frame by frame (hyper's frames are at most its
+                // read buffer): a page-cache write and an MD5 pass of a frame take well under a
+                // millisecond, and the request holds no buffer of its own.
+                if let Err(e) = sink.write(&chunk) {
+                    break Some(Error::Internal(e.into()));
                 }
             }
             Some(Err(e)) => {
@@ -250,26 +235,14 @@ where
         }
     };
     drop(body);
-    if failure.is_none() && !buf.is_empty() {
-        if let Err(e) = pipe.submit(buf).await {
-            failure = Some(Error::Internal(e.into()));
-        }
-    }
-    let sink = match pipe.finish().await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            failure.get_or_insert(Error::Internal(e.into()));
-            None
-        }
-    };
-    let failure = failure.or_else(|| match (&checksum, interrupted, &sink) {
-        (Some(_), true, _) => Some(Error::invalid(
+    let failure = failure.or_else(|| match (&checksum, interrupted) {
+        (Some(_), true) => Some(Error::invalid(
             "chunk interrupted; a chunk with Upload-Checksum is kept only whole",
         )),
-        (Some(c), false, Some(s)) => {
-            let got = match (c.algo, &s.chunk_md5, &s.chunk_sha1) {
-                (Algo::Md5, Some(h), _) => h.clone().finalize().to_vec(),
-                (Algo::Md5, None, _) => s.running.digest().to_vec(),
+        (Some(c), false) => {
+            let got = match (c.algo, &sink.chunk_md5, &sink.chunk_sha1) {
+                (Algo::Md5, Some(h), _) => h.digest().to_vec(),
+                (Algo::Md5, None, _) => sink.running.digest().to_vec(),
                 (Algo::Sha1, _, Some(h)) => h.clone().finalize().to_vec(),
                 (Algo::Sha1, _, None) => Vec::new(),
             };
@@ -277,13 +250,10 @@ where
         }
         _ => None,
     });
-    let sink = match (failure, sink) {
-        (None, Some(s)) => s,
-        (f, _) => {
-            cut_back(&file);
-            return Err(f.unwrap_or_else(|| Error::Internal(anyhow::anyhow!("append writer lost"))));
-        }
-    };
+    if let Some(e) = failure {
+        cut_back(&file);
+        return Err(e);
+    }
     if received == 0 {
         if stalled {
             return Err(Error::Timeout(format!(
@@ -296,16 +266,19 @@ where
             interrupted,
         });
     }
-    let synced = {
+    // Sync every SYNC_EVERY bytes and at the last byte (the slice is recorded only once durable).
+    let end = offset + received;
+    let sync = end == upload.length || end - row.synced_offset >= SYNC_EVERY;
+    if sync {
         let f = file.clone();
-        tokio::task::spawn_blocking(move || f.sync())
+        let synced = tokio::task::spawn_blocking(move || f.sync())
             .await
             .map_err(|e| Error::Internal(e.into()))
-            .and_then(|r| r.map_err(|e| Error::Internal(e.into())))
-    };
-    if let Err(e) = synced {
-        cut_back(&file);
-        return Err(e);
+            .and_then(|r| r.map_err(|e| Error::Internal(e.into())));
+        if let Err(e) = synced {
+            cut_back(&file);
+            return Err(e);
+        }
     }
     let committed = uploads::commit_append(
         &state.db,
@@ -313,6 +286,8 @@ where
         offset,
         received,
         &sink.running.state(),
+        sync,
+        boot_id(),
         state.expiry_from_now(),
     )
     .await;

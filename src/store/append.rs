@@ -4,9 +4,13 @@
 //! the upload's committed offset in Postgres, not its length. Whoever writes holds an exclusive
 //! `flock` on it (released by the kernel when the descriptor closes, so also when a process dies),
 //! cuts the file back to the committed offset first (dropping what a crashed or refused PATCH left
-//! past it), writes at explicit positions, and `fdatasync`s before the offset is committed. Two
-//! instances sharing the fs store (one host, or a filesystem with working `flock`) therefore never
-//! write one upload at once, and a crash at any point loses nothing that was committed.
+//! past it), and writes at explicit positions. Two instances sharing the fs store (one host, or a
+//! filesystem with working `flock`) therefore never write one upload at once.
+//!
+//! Durability: the file is `fdatasync`ed every 64 MiB and at the upload's last byte (before the slice
+//! is recorded), not at every PATCH. A process crash loses nothing committed (the bytes are in the
+//! page cache); after an OS crash, the bytes committed past the last sync in another boot (see
+//! [`boot_id`]) are given back: the offset returns to the synced one and the client re-sends them.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -15,6 +19,19 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// This boot of this host: `/proc/sys/kernel/random/boot_id`, or a value unique to this process
+/// where there is none (then every process start counts as a new boot, which is only cautious).
+pub fn boot_id() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("process-{}", uuid::Uuid::new_v4()))
+    })
+}
 
 /// An upload's append file, locked for writing by this holder until dropped.
 #[derive(Clone)]

@@ -3,8 +3,8 @@
 //!
 //! - fs store: the chunk is appended to the upload's one file (see [`crate::store::append`]) while the
 //!   upload's running MD5 is carried on; the offset and the MD5 state move in one statement. Memory
-//!   per request is none of its own: each frame hyper reads is written and hashed as it arrives,
-//!   whatever the chunk size; finishing is a rename.
+//!   per request is at most two of hyper's frames (each hashed as it arrives and written on a
+//!   blocking thread while the next is read), whatever the chunk size; finishing is a rename.
 //! - object stores: the chunk is streamed into its own part object (the assembly at the end copies).
 
 use super::checksum::{Algo, Checksum, Hashes, RunningMd5};
@@ -108,9 +108,8 @@ pub async fn recover(state: &AppState, id: uuid::Uuid) -> Result<()> {
     }
 }
 
-/// The file, the position in it, and the hashes of what was written.
+/// The position in the file, and the hashes of what goes there.
 struct Sink {
-    file: AppendFile,
     pos: u64,
     running: RunningMd5,
     /// The chunk's own MD5, only when it has an md5 `Upload-Checksum` and does not start at 0
@@ -120,9 +119,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.file.write_at(data, self.pos)?;
-        self.pos += data.len() as u64;
+    /// Hashes `data` and returns the position it goes to in the file.
+    fn take(&mut self, data: &[u8]) -> u64 {
         match &mut self.chunk_md5 {
             Some(h) => super::md5::Md5::update_both(&mut self.running.0, h, data),
             None => self.running.update(data),
@@ -130,7 +128,22 @@ impl Sink {
         if let Some(h) = &mut self.chunk_sha1 {
             h.update(data);
         }
-        Ok(())
+        let at = self.pos;
+        self.pos += data.len() as u64;
+        at
+    }
+}
+
+type Write = tokio::task::JoinHandle<std::io::Result<()>>;
+
+async fn written(w: Option<Write>) -> std::result::Result<(), Error> {
+    match w {
+        Some(w) => match w.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Internal(e.into())),
+            Err(e) => Err(Error::Internal(e.into())),
+        },
+        None => Ok(()),
     }
 }
 
@@ -193,7 +206,6 @@ where
     let running = RunningMd5::resume(row.md5_state.as_deref())?;
     let algo = checksum.as_ref().map(|c| c.algo);
     let mut sink = Sink {
-        file: file.clone(),
         pos: offset as u64,
         running,
         chunk_md5: (algo == Some(Algo::Md5) && offset > 0).then(super::md5::Md5::default),
@@ -205,6 +217,7 @@ where
     let mut stalled = false;
     let body_idle = std::time::Duration::from_secs(state.settings.edge.body_idle_secs.max(1));
 
+    let mut inflight: Option<Write> = None;
     let failure = loop {
         let Ok(next) = tokio::time::timeout(body_idle, body.next()).await else {
             tracing::info!(upload = %upload.id, offset, received, "chunk stalled: no byte for {} s", body_idle.as_secs());
@@ -219,12 +232,15 @@ where
                         "chunk passes Upload-Length: {remaining} bytes remain from offset {offset}"
                     )));
                 }
-                // Written and hashed right here, frame by frame (hyper's frames are at most its
-                // read buffer): a page-cache write and an MD5 pass of a frame take well under a
-                // millisecond, and the request holds no buffer of its own.
-                if let Err(e) = sink.write(&chunk) {
-                    break Some(Error::Internal(e.into()));
+                // Frame by frame (hyper's frames are at most its 64 KiB read buffer): hashed here,
+                // written on a blocking thread (a page-cache write can stall on writeback) while
+                // the next frame is read and hashed. At most two frames are held per request.
+                let at = sink.take(&chunk);
+                if let Err(e) = written(inflight.take()).await {
+                    break Some(e);
                 }
+                let f = file.clone();
+                inflight = Some(tokio::task::spawn_blocking(move || f.write_at(&chunk, at)));
             }
             Some(Err(e)) => {
                 tracing::info!(upload = %upload.id, offset, received, "chunk interrupted: {e}");
@@ -235,6 +251,10 @@ where
         }
     };
     drop(body);
+    let failure = match (failure, written(inflight.take()).await) {
+        (Some(e), _) | (None, Err(e)) => Some(e),
+        (None, Ok(())) => None,
+    };
     let failure = failure.or_else(|| match (&checksum, interrupted) {
         (Some(_), true) => Some(Error::invalid(
             "chunk interrupted; a chunk with Upload-Checksum is kept only whole",

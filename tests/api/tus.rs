@@ -640,3 +640,71 @@ async fn fs_a_patch_does_not_write_while_another_holds_the_upload() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
 }
+
+/// fs: the append file is synced every 64 MiB and at the last byte, not at every PATCH. Bytes
+/// committed past the last sync in another boot (an OS crash may have lost them) are given back: a
+/// PATCH at the old offset gets 409, HEAD reports the synced offset, and the upload goes on from
+/// there to the right bytes and MD5.
+#[tokio::test]
+async fn fs_unsynced_bytes_from_another_boot_are_given_back() {
+    let app = spawn_app().await;
+    let task = app.create_task("alice", 1).await;
+    let data = bytes(3_000_000, 14);
+    let url = location(&app.tus_create("alice", &task, 0, data.len()).await);
+    let id = upload_id(&url);
+    let r = app.tus_patch("alice", &url, 0, data[..1_000_000].to_vec(), true).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // As if the file had been synced here (a small upload reaches no 64 MiB sync point).
+    sqlx::query("UPDATE uploads SET synced_offset = \"offset\", synced_md5_state = md5_state WHERE id = $1")
+        .bind(id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let r = app
+        .tus_patch("alice", &url, 1_000_000, data[1_000_000..2_000_000].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let st = localrecord::db::uploads::append_state(&app.state.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (st.offset, st.synced_offset),
+        (2_000_000, 1_000_000),
+        "not synced per PATCH"
+    );
+    assert!(
+        !st.unsafe_tail(localrecord::store::append::boot_id()),
+        "same boot: nothing to give back"
+    );
+
+    // The host restarts: the unsynced bytes were committed in another boot.
+    sqlx::query("UPDATE uploads SET write_boot = 'a-boot-before-an-os-crash' WHERE id = $1")
+        .bind(id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let r = app
+        .tus_patch("alice", &url, 2_000_000, data[2_000_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(app.tus_offset("alice", &url).await, 1_000_000);
+    let path = app.state.store.append_path(id).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 1_000_000);
+
+    let r = app
+        .tus_patch("alice", &url, 1_000_000, data[1_000_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
+    assert_eq!(
+        app.task_status("alice", &task).await["Slices"][0]["Md5"],
+        md5_hex(&data)
+    );
+
+    // A HEAD on an upload with nothing unsafe changes nothing.
+    let url2 = location(&app.tus_create("alice", &task, 1, 10).await);
+    let r = app.tus_patch("alice", &url2, 0, vec![1; 4], true).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.tus_offset("alice", &url2).await, 4);
+}

@@ -7,7 +7,11 @@
 //! costs little more than one. The block function follows RustCrypto's `md-5` (MIT/Apache-2.0), and
 //! the tests check every path against that crate.
 
-#![allow(clippy::many_single_char_names, clippy::unreadable_literal)]
+#![allow(
+    clippy::many_single_char_names,
+    clippy::unreadable_literal,
+    clippy::too_many_arguments
+)]
 
 const INIT: [u32; 4] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476];
 

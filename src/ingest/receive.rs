@@ -324,7 +324,6 @@ where
             return Err(e.into());
         }
     };
-    drop(sink);
     drop(file); // releases the lock
     if stalled {
         return Err(Error::Timeout(format!(

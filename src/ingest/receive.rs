@@ -3,8 +3,9 @@
 //!
 //! - fs store: the chunk is appended to the upload's one file (see [`crate::store::append`]) while the
 //!   upload's running MD5 is carried on; the offset and the MD5 state move in one statement. Memory
-//!   per request is at most two of hyper's frames (each hashed as it arrives and written on a
-//!   blocking thread while the next is read), whatever the chunk size; finishing is a rename.
+//!   per request is a few of hyper's 64 KiB frames (each hashed as it arrives and written on a
+//!   blocking thread while the next are read; at most 256 KiB queue behind a slow write), whatever
+//!   the chunk size; finishing is a rename.
 //! - object stores: the chunk is streamed into its own part object (the assembly at the end copies).
 
 use super::checksum::{Algo, Checksum, Hashes, RunningMd5};
@@ -136,6 +137,22 @@ impl Sink {
 
 type Write = tokio::task::JoinHandle<std::io::Result<()>>;
 
+/// Frames queued while a write runs are written together once it ends, up to this many bytes.
+const WRITE_QUEUE: usize = 256 * 1024;
+
+/// Writes `frames` (consecutive) at `at` on a blocking thread.
+fn submit(file: &AppendFile, frames: Vec<Bytes>, at: u64) -> Write {
+    let f = file.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut pos = at;
+        for b in &frames {
+            f.write_at(b, pos)?;
+            pos += b.len() as u64;
+        }
+        Ok(())
+    })
+}
+
 async fn written(w: Option<Write>) -> std::result::Result<(), Error> {
     match w {
         Some(w) => match w.await {
@@ -218,7 +235,8 @@ where
     let body_idle = std::time::Duration::from_secs(state.settings.edge.body_idle_secs.max(1));
 
     let mut inflight: Option<Write> = None;
-    let failure = loop {
+    let (mut queue, mut queued, mut queue_at) = (Vec::<Bytes>::new(), 0usize, 0u64);
+    let mut failure = loop {
         let Ok(next) = tokio::time::timeout(body_idle, body.next()).await else {
             tracing::info!(upload = %upload.id, offset, received, "chunk stalled: no byte for {} s", body_idle.as_secs());
             (interrupted, stalled) = (true, true);
@@ -235,12 +253,23 @@ where
                 // Frame by frame (hyper's frames are at most its 64 KiB read buffer): hashed here,
                 // written on a blocking thread (a page-cache write can stall on writeback) while
                 // the next frame is read and hashed. At most two frames are held per request.
+                // While the previous write runs, frames queue (up to WRITE_QUEUE bytes) and go
+                // in one write: fewer hand-offs when the disk is slow, no queue when it is not.
                 let at = sink.take(&chunk);
+                if queue.is_empty() {
+                    queue_at = at;
+                }
+                queued += chunk.len();
+                queue.push(chunk);
+                let busy = inflight.as_ref().is_some_and(|w| !w.is_finished());
+                if busy && queued < WRITE_QUEUE {
+                    continue;
+                }
                 if let Err(e) = written(inflight.take()).await {
                     break Some(e);
                 }
-                let f = file.clone();
-                inflight = Some(tokio::task::spawn_blocking(move || f.write_at(&chunk, at)));
+                inflight = Some(submit(&file, std::mem::take(&mut queue), queue_at));
+                queued = 0;
             }
             Some(Err(e)) => {
                 tracing::info!(upload = %upload.id, offset, received, "chunk interrupted: {e}");
@@ -251,6 +280,13 @@ where
         }
     };
     drop(body);
+    if failure.is_none() && !queue.is_empty() {
+        if let Err(e) = written(inflight.take()).await {
+            failure = Some(e);
+        } else {
+            inflight = Some(submit(&file, std::mem::take(&mut queue), queue_at));
+        }
+    }
     let failure = match (failure, written(inflight.take()).await) {
         (Some(e), _) | (None, Err(e)) => Some(e),
         (None, Ok(())) => None,

@@ -2,7 +2,8 @@
 //!
 //! The committed offset only moves in [`commit_part`], atomically with the part row, and only if the
 //! offset is still the one the PATCH started from. Two racing PATCHes (on one instance or two) can
-//! therefore never both land: the loser's part object is deleted by its caller.
+//! therefore never both land: the loser's part object is deleted by its caller. Uploads into the fs
+//! store append to one file instead and move the offset in [`commit_append`], with the running MD5.
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -120,6 +121,90 @@ pub async fn commit_part(
     .await?;
     tx.commit().await?;
     Ok(Some(new_offset))
+}
+
+/// What a PATCH into an append file (fs store) rereads under the file's lock, and what the finisher
+/// needs to know whether an upload appended.
+#[derive(Debug, Clone, FromRow)]
+pub struct AppendState {
+    pub offset: i64,
+    pub length: i64,
+    pub state: String,
+    /// true once a chunk was appended (the upload then has no `upload_parts` rows)
+    pub append: bool,
+    /// serialized running MD5 of bytes [0, offset)
+    pub md5_state: Option<Vec<u8>>,
+    /// bytes of the file known durable, and the MD5 state there
+    pub synced_offset: i64,
+    pub synced_md5_state: Option<Vec<u8>>,
+    /// boot id of the host that committed bytes past `synced_offset`
+    pub write_boot: Option<String>,
+}
+
+impl AppendState {
+    /// Bytes past the last sync committed in another boot (of this host, or by another host): an
+    /// OS crash may have lost them.
+    pub fn unsafe_tail(&self, boot: &str) -> bool {
+        self.append && self.synced_offset < self.offset && self.write_boot.as_deref() != Some(boot)
+    }
+}
+
+pub async fn append_state(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<AppendState>> {
+    sqlx::query_as(
+        "SELECT \"offset\", length, state, append, md5_state, synced_offset, synced_md5_state, write_boot
+         FROM uploads WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Commits `length` bytes appended at `offset` with the running MD5 state of bytes [0, offset +
+/// length), if the upload is still receiving at `offset`. `synced`: the file was fdatasync'd up to
+/// the new offset; otherwise `boot` is recorded as the boot those unsynced bytes belong to. Returns
+/// the new offset, or None.
+#[allow(clippy::too_many_arguments)]
+pub async fn commit_append(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    offset: i64,
+    length: i64,
+    md5_state: &[u8],
+    synced: bool,
+    boot: &str,
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    let new: Option<(i64,)> = sqlx::query_as(
+        "UPDATE uploads SET \"offset\" = \"offset\" + $3, append = true, md5_state = $4, expires_at = $5,
+             synced_offset = CASE WHEN $6 THEN \"offset\" + $3 ELSE synced_offset END,
+             synced_md5_state = CASE WHEN $6 THEN $4 ELSE synced_md5_state END,
+             write_boot = CASE WHEN $6 THEN NULL ELSE $7 END
+         WHERE id = $1 AND \"offset\" = $2 AND state = 'receiving' RETURNING \"offset\"",
+    )
+    .bind(id)
+    .bind(offset)
+    .bind(length)
+    .bind(md5_state)
+    .bind(expires_at)
+    .bind(synced)
+    .bind(boot)
+    .fetch_optional(db)
+    .await?;
+    Ok(new.map(|n| n.0))
+}
+
+/// Gives back the bytes past the last sync (see [`AppendState::unsafe_tail`]): the offset and MD5
+/// return to the synced ones, if the upload is still at `offset`.
+pub async fn roll_back_to_synced(db: impl PgExecutor<'_>, id: Uuid, offset: i64) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE uploads SET \"offset\" = synced_offset, md5_state = synced_md5_state, write_boot = NULL
+         WHERE id = $1 AND \"offset\" = $2 AND state = 'receiving'",
+    )
+    .bind(id)
+    .bind(offset)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 pub async fn parts(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Part>> {

@@ -52,6 +52,9 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(header)
             .keep_alive(true)
+            // hyper's read buffer per connection (its default grows to ~400 KiB): upload bodies
+            // stream through it, so it is most of an upload's memory; 64 KiB reads cost no speed.
+            .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(IdleIo::new(io, idle)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -336,7 +336,12 @@ async fn head(
     headers: HeaderMap,
 ) -> Result<Response> {
     tus::check_version(&headers)?;
-    let up = owned_upload(&state, &caller, &id).await?;
+    let mut up = owned_upload(&state, &caller, &id).await?;
+    if !up.is_complete() && up.offset > 0 {
+        // fs store: an offset whose bytes an OS crash may have lost is given back first.
+        ingest::receive::recover(&state, up.id).await?;
+        up = owned_upload(&state, &caller, &id).await?;
+    }
     let mut h = vec![
         ("upload-offset", up.offset.to_string()),
         ("upload-length", up.length.to_string()),

@@ -1,12 +1,13 @@
-//! Finishing an upload whose every byte arrived: assemble its parts (or, for a tus `final`
-//! concatenation, the parts of its partial uploads) into one slice object with one streaming write,
-//! record the slice with its MD5, and free the parts.
+//! Finishing an upload whose every byte arrived: an upload that appended to one file (fs store) has
+//! its file renamed into place, with the MD5 carried along while it was received; an upload of
+//! several part objects (object stores) or a tus `final` concatenation is assembled into one slice
+//! object with one streaming write. Then the slice is recorded with its MD5 and the parts are freed.
 //!
 //! Safe to run twice at once, on one instance or two, and after a crash at any point: slice keys are
 //! unique per assembly, the slice row is inserted at most once per (task, index), and whoever loses a
 //! race deletes only the object it made itself.
 
-use super::checksum::Hashes;
+use super::checksum::{Hashes, RunningMd5};
 use crate::db::slices::{self, Slice};
 use crate::db::uploads::{self, Part, Upload};
 use crate::http::error::{Error, Result};
@@ -37,7 +38,7 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     };
     let mut parts = Vec::new();
     for s in &sources {
-        parts.extend(uploads::parts(&state.db, *s).await?);
+        parts.extend(stored_parts(state, *s).await?);
     }
     let total: i64 = parts.iter().map(|p| p.length).sum();
     if total != up.length {
@@ -97,6 +98,20 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     crate::db::tasks::touch(&state.db, &task_id).await?;
     crate::jobs::splice::maybe_enqueue(state, &task_id).await?;
     reload(state, id).await
+}
+
+/// What upload `id` stored: its append file as one part (with the running MD5 of all its bytes), or
+/// its part objects.
+async fn stored_parts(state: &AppState, id: Uuid) -> Result<Vec<Part>> {
+    match uploads::append_state(&state.db, id).await? {
+        Some(a) if a.append => Ok(vec![Part {
+            offset: 0,
+            length: a.offset,
+            object_key: keys::upload_append(id),
+            md5: RunningMd5::resume(a.md5_state.as_deref())?.hex(),
+        }]),
+        _ => Ok(uploads::parts(&state.db, id).await?),
+    }
 }
 
 async fn reload(state: &AppState, id: Uuid) -> Result<Upload> {

@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod finish;
+pub mod md5;
 pub mod receive;
 pub mod sweep;
 

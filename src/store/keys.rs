@@ -25,6 +25,12 @@ pub fn upload_part(upload: Uuid, offset: i64) -> String {
     format!("uploads/{upload}/{offset:020}-{}", Uuid::new_v4().simple())
 }
 
+/// fs only: the one file an upload's chunks are appended to. The suffix (the upload's id) makes the
+/// slice it becomes ([`slice_from_part`]) unique per upload and the same for every finisher.
+pub fn upload_append(upload: Uuid) -> String {
+    format!("uploads/{upload}/append-{}", upload.simple())
+}
+
 /// A stored slice. Unique per assembly, so a lost race never overwrites the slice that won.
 pub fn slice(task_id: &str, index: i32) -> String {
     format!("slices/{task_id}/{index:06}-{}.flv", Uuid::new_v4().simple())

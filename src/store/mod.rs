@@ -11,6 +11,8 @@
 //!   go to a file under [`keys::PARTIAL_DIR`], fsynced, then renamed into place, and the sweep
 //!   removes what a crash left there);
 //! - keys are plain `/`-separated relative paths made by this crate, never taken from user input.
+//! - one exception on fs: an upload's append file ([`append`]) is visible while it grows; its valid
+//!   prefix is the upload's committed offset in Postgres, and only the lock holder writes it.
 
 use crate::config::{StoreBackend, StoreSettings};
 use anyhow::Context;
@@ -21,6 +23,7 @@ use opendal::{services, ErrorKind, Operator, Writer};
 use secrecy::ExposeSecret;
 use std::path::Path;
 
+pub mod append;
 pub mod keys;
 
 #[derive(Clone)]
@@ -210,6 +213,12 @@ impl Store {
             .filter(|e| e.metadata().is_dir() && e.path() != prefix)
             .map(|e| e.path().to_owned())
             .collect())
+    }
+
+    /// fs only: where an upload's append file lives (see [`append`]); None on object stores, whose
+    /// uploads keep one object per chunk.
+    pub fn append_path(&self, upload: uuid::Uuid) -> Option<std::path::PathBuf> {
+        self.local_path(&keys::upload_append(upload))
     }
 
     /// The object's file, when the backend is the local filesystem.

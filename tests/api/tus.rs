@@ -515,3 +515,196 @@ async fn abandoned_uploads_expire_and_their_bytes_are_deleted() {
     let r = app.tus(Method::HEAD, &url, "alice").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+fn upload_id(url: &str) -> uuid::Uuid {
+    url.rsplit('/').next().unwrap().parse().unwrap()
+}
+
+async fn part_rows(app: &TestApp, id: uuid::Uuid) -> i64 {
+    let n: (i64,) = sqlx::query_as("SELECT count(*) FROM upload_parts WHERE upload_id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    n.0
+}
+
+/// fs: the chunks of an upload go into one file (no part objects, no part rows) with the running
+/// MD5 in Postgres; the slice is that file renamed, with the MD5 of every byte.
+#[tokio::test]
+async fn fs_chunks_append_to_one_file_that_becomes_the_slice() {
+    let app = spawn_app().await;
+    let task = app.create_task("alice", 1).await;
+    let chunk = 4 * 1024 * 1024;
+    let data = bytes(2 * chunk + 777_777, 11);
+    let url = location(&app.tus_create("alice", &task, 0, data.len()).await);
+    let id = upload_id(&url);
+    for i in 0..2 {
+        let c = data[i * chunk..(i + 1) * chunk].to_vec();
+        let r = app.tus_patch("alice", &url, i * chunk, c, true).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+    }
+    assert_eq!(
+        app.state.store.list("uploads/").await.unwrap(),
+        vec![localrecord::store::keys::upload_append(id)],
+        "one file per upload"
+    );
+    assert_eq!(part_rows(&app, id).await, 0);
+    let st = localrecord::db::uploads::append_state(&app.state.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(st.append && st.offset == 2 * chunk as i64);
+    let running = localrecord::ingest::checksum::RunningMd5::resume(st.md5_state.as_deref()).unwrap();
+    assert_eq!(
+        running.hex(),
+        md5_hex(&data[..2 * chunk]),
+        "the MD5 of the committed bytes"
+    );
+
+    let r = app
+        .tus_patch("alice", &url, 2 * chunk, data[2 * chunk..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let slice = localrecord::db::slices::get(&app.state.db, &task, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        slice.object_key.ends_with(&format!("-{}.flv", id.simple())),
+        "the append file was moved into place, not copied: {}",
+        slice.object_key
+    );
+    assert_eq!(slice.md5, md5_hex(&data));
+    assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
+    no_parts_left(&app).await;
+}
+
+/// fs: bytes a crashed PATCH left past the committed offset (written, never committed) are not part
+/// of the upload: HEAD does not count them and the next PATCH cuts them off.
+#[tokio::test]
+async fn fs_bytes_past_the_committed_offset_are_cut_by_the_next_patch() {
+    let app = spawn_app().await;
+    let task = app.create_task("alice", 1).await;
+    let data = bytes(2_500_000, 12);
+    let url = location(&app.tus_create("alice", &task, 0, data.len()).await);
+    let r = app.tus_patch("alice", &url, 0, data[..1_000_000].to_vec(), true).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // What an instance killed between its write and its commit leaves behind.
+    let path = app.state.store.append_path(upload_id(&url)).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0xAB; 300_000]).unwrap();
+    drop(f);
+    assert_eq!(app.tus_offset("alice", &url).await, 1_000_000);
+
+    let r = app
+        .tus_patch("alice", &url, 1_000_000, data[1_000_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
+    assert_eq!(
+        app.task_status("alice", &task).await["Slices"][0]["Md5"],
+        md5_hex(&data)
+    );
+}
+
+/// fs: while another request holds an upload's file (a dead connection not yet noticed, on this
+/// instance or another), a PATCH neither writes into it nor waits forever; once it is free, the
+/// upload goes on.
+#[tokio::test]
+async fn fs_a_patch_does_not_write_while_another_holds_the_upload() {
+    let app = spawn_app().await;
+    let task = app.create_task("alice", 1).await;
+    let data = bytes(600_000, 13);
+    let url = location(&app.tus_create("alice", &task, 0, data.len()).await);
+    let r = app.tus_patch("alice", &url, 0, data[..200_000].to_vec(), true).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let path = app.state.store.append_path(upload_id(&url)).unwrap();
+    let held = match localrecord::store::append::AppendFile::open_locked(&path, false, Duration::ZERO)
+        .await
+        .unwrap()
+    {
+        localrecord::store::append::Opened::Locked(f) => f,
+        _ => panic!("the file is free and present"),
+    };
+    let r = app
+        .tus_patch("alice", &url, 200_000, data[200_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(app.tus_offset("alice", &url).await, 200_000);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 200_000, "nothing written");
+    drop(held);
+    let r = app
+        .tus_patch("alice", &url, 200_000, data[200_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
+}
+
+/// fs: the append file is synced every 64 MiB and at the last byte, not at every PATCH. Bytes
+/// committed past the last sync in another boot (an OS crash may have lost them) are given back: a
+/// PATCH at the old offset gets 409, HEAD reports the synced offset, and the upload goes on from
+/// there to the right bytes and MD5.
+#[tokio::test]
+async fn fs_unsynced_bytes_from_another_boot_are_given_back() {
+    let app = spawn_app().await;
+    let task = app.create_task("alice", 1).await;
+    let data = bytes(3_000_000, 14);
+    let url = location(&app.tus_create("alice", &task, 0, data.len()).await);
+    let id = upload_id(&url);
+    let r = app.tus_patch("alice", &url, 0, data[..1_000_000].to_vec(), true).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // As if the file had been synced here (a small upload reaches no 64 MiB sync point).
+    sqlx::query("UPDATE uploads SET synced_offset = \"offset\", synced_md5_state = md5_state WHERE id = $1")
+        .bind(id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let r = app
+        .tus_patch("alice", &url, 1_000_000, data[1_000_000..2_000_000].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let st = localrecord::db::uploads::append_state(&app.state.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (st.offset, st.synced_offset),
+        (2_000_000, 1_000_000),
+        "not synced per PATCH"
+    );
+    assert!(
+        !st.unsafe_tail(localrecord::store::append::boot_id()),
+        "same boot: nothing to give back"
+    );
+
+    // The host restarts: the unsynced bytes were committed in another boot.
+    sqlx::query("UPDATE uploads SET write_boot = 'a-boot-before-an-os-crash' WHERE id = $1")
+        .bind(id)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let r = app
+        .tus_patch("alice", &url, 2_000_000, data[2_000_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(app.tus_offset("alice", &url).await, 1_000_000);
+    let path = app.state.store.append_path(id).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 1_000_000);
+
+    let r = app
+        .tus_patch("alice", &url, 1_000_000, data[1_000_000..].to_vec(), true)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.stored_slice(&task, 0).await.unwrap(), data);
+    assert_eq!(
+        app.task_status("alice", &task).await["Slices"][0]["Md5"],
+        md5_hex(&data)
+    );
+
+    // A HEAD on an upload with nothing unsafe changes nothing.
+    let url2 = location(&app.tus_create("alice", &task, 1, 10).await);
+    let r = app.tus_patch("alice", &url2, 0, vec![1; 4], true).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.tus_offset("alice", &url2).await, 4);
+}

@@ -255,7 +255,9 @@ fn rotate(app: &TestApp, args: &[&str]) -> Value {
     v
 }
 
-async fn start_with(app: &TestApp, secret_key: &str) -> StatusCode {
+/// The recorder's Init check (`POST /localrecord/v1/auth`) with a UserSig made with `secret_key`;
+/// it creates nothing, so polling it cannot run into a quota.
+async fn init_with(app: &TestApp, secret_key: &str) -> StatusCode {
     let sig = localrecord::auth::usersig::generate(
         SDKAPPID as u64,
         secret_key,
@@ -266,12 +268,11 @@ async fn start_with(app: &TestApp, secret_key: &str) -> StatusCode {
     );
     register_secret(&sig);
     app.client
-        .post(app.url("/localrecord/v1/tasks"))
+        .post(app.url("/localrecord/v1/auth"))
         .header(
             "authorization",
             format!("UserSig sdkappid={SDKAPPID},identifier=alice,usersig={sig}"),
         )
-        .json(&json!({ "ClassId": 77 }))
         .send()
         .await
         .unwrap()
@@ -298,8 +299,8 @@ async fn rotated_keys_keep_working_for_the_overlap_and_not_after() {
     assert_ne!(out["WebhookSecret"], old.webhook_secret.as_str());
 
     // Both keys sign UserSigs and query signs during the overlap.
-    eventually("new SecretKey", StatusCode::OK, || start_with(&app, new_secret)).await;
-    assert_eq!(start_with(&app, &old.secret_key).await, StatusCode::OK);
+    eventually("new SecretKey", StatusCode::OK, || init_with(&app, new_secret)).await;
+    assert_eq!(init_with(&app, &old.secret_key).await, StatusCode::OK);
     let exp = localrecord::auth::now() + 100;
     assert_eq!(query(&app, new_tic, exp, Some(1)).await.0, StatusCode::OK);
     assert_eq!(query(&app, &old.tic_key, exp, Some(2)).await.0, StatusCode::OK);
@@ -322,11 +323,11 @@ async fn rotated_keys_keep_working_for_the_overlap_and_not_after() {
     let again = rotate(&app, &["--secret-key", "--overlap-secs", "0"]);
     let newest = again["SecretKey"].as_str().unwrap();
     eventually("revoked SecretKey", StatusCode::UNAUTHORIZED, || {
-        start_with(&app, new_secret)
+        init_with(&app, new_secret)
     })
     .await;
-    assert_eq!(start_with(&app, &old.secret_key).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(start_with(&app, newest).await, StatusCode::OK);
+    assert_eq!(init_with(&app, &old.secret_key).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(init_with(&app, newest).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -91,8 +91,19 @@ impl VetError {
     }
 }
 
-/// Resolves `host`, refusing it whole if any of its addresses is internal (a name with one
-/// internal address could be made to connect there).
+/// Refuses `host` whole if any of its addresses is internal (a name with one internal address
+/// could be made to connect there).
+fn refuse_internal(host: &str, addrs: &[SocketAddr], allow_private: bool) -> Result<(), Refused> {
+    match addrs.iter().find(|a| !allow_private && is_internal(a.ip())) {
+        Some(a) => Err(Refused {
+            host: host.to_owned(),
+            ip: a.ip(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Resolves `host` and checks its addresses with [`refuse_internal`].
 pub async fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, VetError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
@@ -105,14 +116,7 @@ pub async fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<S
     if addrs.is_empty() {
         return Err(VetError::Unresolvable(host.to_owned()));
     }
-    if !allow_private {
-        if let Some(a) = addrs.iter().find(|a| is_internal(a.ip())) {
-            return Err(VetError::Internal(Refused {
-                host: host.to_owned(),
-                ip: a.ip(),
-            }));
-        }
-    }
+    refuse_internal(host, &addrs, allow_private).map_err(VetError::Internal)?;
     Ok(addrs)
 }
 
@@ -127,11 +131,7 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private {
-                if let Some(a) = addrs.iter().find(|a| is_internal(a.ip())) {
-                    return Err(Box::new(Refused { host, ip: a.ip() }) as Box<_>);
-                }
-            }
+            refuse_internal(&host, &addrs, allow_private)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }

@@ -26,6 +26,18 @@ impl Caller {
     pub fn is_admin(&self) -> bool {
         self.app.admin_identifiers.iter().any(|a| a == &self.identifier)
     }
+
+    /// Forbidden unless the caller is one of its app's admin identifiers.
+    pub fn require_admin(&self) -> Result<(), Error> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "{} is not an admin identifier of SdkAppId {}",
+            self.identifier,
+            self.sdk_app_id()
+        )))
+    }
 }
 
 fn credentials(parts: &Parts) -> Result<HashMap<String, String>, Error> {

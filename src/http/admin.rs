@@ -39,13 +39,7 @@ async fn audit(
     caller: Caller,
     RawQuery(q): RawQuery,
 ) -> Result<Json<serde_json::Value>> {
-    if !caller.is_admin() {
-        return Err(Error::Forbidden(format!(
-            "{} is not an admin identifier of SdkAppId {}",
-            caller.identifier,
-            caller.sdk_app_id()
-        )));
-    }
+    caller.require_admin()?;
     let (mut index, mut size) = (0i64, 50i64);
     for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
         let n = || {

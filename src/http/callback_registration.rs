@@ -43,13 +43,7 @@ async fn register(
     caller: Caller,
     ApiJson(req): ApiJson<Request>,
 ) -> Result<Json<serde_json::Value>> {
-    if !caller.is_admin() {
-        return Err(Error::Forbidden(format!(
-            "{} is not an admin identifier of SdkAppId {}",
-            caller.identifier,
-            caller.sdk_app_id()
-        )));
-    }
+    caller.require_admin()?;
     if req.action != "RegisteredCallback" {
         return Err(Error::invalid(format!(
             "unknown Action {:?}; this endpoint takes RegisteredCallback",

@@ -18,13 +18,7 @@ pub fn router() -> Router<AppState> {
 }
 
 pub(super) async fn admin_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<()> {
-    if !caller.is_admin() {
-        return Err(Error::Forbidden(format!(
-            "{} is not an admin identifier of SdkAppId {}",
-            caller.identifier,
-            caller.sdk_app_id()
-        )));
-    }
+    caller.require_admin()?;
     super::tasks::owned_task(state, caller, task_id).await.map(|_| ())
 }
 

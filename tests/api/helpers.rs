@@ -386,6 +386,20 @@ impl TestApp {
         )
     }
 
+    /// `localrecord app <args>` run as an operator would (the binary, on this app's database and data
+    /// dir); returns its JSON.
+    pub fn app_cli(&self, args: &[&str]) -> Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_localrecord"))
+            .arg("app")
+            .args(args)
+            .env("LOCALRECORD_DATABASE_URL", &self.backing.db_url)
+            .env("LOCALRECORD_DATA_DIR", self.backing.data_dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

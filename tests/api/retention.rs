@@ -132,13 +132,8 @@ async fn retention_deletes_recordings_older_than_the_apps_days() {
         "kept without a retention: {objects} objects, {rows} rows"
     );
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_localrecord"))
-        .args(["app", "retention", "--sdkappid", &SDKAPPID.to_string(), "--days", "2"])
-        .env("LOCALRECORD_DATABASE_URL", &app.backing.db_url)
-        .env("LOCALRECORD_DATA_DIR", app.backing.data_dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = app.app_cli(&["retention", "--sdkappid", &SDKAPPID.to_string(), "--days", "2"]);
+    assert_eq!(out["RetentionDays"], 2);
 
     let until = Instant::now() + Duration::from_secs(60);
     while leftovers(&app, &old).await != (0, 0) {

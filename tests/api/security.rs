@@ -11,8 +11,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_localrecord");
-
 async fn query(app: &TestApp, tic_key: &str, expire: i64, random: Option<i64>) -> (StatusCode, Value) {
     let random = random.map(|r| format!("&random={r}")).unwrap_or_default();
     let url = app.url(&format!(
@@ -240,15 +238,8 @@ async fn recording_urls_can_be_made_to_expire() {
 }
 
 fn rotate(app: &TestApp, args: &[&str]) -> Value {
-    let out = std::process::Command::new(BIN)
-        .args(["app", "rotate", "--sdkappid", &SDKAPPID.to_string()])
-        .args(args)
-        .env("LOCALRECORD_DATABASE_URL", &app.backing.db_url)
-        .env("LOCALRECORD_DATA_DIR", app.backing.data_dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sdkappid = SDKAPPID.to_string();
+    let v = app.app_cli(&[&["rotate", "--sdkappid", &sdkappid], args].concat());
     for k in ["SecretKey", "TicKey", "WebhookSecret"] {
         register_secret(v[k].as_str().unwrap());
     }

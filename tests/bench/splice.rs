@@ -19,6 +19,10 @@
 //! `1,3`; `BENCH_SETS=recorder,foreign` (default both); `BENCH_SLICE_SECS` (default 300);
 //! `BENCH_RUNS` (default 3).
 
+#[path = "../api/media.rs"]
+#[allow(dead_code)]
+mod media;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -31,41 +35,8 @@ fn env_or(k: &str, d: &str) -> String {
         .unwrap_or_else(|| d.to_owned())
 }
 
-fn encoder_args(set: &str) -> Vec<&'static str> {
-    match set {
-        "recorder" => vec![
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-forced-idr",
-            "1",
-            "-b:v",
-            "1000k",
-            "-maxrate",
-            "1500k",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ac",
-            "2",
-            "-ar",
-            "44100",
-        ],
-        "foreign" => vec![
-            "-c:v", "libx264", "-b:v", "1000k", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1", "-ar", "48000",
-        ],
-        other => panic!("unknown slice set {other} (recorder, foreign)"),
-    }
-}
-
+/// One cached slice of a set, made by the tests' own media helper (`media::Encoder`), so the
+/// bench and the gapless tests encode exactly alike.
 fn make_slice(path: &Path, set: &str, secs: u64) {
     if path.exists() {
         return;
@@ -74,26 +45,20 @@ fn make_slice(path: &Path, set: &str, secs: u64) {
         "making a {secs} s {set} slice with the ffmpeg CLI (cached in {})",
         path.display()
     );
-    let tmp = path.with_extension("part.flv");
-    let rate = if set == "foreign" { 48000 } else { 44100 };
-    let st = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=15",
-        ])
-        .args(["-f", "lavfi", "-i", &format!("sine=frequency=440:sample_rate={rate}")])
-        .args(["-t", &secs.to_string()])
-        .args(encoder_args(set))
-        .args(["-f", "flv"])
-        .arg(&tmp)
-        .status()
-        .expect("ffmpeg CLI");
-    assert!(st.success());
+    let enc = match set {
+        "recorder" => media::Encoder::Recorder,
+        "foreign" => media::Encoder::Foreign,
+        other => panic!("unknown slice set {other} (recorder, foreign)"),
+    };
+    let spec = media::SliceSpec {
+        secs: secs as f64,
+        size: "1280x720",
+        audio: true,
+        tone: 440,
+    };
+    let dir = path.parent().unwrap();
+    let part = format!("{}.part.flv", path.file_stem().unwrap().to_string_lossy());
+    let tmp = media::make_slice_with(dir, &part, &spec, enc);
     std::fs::rename(tmp, path).unwrap();
 }
 

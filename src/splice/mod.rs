@@ -6,8 +6,10 @@ pub mod budget;
 pub mod flvscan;
 pub mod h264;
 pub mod input;
+pub mod mp4;
 pub mod reencode;
 pub mod remux;
+mod sink;
 pub mod timeline;
 pub mod verify;
 
@@ -65,4 +67,4 @@ impl Summary {
     }
 }
 
-pub use remux::{splice_files, splice_files_reserving, splice_files_watched};
+pub use remux::{splice_files, splice_files_libav, splice_files_reserving, splice_files_watched};

@@ -10,14 +10,15 @@
 use super::budget;
 use super::h264::{check_avcc, Verdict};
 use super::input::open_flv;
+use super::mp4::Mp4Writer;
 use super::reencode::Reencoder;
+use super::sink::{libav_sink, own_tracks, Sink, OWN_VIDEO_TIMESCALE};
 use super::timeline::{Micros, Timeline, MAX_INPUT_US};
 use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport, Summary};
 use crate::progress::Progress;
 use anyhow::{bail, Context};
 use ffmpeg::codec::{self, Id};
-use ffmpeg::format;
 use ffmpeg::{media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
@@ -44,14 +45,14 @@ fn from_us(us: Micros, tb: Rational) -> i64 {
 }
 
 /// What the output is made to look like: the first usable slice's streams.
-struct Reference {
-    video: codec::Parameters,
-    video_id: Id,
-    width: u32,
-    height: u32,
-    frame_us: Micros,
-    fps: Rational,
-    audio: Option<(codec::Parameters, Id, i64, i64)>,
+pub(super) struct Reference {
+    pub(super) video: codec::Parameters,
+    pub(super) video_id: Id,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) frame_us: Micros,
+    pub(super) fps: Rational,
+    pub(super) audio: Option<(codec::Parameters, Id, i64, i64)>,
 }
 
 /// Largest picture a slice may have (4K DCI): decoding or re-encoding more is an attack on memory.
@@ -95,7 +96,7 @@ fn audio_format(p: &codec::Parameters) -> (i64, i64) {
     }
 }
 
-fn extradata(p: &codec::Parameters) -> Vec<u8> {
+pub(super) fn extradata(p: &codec::Parameters) -> Vec<u8> {
     // SAFETY: as above; extradata is extradata_size bytes when non-null.
     unsafe {
         let p = &*p.as_ptr();
@@ -275,6 +276,13 @@ pub fn splice_files_watched(inputs: &[PathBuf], output: &Path, progress: &Progre
     reserving(inputs, output, super::flvscan::moov_room(counts), started, progress)
 }
 
+/// [`splice_files`] through libavformat's MP4 muxer (with a faststart pass) whatever the codecs:
+/// the reference our own writer's output is compared with.
+pub fn splice_files_libav(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary> {
+    init();
+    splice_with(inputs, output, None, Instant::now(), &Progress::new(), false)
+}
+
 /// [`splice_files`] with an explicit index room (for tests and tuning).
 pub fn splice_files_reserving(
     inputs: &[PathBuf],
@@ -293,16 +301,16 @@ fn reserving(
     started: Instant,
     progress: &Progress,
 ) -> anyhow::Result<Summary> {
-    match splice_with(inputs, output, Some(room), started, progress) {
+    match splice_with(inputs, output, Some(room), started, progress, true) {
         Err(e) if e.to_string().contains(RESERVED_TOO_SMALL) => {
             tracing::info!("index did not fit in {room} bytes; splicing again with a faststart pass");
-            splice_with(inputs, output, None, started, progress)
+            splice_with(inputs, output, None, started, progress, false)
         }
         r => r,
     }
 }
 
-const RESERVED_TOO_SMALL: &str = "reserved index room too small";
+pub(super) const RESERVED_TOO_SMALL: &str = "reserved index room too small";
 
 fn splice_with(
     inputs: &[PathBuf],
@@ -310,45 +318,23 @@ fn splice_with(
     moov_room: Option<u64>,
     started: Instant,
     progress: &Progress,
+    own: bool,
 ) -> anyhow::Result<Summary> {
     let r = reference(inputs, progress)?;
-    let mut octx = format::output_as(output, "mp4").with_context(|| format!("creating {}", output.display()))?;
-    {
-        let mut v = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
-        v.set_parameters(r.video.clone());
-        v.set_time_base(Rational::new(1, 90_000));
-        // SAFETY: the stream's own codecpar; FLV's codec tag means nothing to MP4.
-        unsafe { (*v.parameters().as_mut_ptr()).codec_tag = 0 };
-    }
-    if let Some((p, _, rate, _)) = &r.audio {
-        let mut a = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
-        a.set_parameters(p.clone());
-        a.set_time_base(Rational::new(1, *rate as i32));
-        // SAFETY: as above.
-        unsafe { (*a.parameters().as_mut_ptr()).codec_tag = 0 };
-    }
-    let mut opts = ffmpeg::Dictionary::new();
-    match moov_room {
-        Some(n) => opts.set("moov_size", &n.to_string()),
-        None => opts.set("movflags", "+faststart"),
-    }
-    octx.write_header_with(opts).context("writing the MP4 header")?;
-    let v_tb = octx.stream(0).expect("video stream").time_base();
-    let a_tb = octx.stream(1).map(|s| s.time_base());
+    let (sink, v_tb, a_tb) = match own_tracks(&r).filter(|_| own && moov_room.is_some()) {
+        Some(tracks) => {
+            let a_tb = r.audio.as_ref().map(|a| Rational::new(1, a.2 as i32));
+            let room = moov_room.unwrap_or_default();
+            let w =
+                Mp4Writer::create(output, tracks, room).with_context(|| format!("creating {}", output.display()))?;
+            (Sink::Own(w), Rational::new(1, OWN_VIDEO_TIMESCALE as i32), a_tb)
+        }
+        None => libav_sink(&r, output, moov_room)?,
+    };
     let (rate, frame) = r.audio.as_ref().map(|a| (a.2, a.3)).unwrap_or((48_000, 1024));
     // Memory stays bounded: at most IN_FLIGHT_BYTES of packets between the threads.
     let (tx, rx) = budget::channel::<Vec<Packet>>(IN_FLIGHT_BYTES);
-    let writer = std::thread::spawn(move || -> anyhow::Result<()> {
-        while let Some(batch) = rx.recv() {
-            for p in batch {
-                p.write_interleaved(&mut octx).context("writing the MP4")?;
-            }
-        }
-        octx.write_trailer().map_err(|e| match moov_room {
-            Some(n) => anyhow::anyhow!("{RESERVED_TOO_SMALL} ({n} bytes): {e}"),
-            None => anyhow::anyhow!("finishing the MP4: {e}"),
-        })
-    });
+    let writer = std::thread::spawn(move || sink.run(rx, moov_room));
     let mut mux = Muxer {
         tx,
         batch: Vec::with_capacity(256),

@@ -17,6 +17,7 @@ mod logs;
 mod media;
 mod metrics;
 mod multi_instance;
+mod own_muxer;
 mod query;
 mod recorder;
 mod recorder_audio;

@@ -241,7 +241,7 @@ fn the_index_goes_in_front_without_a_rewrite_and_falls_back_when_it_does_not_fit
     let out = dir.path().join("out.mp4");
     splice_files(&ins, &out).unwrap();
     assert_clean(&out);
-    // Far too little room reserved: the splice is redone with a faststart pass, same result.
+    // Far too little room reserved: the media is moved once behind the index, same result.
     let small = dir.path().join("small.mp4");
     let s = localrecord::splice::splice_files_reserving(&ins, &small, 64, std::time::Instant::now()).unwrap();
     assert_clean(&small);

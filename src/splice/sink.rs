@@ -1,0 +1,118 @@
+//! Where the splice's placed packets go: our own MP4 writer for what recorders send (H.264, with
+//! AAC or no audio), which writes the media once and the index into room kept at the front; or
+//! libavformat's muxer for anything else FLV may carry (other codecs, MP3 audio).
+
+use super::budget;
+use super::mp4::{Codec, Mp4Writer};
+use super::remux::{extradata, Reference, RESERVED_TOO_SMALL};
+use anyhow::Context;
+use ffmpeg::codec::Id;
+use ffmpeg::{format, Packet, Rational};
+use ffmpeg_next as ffmpeg;
+use std::path::Path;
+
+/// Where placed packets go: our own MP4 writer (H.264 with AAC or no audio: what recorders send),
+/// or libavformat's muxer for anything else FLV may carry.
+pub(super) enum Sink {
+    Own(Mp4Writer),
+    Libav(format::context::Output),
+}
+
+/// The video timescale of our own writer: 90 kHz, as libavformat's muxer picks for FLV input.
+pub(super) const OWN_VIDEO_TIMESCALE: u32 = 90_000;
+
+impl Sink {
+    pub(super) fn run(self, rx: budget::Receiver<Vec<Packet>>, moov_room: Option<u64>) -> anyhow::Result<()> {
+        match self {
+            Sink::Own(mut w) => {
+                while let Some(batch) = rx.recv() {
+                    for p in batch {
+                        let (Some(dts), Some(data)) = (p.dts(), p.data()) else {
+                            continue;
+                        };
+                        w.write(p.stream(), data, dts, p.pts().unwrap_or(dts), p.duration(), p.is_key())
+                            .context("writing the MP4")?;
+                    }
+                }
+                w.finish().context("finishing the MP4")?;
+                Ok(())
+            }
+            Sink::Libav(mut octx) => {
+                while let Some(batch) = rx.recv() {
+                    for p in batch {
+                        p.write_interleaved(&mut octx).context("writing the MP4")?;
+                    }
+                }
+                octx.write_trailer().map_err(|e| match moov_room {
+                    Some(n) => anyhow::anyhow!("{RESERVED_TOO_SMALL} ({n} bytes): {e}"),
+                    None => anyhow::anyhow!("finishing the MP4: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// The tracks our own writer makes for this reference, if it can.
+pub(super) fn own_tracks(r: &Reference) -> Option<Vec<(Codec, u32)>> {
+    let avcc = extradata(&r.video);
+    if r.video_id != Id::H264 || avcc.first() != Some(&1) || r.width > u16::MAX as u32 || r.height > u16::MAX as u32 {
+        return None;
+    }
+    let mut tracks = vec![(
+        Codec::Avc {
+            avcc,
+            width: r.width as u16,
+            height: r.height as u16,
+        },
+        OWN_VIDEO_TIMESCALE,
+    )];
+    if let Some((p, id, rate, _)) = &r.audio {
+        let asc = extradata(p);
+        // SAFETY: p wraps a valid AVCodecParameters for as long as it lives.
+        let channels = unsafe { (*p.as_ptr()).ch_layout.nb_channels };
+        if *id != Id::AAC || asc.is_empty() || !(1..=8).contains(&channels) || !(1..=96_000).contains(rate) {
+            return None;
+        }
+        tracks.push((
+            Codec::Aac {
+                asc,
+                channels: channels as u16,
+                sample_rate: *rate as u32,
+            },
+            *rate as u32,
+        ));
+    }
+    Some(tracks)
+}
+
+/// libavformat's MP4 muxer, header written; with the video and audio time bases it settled on.
+pub(super) fn libav_sink(
+    r: &Reference,
+    output: &Path,
+    moov_room: Option<u64>,
+) -> anyhow::Result<(Sink, Rational, Option<Rational>)> {
+    let mut octx = format::output_as(output, "mp4").with_context(|| format!("creating {}", output.display()))?;
+    {
+        let mut v = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
+        v.set_parameters(r.video.clone());
+        v.set_time_base(Rational::new(1, 90_000));
+        // SAFETY: the stream's own codecpar; FLV's codec tag means nothing to MP4.
+        unsafe { (*v.parameters().as_mut_ptr()).codec_tag = 0 };
+    }
+    if let Some((p, _, rate, _)) = &r.audio {
+        let mut a = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
+        a.set_parameters(p.clone());
+        a.set_time_base(Rational::new(1, *rate as i32));
+        // SAFETY: as above.
+        unsafe { (*a.parameters().as_mut_ptr()).codec_tag = 0 };
+    }
+    let mut opts = ffmpeg::Dictionary::new();
+    match moov_room {
+        Some(n) => opts.set("moov_size", &n.to_string()),
+        None => opts.set("movflags", "+faststart"),
+    }
+    octx.write_header_with(opts).context("writing the MP4 header")?;
+    let v_tb = octx.stream(0).expect("video stream").time_base();
+    let a_tb = octx.stream(1).map(|s| s.time_base());
+    Ok((Sink::Libav(octx), v_tb, a_tb))
+}

@@ -119,11 +119,7 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     let video_output_id = task.video_output_id.clone().unwrap_or_else(new_video_output_id);
     let key = keys::recording(&task_id, &video_output_id);
     let tick = |n: u64| progress.tick(n);
-    state
-        .store
-        .upload_file(&out, &key, &tick)
-        .await
-        .map_err(JobError::Retry)?;
+    state.store.put_file(&out, &key, &tick).await.map_err(JobError::Retry)?;
 
     // What the recording lacks: declared slices never stored, and stored ones the splicer skipped.
     let have: BTreeSet<i32> = stored.iter().map(|s| s.slice_index).collect();

@@ -240,6 +240,40 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a local file at `key`, taking it: on the fs store a file already on the same
+    /// filesystem is fsynced and renamed into place (a spliced MP4 is as large as the class, and
+    /// copying it was most of the time from stop to callback); otherwise it is streamed like
+    /// [`Store::upload_file`]. Readers never see half an object either way.
+    pub async fn put_file(&self, from: &Path, key: &str, tick: &(dyn Fn(u64) + Sync)) -> anyhow::Result<u64> {
+        if let Some(to) = self.local_path(key) {
+            let (from, to2) = (from.to_owned(), to.clone());
+            let moved = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+                let len = std::fs::File::open(&from).and_then(|f| {
+                    f.sync_all()?;
+                    f.metadata().map(|m| m.len())
+                })?;
+                if let Some(dir) = to2.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::rename(&from, &to2)?;
+                if let Some(dir) = to2.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                Ok(len)
+            })
+            .await?;
+            match moved {
+                Ok(len) => {
+                    tick(len);
+                    return Ok(len);
+                }
+                // Another filesystem (EXDEV) or a rename refused: copy instead.
+                Err(e) => tracing::debug!(error = %e, "renaming into the store failed; copying"),
+            }
+        }
+        self.upload_file(from, key, tick).await
+    }
+
     /// Stores a local file at `key`, streaming in bounded chunks; `tick` hears of every chunk's bytes.
     pub async fn upload_file(&self, from: &Path, key: &str, tick: &(dyn Fn(u64) + Sync)) -> anyhow::Result<u64> {
         use tokio::io::AsyncReadExt;

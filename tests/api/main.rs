@@ -18,6 +18,8 @@ mod media;
 mod metrics;
 mod multi_instance;
 mod query;
+#[path = "../chaos/receiver.rs"]
+mod receiver;
 mod recorder;
 mod recorder_audio;
 mod recorder_control;
@@ -33,6 +35,8 @@ mod retention;
 mod security;
 mod splice;
 mod tasks;
+mod topology;
+mod topology_support;
 mod tus;
 mod tus_clients;
 mod tus_s3;

@@ -71,7 +71,8 @@ load_env() {
 # Rewrites one KEY=value line of the env file (pids change on start).
 set_env() {
   local tmp="$DIR/env.tmp"
-  grep -v "^$1=" "$DIR/env" >"$tmp" || true
+  (umask 077 && : >"$tmp")
+  grep -v "^$1=" "$DIR/env" >>"$tmp" || true
   printf '%s=%q\n' "$1" "$2" >>"$tmp"
   mv "$tmp" "$DIR/env"
 }
@@ -137,7 +138,7 @@ start_s3() {
 }
 
 write_config() {
-  (umask 077 && : >"$DIR/config.toml")
+  (umask 077 && : >"$DIR/config.toml" && : >"$DIR/instances.env")
   cat >"$DIR/config.toml" <<EOF
 # Shared by instances A and B (each gets its listen address and data dir from the environment).
 database_url = "$TOPO_DATABASE_URL"

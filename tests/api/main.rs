@@ -19,6 +19,7 @@ mod metrics;
 mod multi_instance;
 mod query;
 #[path = "../chaos/receiver.rs"]
+#[allow(dead_code)]
 mod receiver;
 mod recorder;
 mod recorder_audio;

@@ -87,7 +87,11 @@ async fn topology_upload_begun_on_one_instance_finishes_on_the_other() {
     assert_eq!(topo.tus_offset(&url_a, "alice").await, data.len());
     for i in [Inst::A, Inst::B] {
         let s = &topo.task_status(i, "alice", &task).await["Slices"][0];
-        assert_eq!((s["State"].as_str(), s["Md5"].as_str()), (Some("uploaded"), Some(md5_hex(&data).as_str())), "{s}");
+        assert_eq!(
+            (s["State"].as_str(), s["Md5"].as_str()),
+            (Some("uploaded"), Some(md5_hex(&data).as_str())),
+            "{s}"
+        );
     }
     // The bytes in the S3 server are the file's.
     let slice = localrecord::db::slices::get(&topo.db, &task, 0).await.unwrap().unwrap();
@@ -207,7 +211,11 @@ async fn topology_instance_killed_mid_work_loses_nothing() {
     for (i, d) in data.iter().enumerate() {
         let url = topo.on(Inst::B, &urls[i]);
         let at = topo.tus_offset(&url, "alice").await;
-        assert!(at >= d.len() / 2, "slice {i}: B reports {at}, A had acknowledged {}", d.len() / 2);
+        assert!(
+            at >= d.len() / 2,
+            "slice {i}: B reports {at}, A had acknowledged {}",
+            d.len() / 2
+        );
         topo.tus_send(&url, "alice", d, at, d.len(), 64 * 1024).await;
     }
     topo.start(Inst::A);
@@ -225,7 +233,11 @@ async fn topology_instance_killed_mid_work_loses_nothing() {
     let status = topo.task_status(survivor, "alice", &task).await;
     for (i, d) in data.iter().enumerate() {
         let s = &status["Slices"][i];
-        assert_eq!((s["State"].as_str(), s["Md5"].as_str()), (Some("uploaded"), Some(md5_hex(d).as_str())), "slice {i}: {s}");
+        assert_eq!(
+            (s["State"].as_str(), s["Md5"].as_str()),
+            (Some("uploaded"), Some(md5_hex(d).as_str())),
+            "slice {i}: {s}"
+        );
     }
     // ...the splice finished by the survivor, after the dead one's claim was reaped...
     let (state, _, attempts, last_error) = topo.job(&key).await.unwrap();
@@ -240,7 +252,10 @@ async fn topology_instance_killed_mid_work_loses_nothing() {
     assert!((got - want).abs() < 0.07, "{got} s of video, want {want}");
     assert!(media::decode_errors(&mp4).is_empty());
     let ms = d.body["VideoOutputDuration"].as_i64().unwrap();
-    assert!((ms as f64 / 1000.0 - media::format_duration(&mp4)).abs() < 0.2, "{ms} ms");
+    assert!(
+        (ms as f64 / 1000.0 - media::format_duration(&mp4)).abs() < 0.2,
+        "{ms} ms"
+    );
     // ...and exactly one callback, signed.
     let all: Vec<Delivery> = receiver.deliveries();
     assert_eq!(all.len(), 1, "{all:?}");

@@ -99,7 +99,10 @@ impl Topology {
             env,
             keys,
             db,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
         }
     }
 
@@ -132,7 +135,9 @@ impl Topology {
     }
 
     pub fn pid(&self, i: Inst) -> u32 {
-        self.env[&format!("TOPO_{}_PID", i.name().to_uppercase())].parse().unwrap()
+        self.env[&format!("TOPO_{}_PID", i.name().to_uppercase())]
+            .parse()
+            .unwrap()
     }
 
     /// The instance a job worker id (`host-pid-random`) belongs to.
@@ -155,7 +160,10 @@ impl Topology {
     }
 
     pub fn auth(&self, user: &str) -> String {
-        format!("UserSig sdkappid={SDKAPPID},identifier={user},usersig={}", self.usersig(user))
+        format!(
+            "UserSig sdkappid={SDKAPPID},identifier={user},usersig={}",
+            self.usersig(user)
+        )
     }
 
     pub fn credentials(&self, user: &str) -> localrecord_client::server::Credentials {
@@ -197,7 +205,10 @@ impl Topology {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["Response"]["TaskId"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["Response"]["TaskId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn stop_task(&self, i: Inst, user: &str, task: &str, slices: i32) {
@@ -240,7 +251,11 @@ impl Topology {
             b64(&format!("{index}.flv"))
         );
         let r = self
-            .tus(reqwest::Method::POST, &format!("{}/localrecord/v1/uploads/", self.url(i)), user)
+            .tus(
+                reqwest::Method::POST,
+                &format!("{}/localrecord/v1/uploads/", self.url(i)),
+                user,
+            )
             .header("upload-length", len.to_string())
             .header("upload-metadata", md)
             .send()
@@ -268,7 +283,11 @@ impl Topology {
         let mut off = from;
         while off < to {
             let end = (off + chunk).min(to);
-            assert_eq!(self.tus_patch(url, user, off, &data[off..end]).await, 204, "PATCH at {off} of {url}");
+            assert_eq!(
+                self.tus_patch(url, user, off, &data[off..end]).await,
+                204,
+                "PATCH at {off} of {url}"
+            );
             off = end;
         }
     }
@@ -320,9 +339,9 @@ impl Topology {
         [Inst::A, Inst::B]
             .into_iter()
             .filter(|i| {
-                self.events(*i).iter().any(|e| {
-                    e["fields"]["message"] == message && e["fields"][key].as_str() == Some(value)
-                })
+                self.events(*i)
+                    .iter()
+                    .any(|e| e["fields"]["message"] == message && e["fields"][key].as_str() == Some(value))
             })
             .collect()
     }
@@ -339,7 +358,11 @@ impl Topology {
             if let Some(v) = check().await {
                 return v;
             }
-            assert!(Instant::now() < until, "gave up waiting {} s for {what}", limit.as_secs());
+            assert!(
+                Instant::now() < until,
+                "gave up waiting {} s for {what}",
+                limit.as_secs()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -50,7 +50,10 @@ fn target_dir() -> PathBuf {
 fn recorder_slice(media_dir: &Path, secs: u64) -> PathBuf {
     let path = media_dir.join(format!("recorder-{secs}s.flv"));
     if !path.exists() {
-        println!("making a {secs} s recorder-like slice with the ffmpeg CLI (cached in {})", path.display());
+        println!(
+            "making a {secs} s recorder-like slice with the ffmpeg CLI (cached in {})",
+            path.display()
+        );
         let spec = media::SliceSpec {
             secs: secs as f64,
             size: "1280x720",
@@ -84,9 +87,15 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
     };
     let port = helpers::free_port();
     let mut env: Vec<(String, String)> = vec![
-        ("LOCALRECORD_DATABASE_URL".into(), helpers::fresh_database("lr_e2e").await),
+        (
+            "LOCALRECORD_DATABASE_URL".into(),
+            helpers::fresh_database("lr_e2e").await,
+        ),
         ("LOCALRECORD_LISTEN".into(), format!("127.0.0.1:{port}")),
-        ("LOCALRECORD_DATA_DIR".into(), work.path().join("data").to_string_lossy().into()),
+        (
+            "LOCALRECORD_DATA_DIR".into(),
+            work.path().join("data").to_string_lossy().into(),
+        ),
         ("LOCALRECORD_CALLBACK_ALLOW_PRIVATE".into(), "true".into()),
         ("RUST_LOG".into(), "warn".into()),
     ];
@@ -104,7 +113,8 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
     let keys = helpers::app_create_cli(BIN, APP, &env);
     let key = keys["SecretKey"].as_str().unwrap();
     let (mut server, base) = helpers::serve_cli(BIN, &env, port).await;
-    let sig = |user: &str| localrecord::auth::usersig::generate(APP as u64, key, user, 86400, localrecord::auth::now(), None);
+    let sig =
+        |user: &str| localrecord::auth::usersig::generate(APP as u64, key, user, 86400, localrecord::auth::now(), None);
 
     let receiver = receiver::Receiver::default();
     let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -147,7 +157,11 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
             .unwrap();
         assert!(r.complete);
         landed = Instant::now();
-        print!("\r{store}: slice {}/{n} landed at {:.1} s", i + 1, landed.duration_since(start).as_secs_f64());
+        print!(
+            "\r{store}: slice {}/{n} landed at {:.1} s",
+            i + 1,
+            landed.duration_since(start).as_secs_f64()
+        );
         std::io::Write::flush(&mut std::io::stdout()).ok();
     }
     println!();
@@ -157,13 +171,19 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
         if let Some(d) = receiver.deliveries().into_iter().find(|d| d.task == task) {
             break d;
         }
-        assert!(stopped.elapsed() < Duration::from_secs(1800), "no callback in 30 minutes");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1800),
+            "no callback in 30 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert!(d.signature_ok && d.state == "done", "{d:?}");
     let output_secs = d.body["VideoOutputDuration"].as_f64().unwrap_or(0.0) / 1000.0;
     let want = (n as u64 * secs) as f64;
-    assert!((output_secs - want).abs() < 1.0, "the MP4 lasts {output_secs} s, want {want}");
+    assert!(
+        (output_secs - want).abs() < 1.0,
+        "the MP4 lasts {output_secs} s, want {want}"
+    );
     server.kill().ok();
     server.wait().ok();
     Row {

@@ -22,6 +22,7 @@ mod helpers;
 #[allow(dead_code)]
 #[path = "../api/media.rs"]
 mod media;
+#[allow(dead_code)]
 #[path = "../chaos/receiver.rs"]
 mod receiver;
 
@@ -157,14 +158,12 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
             .unwrap();
         assert!(r.complete);
         landed = Instant::now();
-        print!(
-            "\r{store}: slice {}/{n} landed at {:.1} s",
+        println!(
+            "{store}: slice {}/{n} landed at {:.1} s",
             i + 1,
             landed.duration_since(start).as_secs_f64()
         );
-        std::io::Write::flush(&mut std::io::stdout()).ok();
     }
-    println!();
     client.stop_task(&task, n as i32).await.unwrap();
     let stopped = Instant::now();
     let d = loop {
@@ -224,7 +223,12 @@ async fn main() {
             rows.push(class(store, &slice, n, pace, secs).await);
         }
     }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!();
+    println!(
+        "load average at the end (1, 5, 15 min): {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     println!(
         "end to end: localrecord-client uploads {secs} s recorder-like slices (4 MiB tus chunks, one every {:.0} s), stops; a verifying receiver takes the callback",
         pace.as_secs_f64()
@@ -233,7 +237,7 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.0} h ({} x {secs} s) | {:.0} MiB | {:.1} s | {:.2} s | {:.2} s | 300-600 s ({:.0}-{:.0}x slower) | {:.1} s, {:.0} MiB |",
+            "| {} | {:.0} h ({} x {secs} s) | {:.0} MiB | {:.1} s | {:.2} s | {:.2} s | 300-600 s (ours {:.0}-{:.0}x sooner) | {:.1} s, {:.0} MiB |",
             r.store,
             (r.slices as u64 * secs) as f64 / 3600.0,
             r.slices,

@@ -67,7 +67,14 @@ impl Topology {
     pub async fn up(settings: &[(&str, &str)]) -> Topology {
         crate::helpers::init_logs();
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(script())
+        let mut up = Command::new(script());
+        // The instances get exactly `settings`, not whatever LOCALRECORD_* the test run carries.
+        for (k, _) in
+            std::env::vars().filter(|(k, _)| k.starts_with("LOCALRECORD_") && !k.starts_with("LOCALRECORD_TEST_"))
+        {
+            up.env_remove(k);
+        }
+        let out = up
             .arg("up")
             .env("TOPOLOGY_DIR", dir.path())
             .env("LOCALRECORD_BIN", BIN)
@@ -142,7 +149,7 @@ impl Topology {
 
     /// The instance a job worker id (`host-pid-random`) belongs to.
     pub fn of_worker(&self, worker: &str) -> Option<Inst> {
-        let pid: u32 = worker.rsplitn(3, '-').nth(1)?.parse().ok()?;
+        let pid: u32 = worker.rsplit('-').nth(1)?.parse().ok()?;
         [Inst::A, Inst::B].into_iter().find(|i| self.pid(*i) == pid)
     }
 

@@ -100,8 +100,11 @@ start_postgres() {
   port="$(free_port)"
   mkdir -p "$DIR/pg"
   if [ "$(id -u)" = 0 ]; then
+    # The postgres user needs to reach its own dir and log file, nothing else of ours.
     run=(runuser -u postgres --)
-    chown postgres:postgres "$DIR/pg" "$DIR/logs"
+    touch "$DIR/logs/postgres.log"
+    chown postgres:postgres "$DIR/pg" "$DIR/logs/postgres.log"
+    chmod 711 "$DIR"
   fi
   "${run[@]}" "$bin/initdb" -D "$DIR/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
   "${run[@]}" "$bin/pg_ctl" -D "$DIR/pg/data" -l "$DIR/logs/postgres.log" -w \
@@ -197,6 +200,10 @@ up() {
   if [ ! -x "$bin" ]; then
     log "building localrecord (release)"
     (cd "$ROOT" && cargo build --release --bin localrecord)
+  fi
+  if [ -f "$DIR/env.down" ]; then
+    # A topology that ran here before and is down: start from nothing (its data went with it).
+    rm -rf "$DIR/pg" "$DIR/s3" "$DIR/a" "$DIR/b" "$DIR/logs" "$DIR/env.down"
   fi
   mkdir -p "$DIR/logs"
   chmod 700 "$DIR"

@@ -9,7 +9,11 @@
 #   deploy/localrecord.sh run      install what is missing, build (release) and serve on 127.0.0.1:8080
 #   deploy/localrecord.sh test     install what is missing, start s3s-fs and (if none answers) Postgres,
 #                                  run the whole test suite
-#   deploy/localrecord.sh bench    like test, then the ingest, splice, query and recorder benchmarks (release)
+#   deploy/localrecord.sh bench    like test, then the ingest, splice, query, recorder and end-to-end
+#                                  benchmarks (release)
+#   deploy/localrecord.sh topology up|down|status|kill a|start a
+#                                  the scale-out topology as processes (two instances, Postgres,
+#                                  s3s-fs; see deploy/topology.sh), after installing what it needs
 #   deploy/localrecord.sh chaos    like test, then the chaos suite in its long mode (20 recordings x 10
 #                                  slices over 10 minutes; the test run includes a 1-minute short mode)
 #   deploy/localrecord.sh lint     cargo fmt --check and clippy -D warnings
@@ -155,6 +159,16 @@ case "${1:-}" in
     cargo bench --bench splice
     cargo bench --bench query
     cargo bench --bench recorder
+    cargo bench --bench e2e
+    ;;
+  topology)
+    shift
+    if [ "${1:-}" = up ]; then
+      install_packages
+      ensure_s3s
+      ensure_postgres
+    fi
+    exec "$ROOT/deploy/topology.sh" "$@"
     ;;
   chaos)
     install_packages
@@ -167,7 +181,7 @@ case "${1:-}" in
     cargo clippy --workspace --all-targets -- -D warnings
     ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

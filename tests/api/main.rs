@@ -19,6 +19,9 @@ mod metrics;
 mod multi_instance;
 mod own_muxer;
 mod query;
+#[path = "../chaos/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod recorder;
 mod recorder_audio;
 mod recorder_control;
@@ -34,6 +37,8 @@ mod retention;
 mod security;
 mod splice;
 mod tasks;
+mod topology;
+mod topology_support;
 mod tus;
 mod tus_clients;
 mod tus_s3;

@@ -16,6 +16,7 @@ mod helpers;
 #[path = "../api/media.rs"]
 #[allow(dead_code)]
 mod media;
+#[allow(dead_code)] // `body` and `at` serve the topology tests and the e2e bench
 mod receiver;
 
 use cluster::{Cluster, Stats};

@@ -1,5 +1,6 @@
 //! A webhook receiver that verifies every Standard Webhooks signature with its own HMAC and keeps
-//! what it got: (webhook-id, TaskId, State).
+//! what it got: (webhook-id, TaskId, State), the body and when it arrived. Shared by the chaos
+//! suite, the topology tests and the end-to-end benchmark.
 
 use crate::helpers::verify_webhook;
 use axum::http::HeaderMap;
@@ -11,6 +12,8 @@ pub struct Delivery {
     pub task: String,
     pub state: String,
     pub signature_ok: bool,
+    pub body: serde_json::Value,
+    pub at: std::time::Instant,
 }
 
 #[derive(Clone, Default)]
@@ -35,6 +38,8 @@ impl Receiver {
                         task: v["TaskId"].as_str().unwrap_or("").to_owned(),
                         state: v["State"].as_str().unwrap_or("").to_owned(),
                         signature_ok: verify_webhook(&secret, &headers, &body),
+                        body: v,
+                        at: std::time::Instant::now(),
                     });
                     "ok"
                 }

@@ -28,10 +28,12 @@ SUDO=""
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # System packages: FFmpeg libraries (splicing), clang + pkg-config (building against them),
-# PostgreSQL (the embedded default and the tests), python3-venv (the tus client test).
+# PostgreSQL (the embedded default and the tests), python3-venv (the tus client test), chromium,
+# nodejs and npm (the admin console's browser tests, driven by playwright-core).
 PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
   libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev postgresql postgresql-client
-  python3 python3-venv ca-certificates curl xvfb pulseaudio)
+  python3 python3-venv ca-certificates curl xvfb pulseaudio chromium nodejs npm)
+PLAYWRIGHT_VERSION=1.65.1
 
 install_packages() {
   local missing=()
@@ -64,6 +66,18 @@ ensure_python_tus() {
     "$TOOLS/venv/bin/pip" install -q "tuspy==1.1.0"
   fi
   export LOCALRECORD_TEST_PYTHON="$TOOLS/venv/bin/python"
+}
+
+# playwright-core (no browser download: the tests drive Debian's /usr/bin/chromium) for the admin
+# console's browser tests (tests/browser/*.mjs), pinned, in target/tools/node.
+ensure_playwright() {
+  local dir="$TOOLS/node"
+  if [ "$(node -p "require('$dir/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]; then
+    log "installing playwright-core $PLAYWRIGHT_VERSION into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent "playwright-core@$PLAYWRIGHT_VERSION"
+  fi
+  export LOCALRECORD_TEST_NODE_MODULES="$dir/node_modules"
 }
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
@@ -144,6 +158,7 @@ case "${1:-}" in
     install_packages
     ensure_s3s
     ensure_python_tus
+    ensure_playwright
     ensure_postgres
     run_tests
     ;;

@@ -15,8 +15,9 @@ async fn console_link_signs_in_once_finds_by_class_and_plays() {
     finished_recording(&app, "bob", 27182).await; // another class: must not be found
     let link = login_link(&app, None);
 
-    let mut b = Browser::start("sign_in_and_play.mjs", &[("LINK", link), ("CLASS_ID", "31415".into())]);
-    let out = std::mem::take(&mut b.finish().await);
+    let out = Browser::start("sign_in_and_play.mjs", &[("LINK", link), ("CLASS_ID", "31415".into())])
+        .finish()
+        .await;
     assert_eq!(out["signed_in_as"], format!("administrator · SdkAppId {SDKAPPID}"));
     assert_eq!(out["rows"], "1", "only the class searched for");
     assert_eq!(out["task_id"], task);

@@ -11,7 +11,7 @@ use crate::db::console::{self, Principal};
 use crate::http::error::Error;
 use crate::startup::AppState;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -48,14 +48,13 @@ async fn form(State(state): State<AppState>, RawQuery(q): RawQuery) -> Page {
     }
 }
 
-async fn usersig(
-    State(state): State<AppState>,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Page {
-    session::same_origin(&headers, &state.settings)?;
-    let ip = peer.map(|c| c.0.ip());
+async fn usersig(State(state): State<AppState>, req: Request) -> Page {
+    let (parts, body) = req.into_parts();
+    session::same_origin(&parts.headers, &state.settings)?;
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let body = axum::body::to_bytes(body, super::MAX_FORM)
+        .await
+        .map_err(|_| Error::TooLarge("form too large".into()))?;
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.check(ip)) {
         return Err(PageError(Error::TooManyRequests(
             wait.as_secs(),

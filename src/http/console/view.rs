@@ -39,8 +39,9 @@ pub fn duration_ms(ms: i64) -> String {
 /// The console's URL of a task's page (task ids are the server's own `[0-9a-z-]`, but the path is
 /// still percent-encoded).
 pub fn task_href(task_id: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_');
     format!(
         "/admin/recordings/{}",
-        percent_encoding::utf8_percent_encode(task_id, percent_encoding::NON_ALPHANUMERIC)
+        percent_encoding::utf8_percent_encode(task_id, SEGMENT)
     )
 }

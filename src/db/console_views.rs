@@ -56,7 +56,8 @@ pub async fn search(
         q.push(" AND (start_time, task_id) < (").push_bind(t);
         q.push(", ").push_bind(id).push(")");
     }
-    q.push(" ORDER BY start_time DESC, task_id DESC LIMIT ").push_bind(limit);
+    q.push(" ORDER BY start_time DESC, task_id DESC LIMIT ")
+        .push_bind(limit);
     q.build_query_as().fetch_all(db).await
 }
 
@@ -107,12 +108,10 @@ pub struct StoredSlice {
 }
 
 pub async fn stored_slices(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Vec<StoredSlice>> {
-    sqlx::query_as(
-        "SELECT slice_index, size, md5, stored_at FROM slices WHERE task_id = $1 ORDER BY slice_index",
-    )
-    .bind(task_id)
-    .fetch_all(db)
-    .await
+    sqlx::query_as("SELECT slice_index, size, md5, stored_at FROM slices WHERE task_id = $1 ORDER BY slice_index")
+        .bind(task_id)
+        .fetch_all(db)
+        .await
 }
 
 /// An upload still receiving (finished ones become slices and their rows go).

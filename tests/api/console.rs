@@ -25,7 +25,10 @@ async fn console_link_signs_in_once_finds_by_class_and_plays() {
     assert_eq!(out["current_time_advanced"], "true");
     let duration: f64 = out["duration"].parse().unwrap();
     let want = status["VideoOutputDuration"].as_f64().unwrap() / 1000.0;
-    assert!((duration - want).abs() < 0.5, "browser says {duration} s, server {want} s");
+    assert!(
+        (duration - want).abs() < 0.5,
+        "browser says {duration} s, server {want} s"
+    );
     assert_eq!(out["video_width"], "320");
     // The timeline lists both slices with the MD5 of what was uploaded.
     let slices: Vec<Vec<String>> = serde_json::from_str(&out["slices"]).unwrap();
@@ -34,17 +37,25 @@ async fn console_link_signs_in_once_finds_by_class_and_plays() {
     assert_eq!(slices[0][2], md5_hex(&stored));
     // The link worked once.
     assert_eq!(out["second_use_status"], "410");
-    assert!(out["second_use_error"].contains("already used or has expired"), "{out:?}");
+    assert!(
+        out["second_use_error"].contains("already used or has expired"),
+        "{out:?}"
+    );
     assert_eq!(out["second_use_has_button"], "false");
 
     let audit = audit_actions(&app).await;
     assert!(audit.contains(&("cli".into(), "console-link".into())), "{audit:?}");
-    assert!(audit.contains(&("administrator".into(), "console-login".into())), "{audit:?}");
+    assert!(
+        audit.contains(&("administrator".into(), "console-login".into())),
+        "{audit:?}"
+    );
 }
 
 /// (actor, action) of the app's audit rows.
 async fn audit_actions(app: &TestApp) -> Vec<(String, String)> {
-    let (entries, _) = localrecord::db::audit::page(&app.state.db, SDKAPPID, 0, 100).await.unwrap();
+    let (entries, _) = localrecord::db::audit::page(&app.state.db, SDKAPPID, 0, 100)
+        .await
+        .unwrap();
     entries.into_iter().map(|e| (e.actor, e.action)).collect()
 }
 
@@ -81,9 +92,15 @@ async fn console_usersig_sign_in_and_redeliver_shows_the_new_attempt() {
     assert_eq!(got[0].id, got[1].id);
     assert!(got.iter().all(|d| d.signature_ok));
     let attempts: Vec<Vec<String>> = serde_json::from_str(&out["attempts"]).unwrap();
-    assert!(attempts.iter().all(|a| a[1] == got[0].id && a[4] == "200"), "{attempts:?}");
+    assert!(
+        attempts.iter().all(|a| a[1] == got[0].id && a[4] == "200"),
+        "{attempts:?}"
+    );
     let audit = audit_actions(&app).await;
-    assert!(audit.contains(&("administrator".into(), "redeliver".into())), "{audit:?}");
+    assert!(
+        audit.contains(&("administrator".into(), "redeliver".into())),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +108,10 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
     let app = spawn_app().await;
     let (task, _) = finished_recording(&app, "alice", 777).await;
     let (other, _) = finished_recording(&app, "alice", 778).await;
-    let before = localrecord::db::tasks::get(&app.state.db, &task).await.unwrap().unwrap();
+    let before = localrecord::db::tasks::get(&app.state.db, &task)
+        .await
+        .unwrap()
+        .unwrap();
     let link = login_link(&app, None);
 
     let mut b = Browser::start(
@@ -104,7 +124,10 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
     // time, the old MP4 gone from the store.
     let mut after = before.clone();
     for _ in 0..300 {
-        after = localrecord::db::tasks::get(&app.state.db, &task).await.unwrap().unwrap();
+        after = localrecord::db::tasks::get(&app.state.db, &task)
+            .await
+            .unwrap()
+            .unwrap();
         if after.video_output_key != before.video_output_key && after.state == "done" {
             break;
         }
@@ -128,20 +151,37 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
     assert!(localrecord::db::tasks::get(db, &task).await.unwrap().is_none());
     assert!(localrecord::db::slices::for_task(db, &task).await.unwrap().is_empty());
     let store = &app.state.store;
-    for key in [old_key, new_key, localrecord::store::keys::slice(&task, 0), localrecord::store::keys::slice(&task, 1)] {
+    for key in [
+        old_key,
+        new_key,
+        localrecord::store::keys::slice(&task, 0),
+        localrecord::store::keys::slice(&task, 1),
+    ] {
         assert_eq!(store.size(&key).await.unwrap(), None, "{key} still stored");
     }
     let kept = localrecord::db::tasks::get(db, &other).await.unwrap().unwrap();
-    assert!(store.size(kept.video_output_key.as_ref().unwrap()).await.unwrap().is_some());
+    assert!(store
+        .size(kept.video_output_key.as_ref().unwrap())
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(localrecord::db::slices::for_task(db, &other).await.unwrap().len(), 2);
     // Audited as the admin, through the console; shown on the audit page.
     let (entries, _) = localrecord::db::audit::page(db, SDKAPPID, 0, 100).await.unwrap();
     let del = entries.iter().find(|e| e.action == "delete").expect("a delete row");
-    assert_eq!((del.actor.as_str(), del.target.as_str()), ("administrator", task.as_str()));
+    assert_eq!(
+        (del.actor.as_str(), del.target.as_str()),
+        ("administrator", task.as_str())
+    );
     assert_eq!(del.detail["Extra"]["Via"], "console");
     assert!(entries.iter().any(|e| e.action == "resplice" && e.target == task));
     let audit_page: Vec<Vec<String>> = serde_json::from_str(&out["audit"]).unwrap();
-    assert!(audit_page.iter().any(|r| r[1] == "administrator" && r[2] == "delete" && r[3] == task), "{audit_page:?}");
+    assert!(
+        audit_page
+            .iter()
+            .any(|r| r[1] == "administrator" && r[2] == "delete" && r[3] == task),
+        "{audit_page:?}"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +204,10 @@ async fn console_refuses_without_session_csrf_or_from_another_site() {
     assert!(out["no_csrf_error"].contains("CSRF token"), "{out:?}");
     assert_eq!(out["wrong_csrf_status"], "403");
     assert_eq!(out["still_there"], task);
-    assert!(localrecord::db::tasks::get(&app.state.db, &task).await.unwrap().is_some());
+    assert!(localrecord::db::tasks::get(&app.state.db, &task)
+        .await
+        .unwrap()
+        .is_some());
 
     // Over plain HTTP: the cookie's attributes, and a form from another site refused even with a
     // valid session and token (a browser would not send the Strict cookie; this checks the
@@ -199,8 +242,14 @@ async fn console_refuses_without_session_csrf_or_from_another_site() {
         }
         r.send()
     };
-    assert_eq!(post(vec![("origin", "https://evil.example")]).await.unwrap().status(), 403);
-    assert_eq!(post(vec![("sec-fetch-site", "cross-site")]).await.unwrap().status(), 403);
+    assert_eq!(
+        post(vec![("origin", "https://evil.example")]).await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        post(vec![("sec-fetch-site", "cross-site")]).await.unwrap().status(),
+        403
+    );
     assert_eq!(post(vec![("sec-fetch-site", "same-site")]).await.unwrap().status(), 403);
     // The same request from the console's own origin goes through.
     let own = app.base.clone();
@@ -226,7 +275,12 @@ async fn console_refuses_without_session_csrf_or_from_another_site() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    let r = client.get(app.url("/admin/recordings")).header("cookie", &cookie).send().await.unwrap();
+    let r = client
+        .get(app.url("/admin/recordings"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!((r.status().as_u16(), location(&r).as_str()), (303, "/admin/login"));
 }
 
@@ -253,7 +307,9 @@ async fn console_live_page_shows_upload_progress_and_refreshes() {
     );
     b.wait_for("waiting").await;
     assert_eq!(b.out["progress_1"], "1000 / 3000 bytes");
-    let r = app.tus_patch("alice", &url, 1000, data[1000..2000].to_vec(), true).await;
+    let r = app
+        .tus_patch("alice", &url, 1000, data[1000..2000].to_vec(), true)
+        .await;
     assert_eq!(r.status(), 204);
     b.go().await;
     let out = b.finish().await;

@@ -22,7 +22,10 @@ fn node_modules() -> String {
         )
     });
     let pw = std::path::Path::new(&dir).join("playwright-core/index.mjs");
-    assert!(pw.exists(), "no playwright-core in {dir} (LOCALRECORD_TEST_NODE_MODULES)");
+    assert!(
+        pw.exists(),
+        "no playwright-core in {dir} (LOCALRECORD_TEST_NODE_MODULES)"
+    );
     dir
 }
 

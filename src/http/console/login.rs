@@ -26,7 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logout", post(logout))
 }
 
-const LINK_UNUSABLE: &str = "This sign-in link was already used or has expired. Ask for a new one with `localrecord admin login`.";
+const LINK_UNUSABLE: &str =
+    "This sign-in link was already used or has expired. Ask for a new one with `localrecord admin login`.";
 
 async fn form(State(state): State<AppState>, RawQuery(q): RawQuery) -> Page {
     let token = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
@@ -58,7 +59,10 @@ async fn usersig(State(state): State<AppState>, req: Request) -> Page {
     if let Some(wait) = ip.and_then(|ip| state.auth_failures.check(ip)) {
         return Err(PageError(Error::TooManyRequests(
             wait.as_secs(),
-            format!("too many failed sign-ins from this address; retry in {} s", wait.as_secs()),
+            format!(
+                "too many failed sign-ins from this address; retry in {} s",
+                wait.as_secs()
+            ),
         )));
     }
     let f = session::fields(&body);
@@ -113,7 +117,10 @@ async fn link(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         .await?
         .is_some_and(|a| a.admin_identifiers.contains(&p.identifier));
     if !still_admin {
-        let msg = format!("{} is no longer an admin identifier of SdkAppId {}", p.identifier, p.sdk_app_id);
+        let msg = format!(
+            "{} is no longer an admin identifier of SdkAppId {}",
+            p.identifier, p.sdk_app_id
+        );
         return render_status(StatusCode::FORBIDDEN, "login.html", context! { error => msg });
     }
     session::start(&state, &p, "link").await

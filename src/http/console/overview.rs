@@ -33,7 +33,10 @@ async fn apps(State(state): State<AppState>, s: Session) -> Page {
         callback_url => s.app.callback_url.clone(),
         retention_days => retention,
     };
-    render("apps.html", context! { s => session_ctx(&s), apps => vec![app], nav => "apps" })
+    render(
+        "apps.html",
+        context! { s => session_ctx(&s), apps => vec![app], nav => "apps" },
+    )
 }
 
 async fn live(State(state): State<AppState>, s: Session) -> Page {

@@ -39,7 +39,9 @@ async fn own_task(state: &AppState, s: &Session, task_id: &str) -> Result<tasks:
 
 /// Messages shown after an action (`?done=`): fixed texts, nothing from the request is echoed.
 fn notice(q: Option<&str>) -> Option<&'static str> {
-    let done = form_urlencoded::parse(q.unwrap_or("").as_bytes()).find(|(k, _)| k == "done")?.1;
+    let done = form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "done")?
+        .1;
     Some(match &*done {
         "redeliver" => "The callback was queued for redelivery.",
         "resplice" => "A new splice was queued.",

@@ -187,7 +187,10 @@ pub fn same_origin(headers: &HeaderMap, settings: &Settings) -> Result<(), Error
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let own = origin == settings.public_base()
             || host.is_some_and(|h| {
-                origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) == Some(h)
+                origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"))
+                    == Some(h)
             });
         if !own {
             return Err(refuse());

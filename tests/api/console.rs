@@ -15,9 +15,12 @@ async fn console_link_signs_in_once_finds_by_class_and_plays() {
     finished_recording(&app, "bob", 27182).await; // another class: must not be found
     let link = login_link(&app, None);
 
-    let out = Browser::start("sign_in_and_play.mjs", &[("LINK", link), ("CLASS_ID", "31415".into())])
-        .finish()
-        .await;
+    let out = Browser::start(
+        "sign_in_and_play.mjs",
+        &[("LINK", link.clone()), ("CLASS_ID", "31415".into())],
+    )
+    .finish()
+    .await;
     assert_eq!(out["signed_in_as"], format!("administrator · SdkAppId {SDKAPPID}"));
     assert_eq!(out["rows"], "1", "only the class searched for");
     assert_eq!(out["task_id"], task);
@@ -42,6 +45,21 @@ async fn console_link_signs_in_once_finds_by_class_and_plays() {
         "{out:?}"
     );
     assert_eq!(out["second_use_has_button"], "false");
+
+    // Used, the link's token is refused by the sign-in POST itself too (not only its page).
+    let token = link.split_once("token=").unwrap().1;
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/admin/login/link"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(r.headers().get("set-cookie").is_none());
 
     let audit = audit_actions(&app).await;
     assert!(audit.contains(&("cli".into(), "console-link".into())), "{audit:?}");
@@ -318,7 +336,7 @@ async fn console_live_page_shows_upload_progress_and_refreshes() {
 }
 
 #[tokio::test]
-async fn console_escapes_hostile_names_and_pages_by_keyset() {
+async fn console_escapes_hostile_names_pages_by_keyset_on_any_instance() {
     let app = spawn_app().await;
     let hostile = "<script>alert(\"x\")</script>&amp;";
     let task = app.create_task(hostile, 1).await;
@@ -348,6 +366,17 @@ async fn console_escapes_hostile_names_and_pages_by_keyset() {
         assert!(!html.contains("<script>alert"), "{path}: unescaped");
         assert!(html.contains("&lt;script&gt;alert("), "{path}: {html}");
     }
+    // The session lives in Postgres: another instance serves it.
+    let other = spawn_instance(&app).await;
+    let r = other
+        .client
+        .get(other.url("/admin/recordings?class=1"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("&lt;script&gt;alert("));
     // A hostile search is echoed escaped, too.
     let html = get("/admin/recordings?user=%22%3E%3Cimg%20src%3Dx%3E".into()).await;
     assert!(!html.contains("\"><img src=x>") && html.contains("&quot;&gt;&lt;img src=x&gt;"));

@@ -402,3 +402,45 @@ async fn console_escapes_hostile_names_pages_by_keyset_on_any_instance() {
     unique.dedup();
     assert_eq!(unique.len(), 120);
 }
+
+/// The console's re-splice is also an admin endpoint.
+#[tokio::test]
+async fn resplice_api_needs_an_admin_and_a_finished_recording() {
+    let app = spawn_app().await;
+    let (task, _) = finished_recording(&app, "alice", 31).await;
+    let open = app.create_task("alice", 32).await;
+    let post = |user: &'static str, task: String| {
+        let r = app
+            .client
+            .post(app.url(&format!("/localrecord/v1/tasks/{task}/resplice")))
+            .header("authorization", app.auth(user));
+        async move { r.send().await.unwrap() }
+    };
+    assert_eq!(
+        post("alice", task.clone()).await.status(),
+        403,
+        "the recorder is no admin"
+    );
+    assert_eq!(post("administrator", open).await.status(), 409, "still recording");
+    let before = localrecord::db::tasks::get(&app.state.db, &task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post("administrator", task.clone()).await.status(), 200);
+    for _ in 0..300 {
+        let now = localrecord::db::tasks::get(&app.state.db, &task)
+            .await
+            .unwrap()
+            .unwrap();
+        if now.video_output_key != before.video_output_key && now.state == "done" {
+            let audit = audit_actions(&app).await;
+            assert!(
+                audit.contains(&("administrator".into(), "resplice".into())),
+                "{audit:?}"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never spliced again");
+}

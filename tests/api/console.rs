@@ -84,6 +84,18 @@ async fn console_usersig_sign_in_and_redeliver_shows_the_new_attempt() {
     register(&app, &receiver.url).await;
     let (task, _) = finished_recording(&app, "alice", 4242).await;
     receiver.wait_for(1, 30).await;
+    // The attempt's row is written after the receiver answered: wait for it, so the page's count
+    // before the redelivery is the first attempt's.
+    for _ in 0..300 {
+        if !localrecord::jobs::callback::attempts(&app.state.db, &task)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let b = Browser::start(
         "usersig_redeliver.mjs",

@@ -27,7 +27,7 @@ await run(async (browser) => {
   let resp = anon.waitForResponse((r) => r.url().endsWith('/delete'));
   await post(anon, `/admin/recordings/${task}/delete`, 'x'.repeat(64));
   out('anon_post_status', (await resp).status());
-  await anon.waitForLoadState();
+  await anon.waitForURL((u) => u.pathname.endsWith('/delete'));
   await screenshot(anon, 'console-refused-no-session');
 
   const page = await (await browser.newContext()).newPage();
@@ -39,7 +39,7 @@ await run(async (browser) => {
   resp = page.waitForResponse((r) => r.url().endsWith('/delete'));
   await page.click('#delete button');
   out('no_csrf_status', (await resp).status());
-  await page.waitForLoadState();
+  await page.waitForURL((u) => u.pathname.endsWith('/delete'));
   out('no_csrf_error', (await page.textContent('#error')).trim());
   await screenshot(page, 'console-refused-no-csrf');
   // A wrong token is refused the same way.
@@ -47,6 +47,7 @@ await run(async (browser) => {
   resp = page.waitForResponse((r) => r.url().endsWith('/delete'));
   await post(page, `/admin/recordings/${task}/delete`, 'f'.repeat(64));
   out('wrong_csrf_status', (await resp).status());
+  await page.waitForURL((u) => u.pathname.endsWith('/delete'));
   await page.goto(`${base}/admin/recordings/${task}`);
   out('still_there', (await page.textContent('#task-id')).trim());
 });

@@ -12,6 +12,7 @@ await run(async (browser) => {
   await page.click('nav >> text=Recordings');
   await page.fill('#search input[name=class]', classId);
   await page.click('#search button');
+  await page.waitForURL((u) => u.searchParams.get('class') === classId);
   await page.waitForSelector('#recordings');
   const rows = await page.$$eval('#recordings tbody tr', (trs) => trs.map((tr) => tr.innerText));
   out('rows', rows.length);

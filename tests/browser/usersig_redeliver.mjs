@@ -9,16 +9,16 @@ await run(async (browser) => {
   await page.goto(`${base}/admin/recordings`);
   out('unsigned_lands_on', new URL(page.url()).pathname);
 
-  const signIn = async (identifier, sig) => {
+  const signIn = async (identifier, sig, landed) => {
     await page.fill('#login input[name=sdkappid]', env('SDKAPPID'));
     await page.fill('#login input[name=identifier]', identifier);
     await page.fill('#login textarea[name=usersig]', sig);
-    await page.click('#login button');
-    await page.waitForLoadState();
+    await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#login button')]);
+    await landed();
   };
-  await signIn(env('USER'), env('USERSIG_USER'));
+  await signIn(env('USER'), env('USERSIG_USER'), () => page.waitForSelector('#error'));
   out('user_refused', (await page.textContent('#error')).trim());
-  await signIn(env('ADMIN'), env('USERSIG_ADMIN'));
+  await signIn(env('ADMIN'), env('USERSIG_ADMIN'), () => page.waitForURL((u) => u.pathname !== '/admin/login'));
   out('signed_in_at', new URL(page.url()).pathname);
   out('signed_in_as', (await page.textContent('#who')).trim());
   await screenshot(page, 'console-apps');

@@ -32,10 +32,14 @@ SUDO=""
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # System packages: FFmpeg libraries (splicing), clang + pkg-config (building against them),
-# PostgreSQL (the embedded default and the tests), python3-venv (the tus client test).
+# PostgreSQL (the embedded default and the tests), python3-venv (the tus client test), chromium (the
+# admin console's browser tests; node and npm for them come with ensure_playwright).
 PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
   libavfilter-dev libavdevice-dev libswscale-dev libswresample-dev postgresql postgresql-client
-  python3 python3-venv ca-certificates curl xvfb pulseaudio)
+  python3 python3-venv ca-certificates curl xvfb pulseaudio chromium)
+# The newest playwright-core that runs on Debian 12's nodejs 18 (1.62 needs node 20); it drives
+# Debian's chromium (156 here) over CDP.
+PLAYWRIGHT_VERSION=1.61.1
 
 install_packages() {
   local missing=()
@@ -68,6 +72,25 @@ ensure_python_tus() {
     "$TOOLS/venv/bin/pip" install -q "tuspy==1.1.0"
   fi
   export LOCALRECORD_TEST_PYTHON="$TOOLS/venv/bin/python"
+}
+
+# playwright-core (no browser download: the tests drive Debian's /usr/bin/chromium) for the admin
+# console's browser tests (tests/browser/*.mjs), pinned, in target/tools/node.
+ensure_playwright() {
+  local dir="$TOOLS/node"
+  # Debian's nodejs and npm, unless a node with its npm is already there (NodeSource's nodejs
+  # bundles npm and conflicts with Debian's npm package).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  if [ "$(node -p "require('$dir/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]; then
+    log "installing playwright-core $PLAYWRIGHT_VERSION into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent "playwright-core@$PLAYWRIGHT_VERSION"
+  fi
+  export LOCALRECORD_TEST_NODE_MODULES="$dir/node_modules"
 }
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
@@ -148,6 +171,7 @@ case "${1:-}" in
     install_packages
     ensure_s3s
     ensure_python_tus
+    ensure_playwright
     ensure_postgres
     run_tests
     ;;

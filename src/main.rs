@@ -28,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// The admin console (served by `serve` at /admin).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print a UserSig for an identifier of an app, signed with the app's SecretKey.
     Usersig {
         #[arg(long)]
@@ -46,6 +51,19 @@ enum Command {
         /// Slices in recording order.
         #[arg(required = true)]
         slices: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print a one-time link that signs an admin identifier of the app in to the console
+    /// (valid for 5 minutes, usable once).
+    Login {
+        #[arg(long)]
+        sdkappid: i64,
+        /// An admin identifier of the app; default its first one.
+        #[arg(long)]
+        identifier: Option<String>,
     },
 }
 
@@ -193,6 +211,14 @@ async fn main() -> anyhow::Result<()> {
             };
             pool.close().await;
             println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Admin {
+            command: AdminCommand::Login { sdkappid, identifier },
+        } => {
+            let (pool, _pg) = startup::database(&settings).await?;
+            let link = localrecord::http::console::session::create_link(&pool, &settings, sdkappid, identifier).await;
+            pool.close().await;
+            println!("{}", link?);
         }
         Command::Usersig {
             sdkappid,

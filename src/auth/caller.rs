@@ -102,6 +102,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Error> 
                 "missing credentials: give sdkappid, identifier and usersig as query parameters or in 'Authorization: UserSig ...'".into(),
             ));
     };
+    verify(state, appid, identifier, token).await
+}
+
+/// Checks a UserSig for `identifier` of app `appid` (as text: it comes from a request) and builds
+/// the caller. Also what the admin console's sign-in form uses.
+pub async fn verify(state: &AppState, appid: &str, identifier: &str, token: &str) -> Result<Caller, Error> {
     let sdkappid: i64 = appid
         .parse()
         .ok()
@@ -134,7 +140,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Error> 
     }
     Ok(Caller {
         app,
-        identifier: identifier.clone(),
+        identifier: identifier.to_owned(),
         claims,
     })
 }

@@ -3,6 +3,8 @@
 
 pub mod apps;
 pub mod audit;
+pub mod console;
+pub mod console_views;
 pub mod deletion;
 pub mod query_nonces;
 pub mod slices;

@@ -1,6 +1,8 @@
 //! App admins' housekeeping: `DELETE /localrecord/v1/tasks/{TaskId}` deletes a recording for good
 //! (its MP4, slices, uploads, delivery log and rows), and `GET /localrecord/v1/audit?Index=&Size=`
-//! pages through the app's audit log of admin actions, newest first. Admin identifiers only.
+//! pages through the app's audit log of admin actions, newest first, and
+//! `POST /localrecord/v1/tasks/{TaskId}/resplice` splices a finished recording again from its
+//! stored slices (the same durable job a stop enqueues). Admin identifiers only.
 
 use super::callbacks::admin_task;
 use super::error::{ok, Error, Result};
@@ -8,13 +10,47 @@ use crate::auth::Caller;
 use crate::retention::{delete_task, Actor};
 use crate::startup::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/localrecord/v1/tasks/{task_id}", delete(remove))
         .route("/localrecord/v1/audit", get(audit))
+        .route("/localrecord/v1/tasks/{task_id}/resplice", post(resplice))
+}
+
+async fn resplice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<serde_json::Value>> {
+    admin_task(&state, &caller, &task_id).await?;
+    resplice_task(&state, caller.sdk_app_id(), &caller.identifier, &task_id, "api").await?;
+    Ok(ok(serde_json::json!({ "TaskId": task_id })))
+}
+
+/// Queues a new splice of a finished task (done, partial or failed) with at least one stored
+/// slice, for an admin already checked to own it; audited as `actor` through `via`. The new MP4
+/// keeps the VideoOutputId and replaces the old one when it is ready; its callback follows.
+pub async fn resplice_task(state: &AppState, sdk_app_id: i64, actor: &str, task_id: &str, via: &str) -> Result<()> {
+    let task = crate::db::tasks::get(&state.db, task_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
+    if !matches!(task.state.as_str(), "done" | "partial" | "failed") {
+        return Err(Error::Conflict(format!(
+            "task {task_id} is {}; only a finished recording (done, partial, failed) can be spliced again",
+            task.state
+        )));
+    }
+    if crate::db::slices::for_task(&state.db, task_id).await?.is_empty() {
+        return Err(Error::Conflict(format!("task {task_id} has no stored slice to splice")));
+    }
+    crate::jobs::splice::enqueue(&state.db, task_id, std::time::Duration::ZERO).await?;
+    let detail = serde_json::json!({ "Via": via });
+    crate::db::audit::record(&state.db, sdk_app_id, actor, "resplice", task_id, detail).await?;
+    tracing::info!(task = task_id, actor, via, "re-splice queued");
+    Ok(())
 }
 
 async fn remove(

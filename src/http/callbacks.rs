@@ -43,37 +43,42 @@ async fn redeliver(
     Path(task_id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
     admin_task(&state, &caller, &task_id).await?;
+    let webhook_id = redeliver_task(&state, caller.sdk_app_id(), &caller.identifier, &task_id, "api").await?;
+    Ok(ok(serde_json::json!({ "WebhookId": webhook_id })))
+}
+
+/// Re-sends a task's latest result message (or queues its first one), for an admin already checked
+/// to own the task; audited as `actor` through `via` (`api`, `console`). Returns the webhook id.
+pub async fn redeliver_task(
+    state: &AppState,
+    sdk_app_id: i64,
+    actor: &str,
+    task_id: &str,
+    via: &str,
+) -> Result<String> {
     // Read now, not from the caller's (briefly cached) app: the URL may have just changed.
-    let registered = crate::db::apps::get(&state.db, caller.sdk_app_id()).await?;
+    let registered = crate::db::apps::get(&state.db, sdk_app_id).await?;
     if registered.and_then(|a| a.callback_url).is_none() {
         return Err(Error::Conflict("no callback URL is registered for this app".into()));
     }
-    let latest = callback::messages(&state.db, &task_id).await?.pop();
+    let latest = callback::messages(&state.db, task_id).await?.pop();
     let mut conn = state.db.acquire().await?;
     let webhook_id = match latest {
         Some((job, _, _)) => {
-            callback::send(&state, &mut conn, &job).await?;
+            callback::send(state, &mut conn, &job).await?;
             job.webhook_id
         }
         None => {
-            let task = crate::db::tasks::get(&state.db, &task_id).await?;
+            let task = crate::db::tasks::get(&state.db, task_id).await?;
             if !task.is_some_and(|t| matches!(t.state.as_str(), "done" | "partial" | "failed")) {
                 return Err(Error::Conflict(format!("task {task_id} has no result to report yet")));
             }
-            callback::enqueue_result(&state, &mut conn, &task_id)
+            callback::enqueue_result(state, &mut conn, task_id)
                 .await?
                 .ok_or_else(|| Error::Conflict("no callback URL is registered".into()))?
         }
     };
-    let detail = serde_json::json!({ "WebhookId": webhook_id });
-    crate::db::audit::record(
-        &state.db,
-        caller.sdk_app_id(),
-        &caller.identifier,
-        "redeliver",
-        &task_id,
-        detail,
-    )
-    .await?;
-    Ok(ok(serde_json::json!({ "WebhookId": webhook_id })))
+    let detail = serde_json::json!({ "WebhookId": webhook_id, "Via": via });
+    crate::db::audit::record(&state.db, sdk_app_id, actor, "redeliver", task_id, detail).await?;
+    Ok(webhook_id)
 }

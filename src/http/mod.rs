@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod callback_registration;
 pub mod callbacks;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(callback_registration::router())
         .merge(callbacks::router())
         .merge(admin::router())
+        .merge(console::router())
         .merge(metrics::router())
         .merge(upload::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })

@@ -93,4 +93,26 @@ async fn serves_https_with_a_self_signed_certificate() {
         .send()
         .await
         .is_err());
+    // Over HTTPS the admin console's session cookie is Secure.
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("sdkappid", &SDKAPPID.to_string())
+        .append_pair("identifier", "administrator")
+        .append_pair("usersig", &app.usersig("administrator"))
+        .finish();
+    let no_redirects = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .post(format!("{base}/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    register_secret(cookie.split(';').next().unwrap().split_once('=').unwrap().1);
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
 }

@@ -2,6 +2,8 @@
 
 mod callbacks;
 mod client;
+mod console;
+mod console_support;
 mod deploy;
 mod edge;
 mod embedded;

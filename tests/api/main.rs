@@ -17,6 +17,8 @@ mod logs;
 mod media;
 mod metrics;
 mod multi_instance;
+mod openapi;
+mod openapi_support;
 mod query;
 mod recorder;
 mod recorder_audio;

@@ -1,0 +1,48 @@
+"""Schemathesis hooks for localrecord (loaded by deploy/schemathesis.sh through SCHEMATHESIS_HOOKS).
+
+- The query API's `sign` is md5(TicKey + expire_time), so it cannot be a fixed value: each call to
+  POST /paas/v1/localrecord/query gets a fresh, valid sdkappid/expire_time/sign (its body is still
+  generated), so the calls reach the paging code instead of stopping at the signature.
+- Path parameters are sometimes swapped for real ids (tasks and an upload the script created), so
+  operations on existing objects are exercised, not only the 404s of made-up ids.
+"""
+
+import hashlib
+import os
+import time
+
+import schemathesis
+from hypothesis import strategies as st
+
+SDKAPPID = os.environ["ST_SDKAPPID"]
+TIC_KEY = os.environ["ST_TIC_KEY"]
+REAL = {
+    "task_id": [t for t in os.environ.get("ST_TASKS", "").split(",") if t],
+    "id": [u for u in os.environ.get("ST_UPLOADS", "").split(",") if u],
+}
+QUERY_PATH = "/paas/v1/localrecord/query"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.operation.path != QUERY_PATH:
+        return
+    expire_time = int(time.time()) + 120
+    query = dict(case.query or {})
+    query.update(
+        sdkappid=SDKAPPID,
+        expire_time=expire_time,
+        sign=hashlib.md5(f"{TIC_KEY}{expire_time}".encode()).hexdigest(),
+    )
+    case.query = query
+    if isinstance(case.body, dict) and "expire_time" in case.body:
+        case.body["expire_time"] = expire_time
+
+
+@schemathesis.hook
+def flatmap_path_parameters(context, path_parameters):
+    choices = [path_parameters]
+    for name, ids in REAL.items():
+        if name in (path_parameters or {}):
+            choices += [{**path_parameters, name: real} for real in ids]
+    return st.sampled_from(choices)

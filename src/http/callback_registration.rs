@@ -25,8 +25,7 @@ pub fn router() -> Router<AppState> {
 
 /// `{"Action":"RegisteredCallback","CallbackUrl":"https://..."}`
 #[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = RegisterCallback)]
-struct Request {
+struct RegisterCallback {
     /// Always `RegisteredCallback`.
     #[serde(rename = "Action")]
     #[schema(example = "RegisteredCallback")]
@@ -73,7 +72,7 @@ super::openapi::envelope::envelope!(RegisteredResponse, Registered);
 async fn register(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<Request>,
+    ApiJson(req): ApiJson<RegisterCallback>,
 ) -> Result<Json<serde_json::Value>> {
     caller.require_admin()?;
     if req.action != "RegisteredCallback" {

@@ -217,6 +217,9 @@ async fn run(
     let body = parse_body(&body)?;
 
     let internal = |e: sqlx::Error| {
+        if super::error::is_bad_value(&e) {
+            return bad("a value the database cannot hold (e.g. a NUL character)");
+        }
         let id = super::request_id::current();
         tracing::error!(request_id = %id, "query: {e}");
         QueryError(

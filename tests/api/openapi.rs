@@ -34,13 +34,20 @@ async fn document(app: &TestApp) -> Value {
 async fn the_document_is_openapi_3_1_and_covers_every_mounted_route() {
     let app = openapi_app().await;
     let doc = document(&app).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
     assert_eq!(doc["info"]["title"], "localrecord");
     let mounted = mounted_routes();
     assert!(mounted.len() >= 20, "the source scan found too little: {mounted:?}");
     let documented = documented_routes(&doc);
     let undocumented: Vec<_> = mounted.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "mounted but not in /openapi.json: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "mounted but not in /openapi.json: {undocumented:?}"
+    );
     let unmounted: Vec<_> = documented.difference(&mounted).collect();
     assert!(unmounted.is_empty(), "in /openapi.json but not mounted: {unmounted:?}");
     // The result callback is described as a webhook, and every scheme an operation names exists.
@@ -87,7 +94,10 @@ async fn every_documented_operation_is_routed() {
         assert_ne!(status, 405, "{m} {p} is documented but not routed");
         if status == 404 && m != "head" {
             let body = r.text().await.unwrap();
-            assert!(!body.contains("no such endpoint"), "{m} {p} is documented but not routed: {body}");
+            assert!(
+                !body.contains("no such endpoint"),
+                "{m} {p} is documented but not routed: {body}"
+            );
         }
     }
 }
@@ -97,7 +107,12 @@ async fn conforms(doc: &Value, req: reqwest::RequestBuilder, path: &str, method:
     let r = req.send().await.unwrap();
     assert_eq!(r.status().as_u16(), status, "{method} {path}");
     let body: Value = r.json().await.unwrap();
-    assert_conforms(doc, response_schema(doc, path, method, status), &body, &format!("{method} {path} {status}"));
+    assert_conforms(
+        doc,
+        response_schema(doc, path, method, status),
+        &body,
+        &format!("{method} {path} {status}"),
+    );
     body
 }
 
@@ -116,14 +131,31 @@ async fn real_answers_and_the_callback_match_their_documented_schemas() {
 
     // A real recording: upload, stop, splice, callback.
     let task = record(&app).await;
-    let st = wait_task(&app, &task, 120, |s| s["Response"]["State"] == "done").await;
+    wait_task(&app, &task, 120, |s| s["State"] == "done").await;
     let status_path = "/localrecord/v1/tasks/{task_id}";
-    assert_conforms(&doc, response_schema(&doc, status_path, "get", 200), &st, "task status");
+    let status = c
+        .get(app.url(&format!("/localrecord/v1/tasks/{task}")))
+        .header("authorization", app.auth("alice"));
+    let st = conforms(&doc, status, status_path, "get", 200).await;
+    // The check is strict: a renamed, extra or missing field fails it.
+    let schema = response_schema(&doc, status_path, "get", 200);
+    let mut renamed = st.clone();
+    renamed["Response"]["Slices"][0]["MD5"] = renamed["Response"]["Slices"][0]["Md5"].take();
+    let mut missing = st.clone();
+    missing["Response"].as_object_mut().unwrap().remove("MissingSlices");
+    for doctored in [renamed, missing] {
+        assert!(
+            !violations(&doc, schema, &doctored, "doctored").is_empty(),
+            "{doctored}"
+        );
+    }
     let delivered = receiver.wait_for(1, 60).await;
     let webhook = &doc["webhooks"]["recording-result"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_conforms(&doc, webhook, &delivered[0].body, "the recording-result callback");
 
-    let auth = c.post(app.url("/localrecord/v1/auth")).header("authorization", app.auth("alice"));
+    let auth = c
+        .post(app.url("/localrecord/v1/auth"))
+        .header("authorization", app.auth("alice"));
     let v = conforms(&doc, auth, "/localrecord/v1/auth", "post", 200).await;
     assert_eq!(v["Response"]["UserId"], "alice");
     let created = c
@@ -141,22 +173,35 @@ async fn real_answers_and_the_callback_match_their_documented_schemas() {
         )))
         .json(&json!({ "class_id": 1212, "size": 10, "expire_time": exp }))
     };
-    let page = conforms(&doc, q(&sign(&app.keys.tic_key, exp)), "/paas/v1/localrecord/query", "post", 200).await;
+    let page = conforms(
+        &doc,
+        q(&sign(&app.keys.tic_key, exp)),
+        "/paas/v1/localrecord/query",
+        "post",
+        200,
+    )
+    .await;
     assert_eq!(page["record_info_list"][0]["TaskId"], task.as_str());
     conforms(&doc, q("0123"), "/paas/v1/localrecord/query", "post", 401).await;
 
     let log_path = "/localrecord/v1/tasks/{task_id}/callbacks";
-    let log = c.get(app.url(&format!("/localrecord/v1/tasks/{task}/callbacks"))).header("authorization", &admin);
+    let log = c
+        .get(app.url(&format!("/localrecord/v1/tasks/{task}/callbacks")))
+        .header("authorization", &admin);
     let v = conforms(&doc, log, log_path, "get", 200).await;
     assert_eq!(v["Response"]["Messages"].as_array().unwrap().len(), 1);
     let redeliver = c
         .post(app.url(&format!("/localrecord/v1/tasks/{task}/callbacks/redeliver")))
         .header("authorization", &admin);
     conforms(&doc, redeliver, &format!("{log_path}/redeliver"), "post", 200).await;
-    let audit = c.get(app.url("/localrecord/v1/audit?Size=5")).header("authorization", &admin);
+    let audit = c
+        .get(app.url("/localrecord/v1/audit?Size=5"))
+        .header("authorization", &admin);
     let v = conforms(&doc, audit, "/localrecord/v1/audit", "get", 200).await;
     assert!(v["Response"]["Total"].as_i64().unwrap() >= 2, "{v}");
-    let not_admin = c.get(app.url("/localrecord/v1/audit")).header("authorization", app.auth("alice"));
+    let not_admin = c
+        .get(app.url("/localrecord/v1/audit"))
+        .header("authorization", app.auth("alice"));
     conforms(&doc, not_admin, "/localrecord/v1/audit", "get", 403).await;
 
     // The MP4, by range, as documented (not JSON).
@@ -166,9 +211,13 @@ async fn real_answers_and_the_callback_match_their_documented_schemas() {
     let documented = &doc["paths"]["/localrecord/v1/recordings/{file}"]["get"]["responses"]["206"]["content"];
     assert!(documented.get(r.headers()["content-type"].to_str().unwrap()).is_some());
 
-    let delete = c.delete(app.url(&format!("/localrecord/v1/tasks/{task}"))).header("authorization", &admin);
+    let delete = c
+        .delete(app.url(&format!("/localrecord/v1/tasks/{task}")))
+        .header("authorization", &admin);
     conforms(&doc, delete, status_path, "delete", 200).await;
-    let gone = c.get(app.url(&format!("/localrecord/v1/tasks/{task}"))).header("authorization", &admin);
+    let gone = c
+        .get(app.url(&format!("/localrecord/v1/tasks/{task}")))
+        .header("authorization", &admin);
     conforms(&doc, gone, status_path, "get", 404).await;
     conforms(&doc, c.get(app.url("/health")), "/health", "get", 200).await;
 }

@@ -39,7 +39,7 @@ fn call_args(src: &str, open: usize) -> &str {
 
 /// The axum method routers named in `expr` (`get(`, `.options(` ...), looking through a `let` binding.
 fn methods(src: &str, expr: &str) -> Vec<String> {
-    let expr = expr.trim();
+    let expr = expr.trim().trim_end_matches(".clone()");
     if expr.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !expr.contains('(') {
         let binding = format!("let {expr} = ");
         let at = src.find(&binding).unwrap_or_else(|| panic!("no binding for {expr}"));
@@ -94,12 +94,18 @@ pub fn mounted_routes() -> BTreeSet<(String, String)> {
         let src = std::fs::read_to_string(&f).unwrap();
         for (at, _) in src.match_indices(".route(") {
             let args = call_args(&src, at + ".route".len());
-            let comma = args.find(", ").unwrap_or_else(|| panic!("route without method: {args}"));
+            let comma = args
+                .find(", ")
+                .unwrap_or_else(|| panic!("route without method: {args}"));
             let p = path(&src, &args[..comma]);
             if p.starts_with("/admin") {
                 continue;
             }
-            let p = if p.len() > 1 { p.trim_end_matches('/').to_owned() } else { p };
+            let p = if p.len() > 1 {
+                p.trim_end_matches('/').to_owned()
+            } else {
+                p
+            };
             for m in methods(&src, &args[comma + 1..]) {
                 out.insert((p.clone(), m));
             }
@@ -144,6 +150,15 @@ fn strict(schema: &mut Value, in_all_of: bool) {
 /// Checks `value` against `schema` (a schema from `doc`, whose `$ref`s point into its components)
 /// made strict; panics with every violation.
 pub fn assert_conforms(doc: &Value, schema: &Value, value: &Value, what: &str) {
+    let errors = violations(doc, schema, value, what);
+    assert!(
+        errors.is_empty(),
+        "{what}: {value} does not match its schema: {errors:#?}"
+    );
+}
+
+/// What is wrong with `value` against the strict `schema`.
+pub fn violations(doc: &Value, schema: &Value, value: &Value, what: &str) -> Vec<String> {
     let mut components = doc["components"].clone();
     for s in components["schemas"].as_object_mut().unwrap().values_mut() {
         strict(s, true);
@@ -156,8 +171,8 @@ pub fn assert_conforms(doc: &Value, schema: &Value, value: &Value, what: &str) {
         "allOf": [schema],
     });
     let validator = jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("{what}: bad schema: {e}"));
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "{what}: {value} does not match its schema: {errors:#?}");
+    let errors = validator.iter_errors(value);
+    errors.map(|e| format!("{e} at {}", e.instance_path())).collect()
 }
 
 /// The JSON schema of an operation's answer with `status`.

@@ -11,13 +11,14 @@ use utoipa::{PartialSchema, ToSchema};
 
 /// `{"RequestId": "..."}`: what `ok()` adds to every success body.
 fn request_id() -> ObjectBuilder {
-    ObjectBuilder::new().property(
-        "RequestId",
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("Also in the x-request-id response header and the server log")),
-    )
-    .required("RequestId")
+    ObjectBuilder::new()
+        .property(
+            "RequestId",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("Also in the x-request-id response header and the server log")),
+        )
+        .required("RequestId")
 }
 
 /// `{"Response": <inner> + RequestId}`.
@@ -44,9 +45,7 @@ macro_rules! envelope {
             fn name() -> std::borrow::Cow<'static, str> {
                 std::borrow::Cow::Borrowed(stringify!($name))
             }
-            fn schemas(
-                out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
-            ) {
+            fn schemas(out: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
                 out.push((
                     <$inner as utoipa::ToSchema>::name().into_owned(),
                     <$inner as utoipa::PartialSchema>::schema(),
@@ -97,4 +96,3 @@ pub const CODES: &str = "-10000 invalid parameter (400, 412 tus version, 415 con
 -10008 conflict with the current state (409); -10009 too large (413); -10010 tus checksum mismatch (460); \
 -10011 request body stalled (408); -10012 too many failed authentications, see Retry-After (429); \
 -10013 a quota was reached (403, 429, 507); -10099 internal error, the RequestId is in the server log (500)";
-

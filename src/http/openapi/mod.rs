@@ -13,8 +13,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use security::Schemes;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
+use webhook::RecordingResult;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/openapi.json", get(openapi_json))
@@ -73,7 +75,7 @@ failures the `ErrorResponse` envelope; the query API keeps the seed's own shape.
         crate::http::admin::audit,
     ),
     components(schemas(envelope::ErrorResponse)),
-    modifiers(&security::Schemes, &webhook::RecordingResult),
+    modifiers(&Schemes, &RecordingResult),
     security(
         ("SdkAppId" = [], "Identifier" = [], "UserSig" = []),
         ("UserSigHeader" = []),

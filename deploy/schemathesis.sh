@@ -74,7 +74,25 @@ T2="$(task 102)"
 b64() { printf %s "$1" | base64 -w0; }
 UPLOAD="$(curl -fsS -o /dev/null -w '%header{location}' -X POST "$BASE/localrecord/v1/uploads" -H "$AUTH" \
   -H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 1000' -H "Upload-Metadata: task_id $(b64 "$T1"),slice_index $(b64 0)")"
-export ST_TASKS="$T1,$T2" ST_UPLOADS="${UPLOAD##*/}"
+# And one spliced recording (2 s of the test pattern, one slice) for the recordings' path.
+T3="$(task 103)"
+ffmpeg -v error -f lavfi -i testsrc=size=320x240:rate=15 -t 2 -pix_fmt yuv420p -c:v libx264 -preset ultrafast \
+  -f flv "$WORK/0.flv"
+SIZE="$(stat -c %s "$WORK/0.flv")"
+curl -fsS -o /dev/null -X POST "$BASE/localrecord/v1/uploads" -H "$AUTH" -H 'Tus-Resumable: 1.0.0' \
+  -H "Upload-Length: $SIZE" -H "Upload-Metadata: task_id $(b64 "$T3"),slice_index $(b64 0)" \
+  -H 'Content-Type: application/offset+octet-stream' --data-binary "@$WORK/0.flv"
+curl -fsS -o /dev/null -X POST "$BASE/localrecord/v1/tasks/$T3/stop" -H "$AUTH" -H 'content-type: application/json' \
+  -d '{"SliceCount": 1}'
+RECORDING=""
+for _ in $(seq 1 300); do
+  RECORDING="$(curl -fsS "$BASE/localrecord/v1/tasks/$T3" -H "$AUTH" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["Response"]; print(r.get("VideoOutputId", "") if r["State"] == "done" else "")')"
+  [ -n "$RECORDING" ] && break
+  sleep 0.2
+done
+[ -n "$RECORDING" ] || { echo "the recording was not spliced" >&2; cat "$WORK/server.log" >&2; exit 1; }
+export ST_TASKS="$T1,$T2,$T3" ST_UPLOADS="${UPLOAD##*/}" ST_RECORDINGS="$RECORDING.mp4"
 
 log "schemathesis against $BASE/openapi.json"
 set +e

@@ -3,7 +3,8 @@
 - The query API's `sign` is md5(TicKey + expire_time), so it cannot be a fixed value: each call to
   POST /paas/v1/localrecord/query gets a fresh, valid sdkappid/expire_time/sign (its body is still
   generated), so the calls reach the paging code instead of stopping at the signature.
-- Path parameters are sometimes swapped for real ids (tasks and an upload the script created), so
+- Path parameters are sometimes swapped for real ids (tasks, an upload and a spliced recording the
+  script created), so
   operations on existing objects are exercised, not only the 404s of made-up ids.
 """
 
@@ -19,6 +20,7 @@ TIC_KEY = os.environ["ST_TIC_KEY"]
 REAL = {
     "task_id": [t for t in os.environ.get("ST_TASKS", "").split(",") if t],
     "id": [u for u in os.environ.get("ST_UPLOADS", "").split(",") if u],
+    "file": [r for r in os.environ.get("ST_RECORDINGS", "").split(",") if r],
 }
 QUERY_PATH = "/paas/v1/localrecord/query"
 
@@ -46,3 +48,7 @@ def flatmap_path_parameters(context, path_parameters):
         if name in (path_parameters or {}):
             choices += [{**path_parameters, name: real} for real in ids]
     return st.sampled_from(choices)
+
+
+# A tus chunk is raw bytes, like application/octet-stream.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")

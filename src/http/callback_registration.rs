@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
 struct RegisterCallback {
     /// Always `RegisteredCallback`.
     #[serde(rename = "Action")]
-    #[schema(example = "RegisteredCallback")]
+    #[schema(example = "RegisteredCallback", pattern = "^RegisteredCallback$")]
     action: String,
     /// http(s) URL that results are POSTed to; it must not resolve to an internal address.
     #[serde(rename = "CallbackUrl", default)]

@@ -145,10 +145,12 @@ pub struct QueryAnswer {
 pub struct QueryBody {
     /// The class (RoomId).
     class_id: i64,
-    /// Records per page, from 1 to query.max_page_size.
+    /// Records per page, from 1 to query.max_page_size (default 100).
+    #[schema(minimum = 1, maximum = 100)]
     size: i64,
     /// Records to skip (default 0).
     #[serde(rename = "Index")]
+    #[schema(minimum = 0)]
     index: Option<i64>,
     /// If present, must equal the URL's expire_time.
     expire_time: Option<i64>,

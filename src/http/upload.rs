@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 const BASE: &str = "/localrecord/v1/uploads";
 
-use super::openapi::envelope::ErrorResponse;
+use super::openapi::envelope::{Binary, ErrorResponse, TusResumable};
 use super::openapi::errors::{AuthErrors, TusErrors, UploadCreateErrors};
 
 pub fn router() -> Router<AppState> {
@@ -178,13 +178,13 @@ fn location(state: &AppState, headers: &HeaderMap, id: Uuid) -> String {
     path = "/localrecord/v1/uploads",
     tag = "uploads",
     params(
-        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Tus-Resumable" = TusResumable, Header, description = "1.0.0"),
         ("Upload-Length" = Option<i64>, Header, description = "The slice's size in bytes (required unless Upload-Concat: final)"),
         ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: task_id and slice_index (base64), optional filename"),
         ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;<upload URLs>` to join complete partial uploads"),
         ("Upload-Checksum" = Option<String>, Header, description = "`md5 <base64>` or `sha1 <base64>` of the first chunk"),
     ),
-    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream",
+    request_body(content = Binary, content_type = "application/offset+octet-stream",
         description = "Optional first chunk (creation-with-upload)"),
     responses(
         (status = 201, description = "Created; Location is the upload's URL", headers(
@@ -391,7 +391,7 @@ async fn owned_upload(state: &AppState, caller: &Caller, id: &str) -> Result<Upl
     head,
     path = "/localrecord/v1/uploads/{id}",
     tag = "uploads",
-    params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
+    params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = TusResumable, Header, description = "1.0.0")),
     responses(
         (status = 200, description = "The upload's state (no body)", headers(
             ("Upload-Offset" = i64, description = "Bytes stored so far"),
@@ -446,11 +446,11 @@ async fn head(
     tag = "uploads",
     params(
         ("id" = String, Path, description = "The upload's id"),
-        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("Tus-Resumable" = TusResumable, Header, description = "1.0.0"),
         ("Upload-Offset" = i64, Header, description = "Where this chunk starts: the upload's current offset"),
         ("Upload-Checksum" = Option<String>, Header, description = "`md5 <base64>` or `sha1 <base64>` of this chunk"),
     ),
-    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    request_body(content = Binary, content_type = "application/offset+octet-stream"),
     responses(
         (status = 204, description = "Stored", headers(
             ("Upload-Offset" = i64, description = "The new offset"),
@@ -519,7 +519,7 @@ async fn patch(
     delete,
     path = "/localrecord/v1/uploads/{id}",
     tag = "uploads",
-    params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
+    params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = TusResumable, Header, description = "1.0.0")),
     responses(
         (status = 204, description = "Terminated"),
         (status = 410, description = "The unfinished upload expired (-10007)", body = ErrorResponse),

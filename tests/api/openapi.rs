@@ -50,6 +50,9 @@ async fn the_document_is_openapi_3_1_and_covers_every_mounted_route() {
     );
     let unmounted: Vec<_> = documented.difference(&mounted).collect();
     assert!(unmounted.is_empty(), "in /openapi.json but not mounted: {unmounted:?}");
+    let mut dangling = Vec::new();
+    dangling_refs(&doc, &doc, &mut dangling);
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
     // The result callback is described as a webhook, and every scheme an operation names exists.
     assert!(doc["webhooks"]["recording-result"]["post"]["requestBody"].is_object());
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();

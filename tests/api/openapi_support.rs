@@ -181,3 +181,20 @@ pub fn response_schema<'a>(doc: &'a Value, path: &str, method: &str, status: u16
     assert!(s.is_object(), "{method} {path} documents no JSON answer for {status}");
     s
 }
+
+/// Every `$ref` anywhere in `node` that does not resolve inside `doc`.
+pub fn dangling_refs(doc: &Value, node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                let pointer = r.strip_prefix('#').unwrap_or(r);
+                if doc.pointer(pointer).is_none() {
+                    out.push(r.clone());
+                }
+            }
+            m.values().for_each(|v| dangling_refs(doc, v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| dangling_refs(doc, v, out)),
+        _ => {}
+    }
+}

@@ -96,3 +96,29 @@ pub const CODES: &str = "-10000 invalid parameter (400, 412 tus version, 415 con
 -10008 conflict with the current state (409); -10009 too large (413); -10010 tus checksum mismatch (460); \
 -10011 request body stalled (408); -10012 too many failed authentications, see Retry-After (429); \
 -10013 a quota was reached (403, 429, 507); -10099 internal error, the RequestId is in the server log (500)";
+
+/// Raw bytes (an MP4, a tus chunk): `{"type": "string", "contentMediaType": "application/octet-stream"}`.
+pub struct Binary;
+
+impl PartialSchema for Binary {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl ToSchema for Binary {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Binary")
+    }
+}
+
+/// The `Tus-Resumable` header's one accepted value.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: the header is read as text by `tus::check_version`
+pub enum TusResumable {
+    #[schema(rename = "1.0.0")]
+    V1,
+}

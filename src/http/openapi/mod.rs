@@ -74,7 +74,7 @@ failures the `ErrorResponse` envelope; the query API keeps the seed's own shape.
         crate::http::admin::remove,
         crate::http::admin::audit,
     ),
-    components(schemas(envelope::ErrorResponse)),
+    components(schemas(envelope::ErrorResponse, envelope::TusResumable)),
     modifiers(&Schemes, &RecordingResult),
     security(
         ("SdkAppId" = [], "Identifier" = [], "UserSig" = []),

@@ -101,7 +101,7 @@ SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$ROOT/deploy/schemathesis" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "${ST_MAX_EXAMPLES:-40}" ${ST_SEED:+--seed "$ST_SEED"} \
   --workers 2 --request-timeout 30 --no-color \
-  --report junit --report-dir "$ROOT/target/schemathesis"
+  --report "${ST_REPORTS:-junit}" --report-dir "$ROOT/target/schemathesis"
 STATUS=$?
 set -e
 if grep -q '"level":"ERROR"\|ERROR' "$WORK/server.log"; then

@@ -8,6 +8,7 @@
   operations on existing objects are exercised, not only the 404s of made-up ids.
 """
 
+import base64
 import hashlib
 import os
 import time
@@ -52,3 +53,25 @@ def flatmap_path_parameters(context, path_parameters):
 
 # A tus chunk is raw bytes, like application/octet-stream.
 schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
+
+UPLOADS_PATH = "/localrecord/v1/uploads"
+
+
+@schemathesis.hook
+def flatmap_headers(context, headers):
+    """tus creation also gets a valid request now and then: real task metadata, a small length."""
+    if context.operation is None or context.operation.path != UPLOADS_PATH or not REAL["task_id"]:
+        return st.just(headers)
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    valid = [
+        {
+            **(headers or {}),
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "100",
+            "Upload-Metadata": f"task_id {b64(task)},slice_index {b64(str(index))}",
+        }
+        for task in REAL["task_id"]
+        for index in (5, 6)
+    ]
+    return st.sampled_from([headers, *valid])

@@ -17,6 +17,9 @@
 #   deploy/localrecord.sh chaos    like test, then the chaos suite in its long mode (20 recordings x 10
 #                                  slices over 10 minutes; the test run includes a 1-minute short mode)
 #   deploy/localrecord.sh lint     cargo fmt --check and clippy -D warnings
+#   deploy/localrecord.sh schemathesis
+#                                  like test's setup, then schemathesis (PyPI) against a real server
+#                                  and its /openapi.json (deploy/schemathesis.sh)
 #
 # Environment: LOCALRECORD_* configures the server (see README); LOCALRECORD_TEST_DATABASE_URL is the
 # Postgres the tests create their databases in (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -200,12 +203,17 @@ case "${1:-}" in
     CHAOS_RECORDINGS="${CHAOS_RECORDINGS:-20}" CHAOS_SLICES="${CHAOS_SLICES:-10}" CHAOS_SECS="${CHAOS_SECS:-600}" \
       cargo test --release --test chaos -- --nocapture
     ;;
+  schemathesis)
+    install_packages
+    ensure_postgres
+    exec "$ROOT/deploy/schemathesis.sh"
+    ;;
   lint)
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

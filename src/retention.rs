@@ -18,7 +18,7 @@ pub struct Actor<'a> {
 }
 
 /// What one deletion removed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     #[serde(rename = "TaskId")]
     pub task_id: String,

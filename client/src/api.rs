@@ -61,6 +61,7 @@ pub struct Envelope<T> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     #[serde(rename = "Code")]
     pub code: i64,
@@ -70,6 +71,7 @@ pub struct ErrorBody {
 
 /// `POST /localrecord/v1/auth` answer (the recorder's Init).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthInfo {
     #[serde(rename = "SdkAppId")]
     pub sdk_app_id: u64,
@@ -83,6 +85,7 @@ pub struct AuthInfo {
 /// `POST /localrecord/v1/tasks` body. Only `ClassId` is required; the rest are the recording
 /// parameters of the seed's StartRecord, kept with the task for reference.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateTask {
     #[serde(rename = "ClassId")]
     pub class_id: i64,
@@ -101,6 +104,7 @@ pub struct CreateTask {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskCreated {
     #[serde(rename = "TaskId")]
     pub task_id: String,
@@ -108,6 +112,7 @@ pub struct TaskCreated {
 
 /// `POST /localrecord/v1/tasks/{TaskId}/stop` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StopTask {
     /// How many slices the recording produced (indexes 0..SliceCount).
     #[serde(rename = "SliceCount")]
@@ -116,6 +121,7 @@ pub struct StopTask {
 
 /// Upload state of one slice, in the seed's GetState vocabulary.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SliceState {
     /// nothing received yet
     #[serde(rename = "wait")]
@@ -129,6 +135,7 @@ pub enum SliceState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SliceStatus {
     #[serde(rename = "Index")]
     pub index: i32,
@@ -147,6 +154,7 @@ pub struct SliceStatus {
 
 /// `GET /localrecord/v1/tasks/{TaskId}` answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskStatus {
     #[serde(rename = "TaskId")]
     pub task_id: String,

@@ -4,7 +4,8 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 
 /// One action. Field names follow the API's PascalCase.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct Entry {
     #[serde(rename = "Id")]
     pub id: i64,

@@ -13,6 +13,23 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
+use super::openapi::envelope::envelope;
+use super::openapi::errors::{AuthErrors, ParameterErrors, TaskErrors};
+
+/// A page of the audit log.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// Entries in the app's audit log.
+    #[serde(rename = "Total")]
+    total: i64,
+    /// Newest first.
+    #[serde(rename = "Entries")]
+    entries: Vec<crate::db::audit::Entry>,
+}
+
+envelope!(DeletedResponse, crate::retention::Deleted);
+envelope!(AuditResponse, AuditPage);
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/localrecord/v1/tasks/{task_id}", delete(remove))
@@ -53,6 +70,17 @@ pub async fn resplice_task(state: &AppState, sdk_app_id: i64, actor: &str, task_
     Ok(())
 }
 
+/// Deletes a recording for good: its MP4, slices, uploads, delivery log and rows (audited).
+#[utoipa::path(
+    delete,
+    path = "/localrecord/v1/tasks/{task_id}",
+    tag = "admin",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedResponse),
+        AuthErrors, TaskErrors,
+    )
+)]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -70,6 +98,20 @@ async fn remove(
     Ok(ok(deleted))
 }
 
+/// The app's audit log of admin actions, newest first.
+#[utoipa::path(
+    get,
+    path = "/localrecord/v1/audit",
+    tag = "admin",
+    params(
+        ("Index" = Option<i64>, Query, minimum = 0, description = "Entries to skip (default 0)"),
+        ("Size" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Entries per page (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "A page of the audit log", body = AuditResponse),
+        AuthErrors, ParameterErrors,
+    )
+)]
 async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,5 +134,5 @@ async fn audit(
         return Err(Error::invalid("Index must be 0 or more and Size between 1 and 500"));
     }
     let (entries, total) = crate::db::audit::page(&state.db, caller.sdk_app_id(), index, size).await?;
-    Ok(ok(serde_json::json!({ "Total": total, "Entries": entries })))
+    Ok(ok(AuditPage { total, entries }))
 }

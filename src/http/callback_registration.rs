@@ -23,10 +23,14 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
-#[derive(Deserialize)]
-struct Request {
+/// `{"Action":"RegisteredCallback","CallbackUrl":"https://..."}`
+#[derive(Deserialize, utoipa::ToSchema)]
+struct RegisterCallback {
+    /// Always `RegisteredCallback`.
     #[serde(rename = "Action")]
+    #[schema(example = "RegisteredCallback", pattern = "^RegisteredCallback$")]
     action: String,
+    /// http(s) URL that results are POSTed to; it must not resolve to an internal address.
     #[serde(rename = "CallbackUrl", default)]
     callback_url: Option<String>,
 }
@@ -38,10 +42,37 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<reqwest::Url> {
         .map_err(|e| Error::invalid(e.to_string()))
 }
 
+/// The app's webhook secret, for verifying the signed callbacks.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    /// `whsec_<base64>` (Standard Webhooks)
+    #[serde(rename = "WebhookSecret")]
+    webhook_secret: String,
+}
+
+super::openapi::envelope::envelope!(RegisteredResponse, Registered);
+
+/// RegisteredCallback (TIC seed): where the app's recording results are POSTed (the
+/// `recording-result` webhook). Admin identifiers only.
+#[utoipa::path(
+    post,
+    path = "/v4/ilvb_edu/local_record",
+    tag = "business",
+    params(
+        ("random" = Option<String>, Query, description = "Ignored (the seed's client sends it)"),
+        ("contenttype" = Option<String>, Query, description = "Ignored; the body is JSON"),
+    ),
+    request_body = RegisterCallback,
+    responses(
+        (status = 200, description = "Registered", body = RegisteredResponse),
+        super::openapi::errors::AuthErrors,
+        super::openapi::errors::JsonBodyErrors,
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<Request>,
+    ApiJson(req): ApiJson<RegisterCallback>,
 ) -> Result<Json<serde_json::Value>> {
     caller.require_admin()?;
     if req.action != "RegisteredCallback" {
@@ -68,5 +99,7 @@ async fn register(
     .await?;
     tx.commit().await?;
     tracing::info!(sdkappid = caller.sdk_app_id(), "callback URL registered");
-    Ok(ok(serde_json::json!({ "WebhookSecret": caller.app.webhook_secret })))
+    Ok(ok(Registered {
+        webhook_secret: caller.app.webhook_secret,
+    }))
 }

@@ -11,32 +11,98 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::openapi::envelope::envelope;
+use super::openapi::errors::{AuthErrors, ConflictErrors, TaskErrors};
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/localrecord/v1/tasks/{task_id}/callbacks", get(log))
         .route("/localrecord/v1/tasks/{task_id}/callbacks/redeliver", post(redeliver))
 }
 
+/// One result message and its queue state.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Message {
+    /// The `webhook-id` of every attempt of this message.
+    #[serde(rename = "WebhookId")]
+    webhook_id: String,
+    /// The job's state in the queue (queued, running, done, failed).
+    #[serde(rename = "State")]
+    state: String,
+    #[serde(rename = "Attempts")]
+    attempts: i32,
+    /// The body POSTed (see the `recording-result` webhook).
+    #[serde(rename = "Body")]
+    body: serde_json::Value,
+}
+
+/// A task's result messages and every delivery attempt, oldest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeliveryLog {
+    #[serde(rename = "Messages")]
+    messages: Vec<Message>,
+    #[serde(rename = "Attempts")]
+    attempts: Vec<callback::Attempt>,
+}
+
+/// `{"WebhookId": "..."}`: the message sent again (or sent first).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Redelivered {
+    #[serde(rename = "WebhookId")]
+    webhook_id: String,
+}
+
+envelope!(DeliveryLogResponse, DeliveryLog);
+envelope!(RedeliveredResponse, Redelivered);
+
 pub(super) async fn admin_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<()> {
     caller.require_admin()?;
     super::tasks::owned_task(state, caller, task_id).await.map(|_| ())
 }
 
+/// The task's callback delivery log.
+#[utoipa::path(
+    get,
+    path = "/localrecord/v1/tasks/{task_id}/callbacks",
+    tag = "admin",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "The delivery log", body = DeliveryLogResponse),
+        AuthErrors, TaskErrors,
+    )
+)]
 async fn log(
     State(state): State<AppState>,
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
     admin_task(&state, &caller, &task_id).await?;
-    let messages: Vec<serde_json::Value> = callback::messages(&state.db, &task_id)
+    let messages = callback::messages(&state.db, &task_id)
         .await?
         .into_iter()
-        .map(|(m, st, n)| serde_json::json!({ "WebhookId": m.webhook_id, "State": st, "Attempts": n, "Body": m.body }))
+        .map(|(m, state, attempts)| Message {
+            webhook_id: m.webhook_id,
+            state,
+            attempts,
+            body: m.body,
+        })
         .collect();
     let attempts = callback::attempts(&state.db, &task_id).await?;
-    Ok(ok(serde_json::json!({ "Messages": messages, "Attempts": attempts })))
+    Ok(ok(DeliveryLog { messages, attempts }))
 }
 
+/// Sends the task's latest result message again, under the same `webhook-id` (or its first one,
+/// if none was queued).
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks/{task_id}/callbacks/redeliver",
+    tag = "admin",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "Queued for delivery now", body = RedeliveredResponse),
+        AuthErrors, TaskErrors, ConflictErrors,
+    )
+)]
 async fn redeliver(
     State(state): State<AppState>,
     caller: Caller,
@@ -44,7 +110,7 @@ async fn redeliver(
 ) -> Result<Json<serde_json::Value>> {
     admin_task(&state, &caller, &task_id).await?;
     let webhook_id = redeliver_task(&state, caller.sdk_app_id(), &caller.identifier, &task_id, "api").await?;
-    Ok(ok(serde_json::json!({ "WebhookId": webhook_id })))
+    Ok(ok(Redelivered { webhook_id }))
 }
 
 /// Re-sends a task's latest result message (or queues its first one), for an admin already checked

@@ -108,8 +108,17 @@ impl From<sqlx::Error> for Error {
                 _ => {}
             }
         }
+        if is_bad_value(&e) {
+            return Error::InvalidParameter("a value the database cannot hold (e.g. a NUL character)".into());
+        }
         Error::Internal(e.into())
     }
+}
+
+/// A value Postgres refuses as data (SQLSTATE class 22: a NUL byte in text, a number out of range,
+/// a bad timestamp): the client's input reached a query unchecked, which is a 400, not a 500.
+pub fn is_bad_value(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")))
 }
 
 impl From<opendal::Error> for Error {

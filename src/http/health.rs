@@ -10,7 +10,25 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>> {
+/// Health: the database answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 500, description = "The database does not answer (-10099)", body = super::openapi::envelope::ErrorResponse),
+    )
+)]
+async fn health(State(state): State<AppState>) -> Result<Json<Health>> {
     sqlx::query("SELECT 1").execute(&state.db).await?;
-    Ok(Json(serde_json::json!({ "status": "ok" })))
+    Ok(Json(Health { status: "ok" }))
+}
+
+/// `{"status": "ok"}`
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
 }

@@ -22,6 +22,20 @@ pub fn open_router(state: AppState) -> Router {
     Router::new().route("/metrics", get(exposition)).with_state(state)
 }
 
+/// The Prometheus exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    security(("MetricsToken" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, description = "Missing or wrong bearer token (-10001)", body = super::openapi::envelope::ErrorResponse),
+        (status = 404, description = "No metrics.token is set: metrics are off on this listener (-10007)",
+         body = super::openapi::envelope::ErrorResponse),
+    )
+)]
 async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let Some(token) = &state.settings.metrics.token else {
         return Err(Error::NotFound(

@@ -10,6 +10,7 @@ pub mod health;
 pub mod json;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod query;
 pub mod recordings;
 pub mod request_id;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .merge(metrics::router())
         .merge(upload::router())
+        .merge(openapi::router())
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(state)

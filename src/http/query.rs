@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// One record, fields exactly as the seed's `record_info_list`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RecordInfo {
     #[serde(rename = "RoomId")]
     pub room_id: i64,
@@ -51,6 +51,7 @@ pub struct RecordInfo {
     #[serde(rename = "SplicTime")]
     pub splic_time: i64,
     #[serde(rename = "VideoOutputType")]
+    #[schema(value_type = String, example = "mp4")]
     pub video_output_type: &'static str,
     #[serde(rename = "VideoOutputId")]
     pub video_output_id: String,
@@ -86,9 +87,13 @@ pub struct QueryError(pub StatusCode, pub i64, pub String);
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error_code": self.1, "error_msg": self.2, "finish": true, "total": 0, "record_info_list": [],
-        });
+        let body = QueryAnswer {
+            error_code: self.1,
+            error_msg: self.2,
+            finish: true,
+            total: 0,
+            record_info_list: vec![],
+        };
         (self.0, Json(body)).into_response()
     }
 }
@@ -120,6 +125,62 @@ fn str_field<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, QueryErr
     }
 }
 
+/// The answer, success and failure alike (the seed's shape).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueryAnswer {
+    /// 0 on success; otherwise one of `codes`: 1001 invalid parameter, 1002 unknown sdkappid,
+    /// 1003 bad sign, 1004 expire_time passed or too far ahead, 1005 internal, 1006 replayed.
+    pub error_code: i64,
+    pub error_msg: String,
+    /// No more pages after this one.
+    pub finish: bool,
+    /// Records matching the filter, over all pages.
+    pub total: i64,
+    pub record_info_list: Vec<RecordInfo>,
+}
+
+/// The request body: one class's recordings, a page at a time.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the body, which `page_request` reads field by field
+pub struct QueryBody {
+    /// The class (RoomId).
+    class_id: i64,
+    /// Records per page, from 1 to query.max_page_size (default 100).
+    #[schema(minimum = 1, maximum = 100)]
+    size: i64,
+    /// Records to skip (default 0).
+    #[serde(rename = "Index")]
+    #[schema(minimum = 0)]
+    index: Option<i64>,
+    /// If present, must equal the URL's expire_time.
+    expire_time: Option<i64>,
+    /// Only this user's recordings ("" or "0": all).
+    user_id: Option<String>,
+    /// Only this task ("" or "0": any).
+    task_id: Option<String>,
+}
+
+/// Pages through an app's spliced recordings of one class (TIC seed). Signed with
+/// `sign = md5(TicKey + expire_time)`.
+#[utoipa::path(
+    post,
+    path = "/paas/v1/localrecord/query",
+    tag = "business",
+    security(("QuerySign" = [])),
+    params(
+        ("sdkappid" = i64, Query, description = "The app's SdkAppId"),
+        ("expire_time" = i64, Query, description = "Unix time the sign is valid until: ahead of now, at most query.max_expire_window_secs"),
+        ("random" = Option<i64>, Query, description = "A number used once (required with query.replay_cache)"),
+    ),
+    request_body = QueryBody,
+    responses(
+        (status = 200, description = "A page (error_code 0)", body = QueryAnswer),
+        (status = 400, description = "Invalid parameter (1001)", body = QueryAnswer),
+        (status = 401, description = "Unknown sdkappid (1002), bad sign (1003), expired or too-far expire_time (1004), replayed (1006)", body = QueryAnswer),
+        (status = 413, description = "Body larger than 16 KiB (1001)", body = QueryAnswer),
+        (status = 500, description = "Internal error (1005)", body = QueryAnswer),
+    )
+)]
 async fn query(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
@@ -158,6 +219,9 @@ async fn run(
     let body = parse_body(&body)?;
 
     let internal = |e: sqlx::Error| {
+        if super::error::is_bad_value(&e) {
+            return bad("a value the database cannot hold (e.g. a NUL character)");
+        }
         let id = super::request_id::current();
         tracing::error!(request_id = %id, "query: {e}");
         QueryError(
@@ -224,9 +288,13 @@ async fn run(
         .into_iter()
         .map(|t| RecordInfo::from_task(&state.settings, &app, t))
         .collect();
-    Ok(Json(serde_json::json!({
-        "error_code": 0, "error_msg": "", "finish": finish, "total": total, "record_info_list": list,
-    }))
+    Ok(Json(QueryAnswer {
+        error_code: 0,
+        error_msg: String::new(),
+        finish,
+        total,
+        record_info_list: list,
+    })
     .into_response())
 }
 

@@ -118,6 +118,31 @@ pub fn range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64,
     Ok(Some((start, end)))
 }
 
+/// The spliced MP4 (a task's `VideoOutputUrl`), with single-range `Range` support.
+#[utoipa::path(
+    get,
+    path = "/localrecord/v1/recordings/{file}",
+    tag = "business",
+    security(()),
+    params(
+        ("file" = String, Path, description = "`{VideoOutputId}.mp4`", example = "1234567890123.mp4"),
+        ("expires" = Option<i64>, Query, description = "With query.recording_url_ttl_secs: the URL's expiry (Unix time)"),
+        ("sig" = Option<String>, Query, description = "With query.recording_url_ttl_secs: HMAC-SHA256 of the URL with the app's TicKey"),
+        ("Range" = Option<String>, Header, description = "`bytes=start-end`, `bytes=start-` or `bytes=-suffix`; several ranges get the whole file"),
+    ),
+    responses(
+        (status = 200, description = "The whole MP4", content_type = "video/mp4", body = super::openapi::envelope::Binary,
+         headers(("Accept-Ranges" = String, description = "bytes"))),
+        (status = 206, description = "The requested range", content_type = "video/mp4", body = super::openapi::envelope::Binary,
+         headers(("Content-Range" = String, description = "bytes start-end/size"))),
+        (status = 403, description = "Expiring URLs are on and the signature is missing, wrong or expired (-10006)",
+         body = super::openapi::envelope::ErrorResponse),
+        (status = 404, description = "No such recording (-10007)", body = super::openapi::envelope::ErrorResponse),
+        (status = 416, description = "The range cannot be satisfied; Content-Range says the size",
+         headers(("Content-Range" = String, description = "bytes */size"))),
+        (status = 500, description = "Internal error (-10099)", body = super::openapi::envelope::ErrorResponse),
+    )
+)]
 async fn recording(
     State(state): State<AppState>,
     Path(file): Path<String>,

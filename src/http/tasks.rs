@@ -20,6 +20,12 @@ use std::collections::BTreeMap;
 /// More slices than this in one task is a bug in the recorder (5-minute slices: over a year).
 pub const MAX_SLICES: i32 = 100_000;
 
+use super::openapi::envelope::envelope;
+use super::openapi::errors::{AuthErrors, ConflictErrors, JsonBodyErrors, TaskErrors};
+
+envelope!(TaskCreatedResponse, TaskCreated);
+envelope!(TaskStatusResponse, TaskStatus);
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/localrecord/v1/tasks", post(create))
@@ -31,6 +37,18 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
+/// StartRecord: a new recording task for the caller in class `ClassId`.
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks",
+    tag = "recorder",
+    request_body = CreateTask,
+    responses(
+        (status = 200, description = "The task's id", body = TaskCreatedResponse),
+        AuthErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,6 +103,17 @@ pub async fn owned_task(state: &AppState, caller: &Caller, task_id: &str) -> Res
     }
 }
 
+/// Pauses a recording task (idempotent).
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks/{task_id}/pause",
+    tag = "recorder",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "The task's status", body = TaskStatusResponse),
+        AuthErrors, TaskErrors, ConflictErrors,
+    )
+)]
 async fn pause(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,6 +122,17 @@ async fn pause(
     move_state(&state, &caller, &task_id, "paused").await
 }
 
+/// Resumes a paused task (idempotent).
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks/{task_id}/resume",
+    tag = "recorder",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "The task's status", body = TaskStatusResponse),
+        AuthErrors, TaskErrors, ConflictErrors,
+    )
+)]
 async fn resume(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +153,19 @@ async fn move_state(state: &AppState, caller: &Caller, task_id: &str, to: &str) 
     }
 }
 
+/// Stops a task with its slice count; splicing starts once every slice is stored. The same stop
+/// again is accepted (the recorder retries).
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks/{task_id}/stop",
+    tag = "recorder",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    request_body = StopTask,
+    responses(
+        (status = 200, description = "The task's status", body = TaskStatusResponse),
+        AuthErrors, JsonBodyErrors, TaskErrors, ConflictErrors,
+    )
+)]
 async fn stop(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,6 +196,17 @@ async fn stop(
 
 /// The recorder is alive (sent while recording or paused, so a long pause or a long slice is never
 /// taken for a vanished recorder). Answers the task's status.
+/// The recorder is alive; answers the task's status.
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks/{task_id}/keepalive",
+    tag = "recorder",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "The task's status", body = TaskStatusResponse),
+        AuthErrors, TaskErrors,
+    )
+)]
 async fn keepalive(
     State(state): State<AppState>,
     caller: Caller,
@@ -153,6 +217,17 @@ async fn keepalive(
     Ok(ok(task_status(&state, &caller.app, &task_id).await?))
 }
 
+/// The task with the upload state of every slice.
+#[utoipa::path(
+    get,
+    path = "/localrecord/v1/tasks/{task_id}",
+    tag = "recorder",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "The task's status", body = TaskStatusResponse),
+        AuthErrors, TaskErrors,
+    )
+)]
 async fn status(
     State(state): State<AppState>,
     caller: Caller,

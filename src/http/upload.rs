@@ -22,12 +22,15 @@ use uuid::Uuid;
 
 const BASE: &str = "/localrecord/v1/uploads";
 
+use super::openapi::envelope::{Binary, ErrorResponse, TusResumable};
+use super::openapi::errors::{AuthErrors, TusErrors, UploadCreateErrors};
+
 pub fn router() -> Router<AppState> {
     let collection = post(create).options(options);
     let item = axum::routing::head(head)
         .patch(patch)
         .delete(terminate)
-        .options(options);
+        .options(options_upload);
     Router::new()
         .route(BASE, collection.clone())
         .route(&format!("{BASE}/"), collection)
@@ -46,6 +49,20 @@ fn respond(status: StatusCode, headers: Vec<(&'static str, String)>) -> Response
     r
 }
 
+/// tus discovery: the version, extensions, maximum size and checksum algorithms.
+#[utoipa::path(
+    options,
+    path = "/localrecord/v1/uploads",
+    tag = "uploads",
+    security(()),
+    responses((status = 204, description = "What this tus server supports", headers(
+        ("Tus-Resumable" = String, description = "1.0.0"),
+        ("Tus-Version" = String, description = "1.0.0"),
+        ("Tus-Extension" = String, description = "creation,creation-with-upload,expiration,checksum,termination,concatenation"),
+        ("Tus-Max-Size" = i64, description = "upload.max_size in bytes"),
+        ("Tus-Checksum-Algorithm" = String, description = "md5,sha1"),
+    )))
+)]
 async fn options(State(state): State<AppState>) -> Response {
     respond(
         StatusCode::NO_CONTENT,
@@ -56,6 +73,19 @@ async fn options(State(state): State<AppState>) -> Response {
             ("tus-checksum-algorithm", ingest::checksum::ALGORITHMS.into()),
         ],
     )
+}
+
+/// tus discovery on an upload's URL: the same as on the collection.
+#[utoipa::path(
+    options,
+    path = "/localrecord/v1/uploads/{id}",
+    tag = "uploads",
+    security(()),
+    params(("id" = String, Path, description = "The upload's id")),
+    responses((status = 204, description = "What this tus server supports (see OPTIONS /localrecord/v1/uploads)"))
+)]
+async fn options_upload(state: State<AppState>) -> Response {
+    options(state).await
 }
 
 /// The slice an upload fills, from `task_id` / `slice_index` / `filename` metadata.
@@ -139,6 +169,33 @@ fn location(state: &AppState, headers: &HeaderMap, id: Uuid) -> String {
     format!("{base}{BASE}/{id}")
 }
 
+/// tus creation (with creation-with-upload and concatenation): a new upload for one slice of a
+/// task, named in `Upload-Metadata` as `task_id <base64>,slice_index <base64>[,filename <base64>]`;
+/// a partial upload (`Upload-Concat: partial`) names none. A body sent with Content-Type
+/// `application/offset+octet-stream` is the first chunk.
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/uploads",
+    tag = "uploads",
+    params(
+        ("Tus-Resumable" = TusResumable, Header, description = "1.0.0"),
+        ("Upload-Length" = Option<i64>, Header, description = "The slice's size in bytes (required unless Upload-Concat: final)"),
+        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: task_id and slice_index (base64), optional filename"),
+        ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;<upload URLs>` to join complete partial uploads"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`md5 <base64>` or `sha1 <base64>` of the first chunk"),
+    ),
+    request_body(content = Binary, content_type = "application/offset+octet-stream",
+        description = "Optional first chunk (creation-with-upload)"),
+    responses(
+        (status = 201, description = "Created; Location is the upload's URL", headers(
+            ("Location" = String, description = "The upload's URL"),
+            ("Upload-Offset" = i64, description = "Bytes stored so far"),
+            ("Upload-Expires" = String, description = "When an unfinished upload expires (RFC 9110 date)"),
+        )),
+        (status = 460, description = "The first chunk did not match Upload-Checksum and was discarded (-10010)", body = ErrorResponse),
+        AuthErrors, TusErrors, UploadCreateErrors,
+    )
+)]
 async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response> {
     tus::check_version(&headers)?;
     if headers.contains_key("upload-defer-length") {
@@ -329,6 +386,24 @@ async fn owned_upload(state: &AppState, caller: &Caller, id: &str) -> Result<Upl
     Ok(up)
 }
 
+/// tus: an upload's offset and length (resume from `Upload-Offset`).
+#[utoipa::path(
+    head,
+    path = "/localrecord/v1/uploads/{id}",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = TusResumable, Header, description = "1.0.0")),
+    responses(
+        (status = 200, description = "The upload's state (no body)", headers(
+            ("Upload-Offset" = i64, description = "Bytes stored so far"),
+            ("Upload-Length" = i64, description = "The upload's size"),
+            ("Upload-Metadata" = String, description = "As sent at creation"),
+            ("Upload-Expires" = String, description = "While unfinished"),
+            ("Upload-Concat" = String, description = "partial, or final;<URLs>"),
+        )),
+        (status = 410, description = "The unfinished upload expired (-10007)", body = ErrorResponse),
+        AuthErrors, TusErrors,
+    )
+)]
 async fn head(
     State(state): State<AppState>,
     caller: Caller,
@@ -364,6 +439,33 @@ async fn head(
     Ok(respond(StatusCode::OK, h))
 }
 
+/// tus: appends a chunk at `Upload-Offset`. A chunk is stored whole or not at all.
+#[utoipa::path(
+    patch,
+    path = "/localrecord/v1/uploads/{id}",
+    tag = "uploads",
+    params(
+        ("id" = String, Path, description = "The upload's id"),
+        ("Tus-Resumable" = TusResumable, Header, description = "1.0.0"),
+        ("Upload-Offset" = i64, Header, description = "Where this chunk starts: the upload's current offset"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`md5 <base64>` or `sha1 <base64>` of this chunk"),
+    ),
+    request_body(content = Binary, content_type = "application/offset+octet-stream"),
+    responses(
+        (status = 204, description = "Stored", headers(
+            ("Upload-Offset" = i64, description = "The new offset"),
+            ("Upload-Expires" = String, description = "When the upload expires if left unfinished"),
+        )),
+        (status = 403, description = "A final concatenation takes no PATCH (-10006), or see AuthErrors", body = ErrorResponse),
+        (status = 408, description = "The body stalled; what arrived whole was kept (-10011)", body = ErrorResponse),
+        (status = 409, description = "Upload-Offset is not the upload's offset, or it is complete (-10008)", body = ErrorResponse),
+        (status = 410, description = "The unfinished upload expired (-10007)", body = ErrorResponse),
+        (status = 413, description = "The chunk passes Upload-Length (-10009)", body = ErrorResponse),
+        (status = 415, description = "Content-Type is not application/offset+octet-stream (-10000)", body = ErrorResponse),
+        (status = 460, description = "The chunk did not match Upload-Checksum and was discarded (-10010)", body = ErrorResponse),
+        AuthErrors, TusErrors,
+    )
+)]
 async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -412,6 +514,18 @@ async fn patch(
     ))
 }
 
+/// tus termination: frees an upload (a stored slice stays).
+#[utoipa::path(
+    delete,
+    path = "/localrecord/v1/uploads/{id}",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id"), ("Tus-Resumable" = TusResumable, Header, description = "1.0.0")),
+    responses(
+        (status = 204, description = "Terminated"),
+        (status = 410, description = "The unfinished upload expired (-10007)", body = ErrorResponse),
+        AuthErrors, TusErrors,
+    )
+)]
 async fn terminate(
     State(state): State<AppState>,
     caller: Caller,

@@ -225,7 +225,8 @@ async fn log_attempt(
 }
 
 /// One attempt, for the delivery log.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DeliveryAttempt)]
 pub struct Attempt {
     #[serde(rename = "WebhookId")]
     pub webhook_id: String,
@@ -233,12 +234,15 @@ pub struct Attempt {
     pub attempt: i32,
     #[serde(rename = "Url")]
     pub url: String,
+    /// The receiver's HTTP status, if it answered.
     #[serde(rename = "Status")]
     pub status: Option<i32>,
+    /// Why there was no answer (a class of failure), if none.
     #[serde(rename = "Error")]
     pub error: Option<String>,
     #[serde(rename = "DurationMs")]
     pub duration_ms: i64,
+    /// Unix seconds
     #[serde(rename = "Time")]
     pub time: i64,
 }

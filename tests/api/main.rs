@@ -19,6 +19,8 @@ mod logs;
 mod media;
 mod metrics;
 mod multi_instance;
+mod openapi;
+mod openapi_support;
 mod own_muxer;
 mod query;
 #[path = "../chaos/receiver.rs"]

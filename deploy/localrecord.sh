@@ -213,7 +213,7 @@ case "${1:-}" in
     cargo clippy --workspace --all-targets -- -D warnings
     ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use super::openapi::envelope::envelope;
-use super::openapi::errors::{AuthErrors, ParameterErrors, TaskErrors};
+use super::openapi::errors::{AuthErrors, ConflictErrors, ParameterErrors, TaskErrors};
 
 /// A page of the audit log.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -27,7 +27,15 @@ pub struct AuditPage {
     entries: Vec<crate::db::audit::Entry>,
 }
 
+/// A re-splice queued.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Resplice {
+    #[serde(rename = "TaskId")]
+    task_id: String,
+}
+
 envelope!(DeletedResponse, crate::retention::Deleted);
+envelope!(RespliceResponse, Resplice);
 envelope!(AuditResponse, AuditPage);
 
 pub fn router() -> Router<AppState> {
@@ -37,6 +45,18 @@ pub fn router() -> Router<AppState> {
         .route("/localrecord/v1/tasks/{task_id}/resplice", post(resplice))
 }
 
+/// Splices a finished recording (done, partial or failed) again from its stored slices; the new
+/// MP4 keeps the VideoOutputId and its callback follows (audited).
+#[utoipa::path(
+    post,
+    path = "/localrecord/v1/tasks/{task_id}/resplice",
+    tag = "admin",
+    params(("task_id" = String, Path, description = "The TaskId")),
+    responses(
+        (status = 200, description = "Queued", body = RespliceResponse),
+        AuthErrors, TaskErrors, ConflictErrors,
+    )
+)]
 async fn resplice(
     State(state): State<AppState>,
     caller: Caller,
@@ -44,7 +64,7 @@ async fn resplice(
 ) -> Result<Json<serde_json::Value>> {
     admin_task(&state, &caller, &task_id).await?;
     resplice_task(&state, caller.sdk_app_id(), &caller.identifier, &task_id, "api").await?;
-    Ok(ok(serde_json::json!({ "TaskId": task_id })))
+    Ok(ok(Resplice { task_id }))
 }
 
 /// Queues a new splice of a finished task (done, partial or failed) with at least one stored

@@ -73,6 +73,7 @@ failures the `ErrorResponse` envelope; the query API keeps the seed's own shape.
         crate::http::callbacks::redeliver,
         crate::http::admin::remove,
         crate::http::admin::audit,
+        crate::http::admin::resplice,
     ),
     components(schemas(envelope::ErrorResponse, envelope::TusResumable)),
     modifiers(&Schemes, &RecordingResult),

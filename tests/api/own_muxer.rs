@@ -49,51 +49,35 @@ fn same_as_libav(inputs: &[PathBuf], dir: &Path) {
     assert!((format_duration(&ours) - format_duration(&theirs)).abs() < 0.01);
 }
 
-#[test]
-fn recorder_slices_write_the_same_mp4_as_libavformat() {
-    let dir = tempfile::tempdir().unwrap();
-    let ins: Vec<PathBuf> = (0..3)
+/// Three slices made with `enc`, each its own tone; `audio(i)`: whether slice i has sound.
+fn three(dir: &Path, enc: Encoder, secs: f64, audio: impl Fn(u32) -> bool) -> Vec<PathBuf> {
+    (0..3)
         .map(|i| {
             let spec = SliceSpec {
-                secs: 4.0,
+                secs,
+                audio: audio(i),
                 tone: 440 + 110 * i,
                 ..Default::default()
             };
-            make_slice_with(dir.path(), &format!("{i}.flv"), &spec, Encoder::Recorder)
+            make_slice_with(dir, &format!("{i}.flv"), &spec, enc)
         })
-        .collect();
-    same_as_libav(&ins, dir.path());
+        .collect()
+}
+
+#[test]
+fn recorder_slices_write_the_same_mp4_as_libavformat() {
+    let dir = tempfile::tempdir().unwrap();
+    same_as_libav(&three(dir.path(), Encoder::Recorder, 4.0, |_| true), dir.path());
 }
 
 #[test]
 fn foreign_slices_with_b_frames_and_priming_write_the_same_mp4_as_libavformat() {
     let dir = tempfile::tempdir().unwrap();
-    let ins: Vec<PathBuf> = (0..3)
-        .map(|i| {
-            let spec = SliceSpec {
-                secs: 4.0,
-                tone: 440 + 110 * i,
-                ..Default::default()
-            };
-            make_slice_with(dir.path(), &format!("{i}.flv"), &spec, Encoder::Foreign)
-        })
-        .collect();
-    same_as_libav(&ins, dir.path());
+    same_as_libav(&three(dir.path(), Encoder::Foreign, 4.0, |_| true), dir.path());
 }
 
 #[test]
 fn a_slice_without_audio_in_the_middle_writes_the_same_mp4_as_libavformat() {
     let dir = tempfile::tempdir().unwrap();
-    let ins: Vec<PathBuf> = (0..3)
-        .map(|i| {
-            let spec = SliceSpec {
-                secs: 3.0,
-                audio: i != 1,
-                tone: 440 + 110 * i,
-                ..Default::default()
-            };
-            make_slice_with(dir.path(), &format!("{i}.flv"), &spec, Encoder::Recorder)
-        })
-        .collect();
-    same_as_libav(&ins, dir.path());
+    same_as_libav(&three(dir.path(), Encoder::Recorder, 3.0, |i| i != 1), dir.path());
 }

@@ -8,24 +8,9 @@ pub(super) fn stbl(w: &mut W, t: &Track) {
     let stbl = w.open(b"stbl");
     stsd(w, &t.codec);
     let s = &t.samples;
-    // stts: runs of equal durations.
-    let runs = rle(s.iter().map(|x| x.duration));
-    let stts = w.full(b"stts", 0, 0);
-    w.u32(runs.len() as u32);
-    for (n, d) in runs {
-        w.u32(n);
-        w.u32(d);
-    }
-    w.close(stts);
+    runs(w, b"stts", rle(s.iter().map(|x| x.duration)));
     if s.iter().any(|x| x.cts != 0) {
-        let runs = rle(s.iter().map(|x| x.cts));
-        let ctts = w.full(b"ctts", 0, 0);
-        w.u32(runs.len() as u32);
-        for (n, c) in runs {
-            w.u32(n);
-            w.u32(c);
-        }
-        w.close(ctts);
+        runs(w, b"ctts", rle(s.iter().map(|x| x.cts)));
     }
     if !s.iter().all(|x| x.sync) {
         let stss = w.full(b"stss", 0, 0);
@@ -38,10 +23,10 @@ pub(super) fn stbl(w: &mut W, t: &Track) {
     let chunks = chunks(s);
     // stsc: runs of chunks holding the same number of samples.
     let stsc = w.full(b"stsc", 0, 0);
-    let runs = rle(chunks.iter().map(|c| c.1));
-    w.u32(runs.len() as u32);
+    let per_chunk = rle(chunks.iter().map(|c| c.1));
+    w.u32(per_chunk.len() as u32);
     let mut first = 1u32;
-    for (n, per) in runs {
+    for (n, per) in per_chunk {
         w.u32(first);
         w.u32(per);
         w.u32(1);
@@ -81,6 +66,17 @@ fn chunks(s: &[Sample]) -> Vec<(u64, u32)> {
         next = x.offset + x.size as u64;
     }
     out
+}
+
+/// A box of (count, value) runs: `stts` (durations), `ctts` (composition offsets).
+fn runs(w: &mut W, kind: &[u8; 4], runs: Vec<(u32, u32)>) {
+    let b = w.full(kind, 0, 0);
+    w.u32(runs.len() as u32);
+    for (n, v) in runs {
+        w.u32(n);
+        w.u32(v);
+    }
+    w.close(b);
 }
 
 fn rle(values: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {

@@ -29,11 +29,12 @@ BUCKET=localrecord
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'topology: %s\n' "$*" >&2; exit 1; }
 
-# A loopback port nothing listens on (bash's /dev/tcp connects or fails).
+# A loopback port nothing listens on (bash's /dev/tcp connects or fails), below Linux's ephemeral
+# range (32768-60999): a port there can be taken by any outgoing connection before we bind it.
 free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % 22000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
@@ -42,10 +43,11 @@ free_port() {
   die "no free port found"
 }
 
-wait_http() { # url seconds
+wait_http() { # url seconds [pid: give up as soon as it exits]
   local i
   for i in $(seq $(($2 * 10))); do
     curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null && return 0
+    if [ -n "${3:-}" ] && ! alive "$3"; then return 1; fi
     sleep 0.1
   done
   return 1
@@ -180,7 +182,8 @@ start_instance() { # a|b
   ) &
   pid=$!
   set_env "TOPO_${i^^}_PID" "$pid"
-  if ! wait_http "http://127.0.0.1:$port/health" 60; then
+  if ! wait_http "http://127.0.0.1:$port/health" 60 "$pid"; then
+    tail -n 5 "$DIR/logs/$i.log" >&2 || true
     die "instance $i did not answer on 127.0.0.1:$port (see $DIR/logs/$i.log)"
   fi
   log "instance $i: http://127.0.0.1:$port (pid $pid)"

@@ -365,25 +365,29 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A one-hour UserSig of the test app for `user`, signed with `secret_key` (registered with the
+/// log leak check).
+pub fn usersig_for(secret_key: &str, user: &str) -> String {
+    let sig = usersig::generate(SDKAPPID as u64, secret_key, user, 3600, localrecord::auth::now(), None);
+    register_secret(&sig);
+    sig
+}
+
+/// The `Authorization: UserSig ...` value for `user` of the test app.
+pub fn auth_for(secret_key: &str, user: &str) -> String {
+    format!(
+        "UserSig sdkappid={SDKAPPID},identifier={user},usersig={}",
+        usersig_for(secret_key, user)
+    )
+}
+
 impl TestApp {
     pub fn usersig(&self, user: &str) -> String {
-        let sig = usersig::generate(
-            SDKAPPID as u64,
-            &self.keys.secret_key,
-            user,
-            3600,
-            localrecord::auth::now(),
-            None,
-        );
-        register_secret(&sig);
-        sig
+        usersig_for(&self.keys.secret_key, user)
     }
 
     pub fn auth(&self, user: &str) -> String {
-        format!(
-            "UserSig sdkappid={SDKAPPID},identifier={user},usersig={}",
-            self.usersig(user)
-        )
+        auth_for(&self.keys.secret_key, user)
     }
 
     /// `localrecord app <args>` run as an operator would (the binary, on this app's database and data

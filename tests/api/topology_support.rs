@@ -6,7 +6,7 @@
 //!
 //! [`LeakCheck`]: crate::helpers
 
-use crate::helpers::{b64, holds_secret, md5_b64, register_secret, SDKAPPID};
+use crate::helpers::{auth_for, b64, holds_secret, md5_b64, register_secret, usersig_for, SDKAPPID};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -154,23 +154,11 @@ impl Topology {
     }
 
     pub fn usersig(&self, user: &str) -> String {
-        let sig = localrecord::auth::usersig::generate(
-            SDKAPPID as u64,
-            self.keys["SecretKey"].as_str().unwrap(),
-            user,
-            3600,
-            localrecord::auth::now(),
-            None,
-        );
-        register_secret(&sig);
-        sig
+        usersig_for(self.keys["SecretKey"].as_str().unwrap(), user)
     }
 
     pub fn auth(&self, user: &str) -> String {
-        format!(
-            "UserSig sdkappid={SDKAPPID},identifier={user},usersig={}",
-            self.usersig(user)
-        )
+        auth_for(self.keys["SecretKey"].as_str().unwrap(), user)
     }
 
     pub fn credentials(&self, user: &str) -> localrecord_client::server::Credentials {

@@ -146,6 +146,9 @@ pub struct JobSettings {
     /// A slice arriving for an already spliced task re-splices it after this quiet period, so a
     /// burst of late slices costs one re-splice, not one per slice.
     pub resplice_delay_secs: u64,
+    /// fs store: prepare each slice for the splice as it lands (checks, remux into the task's body
+    /// file), so the stop only writes the index. false: the whole splice runs at the stop.
+    pub prepare_slices: bool,
     /// How often the retention job (deleting recordings past their app's `retention_days`) is
     /// queued, in seconds.
     pub retention_interval_secs: u64,
@@ -266,6 +269,7 @@ impl Default for Settings {
                 deadline_min_secs: 300,
                 deadline_bytes_per_sec: 256 * 1024,
                 resplice_delay_secs: 10,
+                prepare_slices: true,
                 retention_interval_secs: 3600,
             },
         }

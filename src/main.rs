@@ -48,6 +48,11 @@ enum Command {
         /// Output file.
         #[arg(short, long, default_value = "out.mp4")]
         output: PathBuf,
+        /// Work as the server does on the fs store: prepare each slice as if it had just landed,
+        /// then assemble at the "stop"; the summary adds `prepare_ms` (per slice) and `stop_ms`.
+        /// Fails when the slices need the whole splice (another resolution, other codecs).
+        #[arg(long)]
+        prepared: bool,
         /// Slices in recording order.
         #[arg(required = true)]
         slices: Vec<PathBuf>,
@@ -127,8 +132,21 @@ enum AppCommand {
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
-    if let Command::Splice { output, slices } = &cli.command {
-        let summary = localrecord::splice::splice_files(slices, output)?;
+    if let Command::Splice {
+        output,
+        slices,
+        prepared,
+    } = &cli.command
+    {
+        let summary = if *prepared {
+            let (summary, times) = localrecord::splice::assemble::prepare_and_assemble_timed(slices, output)?;
+            let mut v = serde_json::to_value(&summary)?;
+            v["prepare_ms"] = serde_json::json!(times);
+            v["stop_ms"] = serde_json::json!(summary.elapsed_ms);
+            v
+        } else {
+            serde_json::to_value(localrecord::splice::splice_files(slices, output)?)?
+        };
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod console;
 pub mod console_views;
 pub mod deletion;
+pub mod pieces;
 pub mod query_nonces;
 pub mod slices;
 pub mod tasks;

@@ -96,6 +96,7 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     }
     tracing::info!(upload = %id, task = %task_id, index, size = up.length, md5 = %md5, "slice stored");
     crate::db::tasks::touch(&state.db, &task_id).await?;
+    crate::jobs::prepare::enqueue(state, &task_id, index).await?;
     crate::jobs::splice::maybe_enqueue(state, &task_id).await?;
     reload(state, id).await
 }

@@ -4,9 +4,13 @@
 //! spliced (re-splice, after `jobs.resplice_delay_secs` so a burst of late slices costs one), and
 //! when a recording task showed no sign of life for its idle time (its recorder died: splice what
 //! arrived, mark it partial). Temp files live in the instance's scratch dir (`crate::scratch`).
+//!
+//! On the fs store the stop usually takes the fast path (`prepare::assemble`): the slices were
+//! prepared as they landed and only the index is written now. Otherwise the whole splice runs here.
 
 use super::{queue, JobError};
-use crate::db::{slices, tasks};
+use crate::db::slices::{self, Slice};
+use crate::db::tasks;
 use crate::progress::Progress;
 use crate::splice::{splice_files_watched, SliceOutcome, Summary};
 use crate::startup::AppState;
@@ -93,33 +97,13 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     progress.set_deadline(Duration::from_secs(
         jobs.deadline_min_secs + bytes / jobs.deadline_bytes_per_sec.max(1),
     ));
-    let tmp = tempfile::Builder::new()
-        .prefix("splice-")
-        .tempdir_in(state.scratch.dir())?;
-    let mut inputs = Vec::with_capacity(stored.len());
-    for s in &stored {
-        inputs.push(match state.store.local_path(&s.object_key) {
-            Some(p) => p,
-            None => {
-                let p = tmp.path().join(format!("{:06}.flv", s.slice_index));
-                let tick = |n: u64| progress.tick(n);
-                state
-                    .store
-                    .download(&s.object_key, &p, &tick)
-                    .await
-                    .map_err(JobError::Retry)?;
-                p
-            }
-        });
-    }
-    let out = tmp.path().join("out.mp4");
-    let summary = splice_on_thread(inputs, out.clone(), progress.clone()).await?;
-    crate::failpoint::hit(state.settings.failpoints.as_deref(), "splice-before-publish").await;
-
     let video_output_id = task.video_output_id.clone().unwrap_or_else(new_video_output_id);
     let key = keys::recording(&task_id, &video_output_id);
-    let tick = |n: u64| progress.tick(n);
-    state.store.put_file(&out, &key, &tick).await.map_err(JobError::Retry)?;
+    let (summary, mut tx, assembled) = match super::prepare::assemble(state, &task_id, &stored, &key, progress).await? {
+        Some((summary, tx)) => (summary, tx, true),
+        None => (splice_whole(state, &stored, &key, progress).await?, state.db.begin().await?, false),
+    };
+    crate::failpoint::hit(state.settings.failpoints.as_deref(), "splice-before-publish").await;
 
     // What the recording lacks: declared slices never stored, and stored ones the splicer skipped.
     let have: BTreeSet<i32> = stored.iter().map(|s| s.slice_index).collect();
@@ -144,7 +128,6 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     };
     // Publish under the fence: only while this run's claim holds, in one transaction with the
     // callback it owes. A stale run (reaped while it stalled) discards its output instead.
-    let mut tx = state.db.begin().await?;
     if !queue::holds(&mut tx, claim.id, claim.claim).await? {
         drop(tx);
         state.store.delete(&key).await.ok();
@@ -152,9 +135,18 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
             "superseded: this run lost its claim while it stalled; its output was discarded"
         )));
     }
+    let prepared_body = super::prepare::body_path(state, &task_id).filter(|_| !assembled);
+    if prepared_body.is_some() {
+        // Spliced the classic way: what was prepared for this task is of no further use.
+        crate::db::pieces::lock(&mut tx, &task_id).await?;
+        crate::db::pieces::clear(&mut tx, &task_id).await?;
+    }
     let old_key = tasks::record_splice(&mut tx, &task_id, &result).await?;
     super::callback::enqueue_result(state, &mut tx, &task_id).await?;
     tx.commit().await?;
+    if prepared_body.is_some() {
+        state.store.delete_prefix(&keys::assembly_prefix(&task_id)).await.ok();
+    }
     if let Some(old) = old_key.filter(|k| *k != key) {
         state.store.delete(&old).await.ok();
     }
@@ -168,8 +160,37 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
         },
         1,
     );
-    tracing::info!(task = %task_id, state = result.state, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
+    tracing::info!(task = %task_id, state = result.state, assembled, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
     Ok(())
+}
+
+/// The whole splice at the stop (the S3 family of stores, or slices the fast path does not take):
+/// the slices are read (downloaded first when the store is remote) and the MP4 stored at `key`.
+async fn splice_whole(state: &AppState, stored: &[Slice], key: &str, progress: &Progress) -> Result<Summary, JobError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("splice-")
+        .tempdir_in(state.scratch.dir())?;
+    let mut inputs = Vec::with_capacity(stored.len());
+    for s in stored {
+        inputs.push(match state.store.local_path(&s.object_key) {
+            Some(p) => p,
+            None => {
+                let p = tmp.path().join(format!("{:06}.flv", s.slice_index));
+                let tick = |n: u64| progress.tick(n);
+                state
+                    .store
+                    .download(&s.object_key, &p, &tick)
+                    .await
+                    .map_err(JobError::Retry)?;
+                p
+            }
+        });
+    }
+    let out = tmp.path().join("out.mp4");
+    let summary = splice_on_thread(inputs, out.clone(), progress.clone()).await?;
+    let tick = |n: u64| progress.tick(n);
+    state.store.put_file(&out, key, &tick).await.map_err(JobError::Retry)?;
+    Ok(summary)
 }
 
 /// Splices on a thread of its own, which nothing ever waits on: if the watchdog gives up on the

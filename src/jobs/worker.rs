@@ -8,7 +8,7 @@
 //! back to the queue (`queue::release`) for the next instance. Every `lease / 2` it also reaps
 //! expired leases and starts splices for recordings whose recorder went quiet.
 
-use super::{callback, queue, retention, splice, JobError};
+use super::{callback, prepare, queue, retention, splice, JobError};
 use crate::progress::Progress;
 use crate::startup::AppState;
 use std::sync::Arc;
@@ -202,6 +202,10 @@ async fn dispatch(state: AppState, job: queue::Job, progress: Progress) -> Resul
             callback::run(&state, payload, job.attempts).await
         }
         retention::KIND => retention::run(&state, &progress).await,
+        prepare::KIND => {
+            let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
+            prepare::run(&state, payload, &progress).await
+        }
         other => Err(JobError::Permanent(anyhow::anyhow!("unknown job kind {other:?}"))),
     }
 }

@@ -2,22 +2,24 @@
 //! See `timeline` for where packets land and `remux` for the packet loop and its defect handling.
 //! Blocking: run it on a blocking thread.
 
+pub mod assemble;
 pub mod budget;
 pub mod flvscan;
 pub mod h264;
 pub mod input;
 pub mod mp4;
+pub mod piece;
 pub mod reencode;
 pub mod remux;
 mod sink;
 pub mod timeline;
 pub mod verify;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What became of one input slice.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum SliceOutcome {
     /// copied whole

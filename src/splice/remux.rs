@@ -111,7 +111,7 @@ pub(super) fn extradata(p: &codec::Parameters) -> Vec<u8> {
 /// Scans slices until the first with usable video (and the first with audio) is found.
 /// An H.264 slice is preferred: a first slice in another codec (garbled, or from another encoder)
 /// would otherwise make an output that no H.264 slice can join.
-fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
+pub(super) fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
     match reference_where(inputs, progress, true)? {
         Some(r) => Ok(r),
         None => reference_where(inputs, progress, false)?.context("no slice has a readable video stream"),
@@ -169,6 +169,76 @@ fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> 
     Ok(video)
 }
 
+/// Output timestamps: the [`Timeline`] in microseconds, turned into the output's time bases with
+/// decode times strictly increasing per stream. Shared by the packet loop's muxer and the assembly
+/// of prepared pieces (`piece`), so both place every packet exactly alike.
+pub(super) struct Clock {
+    pub(super) tl: Timeline,
+    v_tb: Rational,
+    a_tb: Option<Rational>,
+    rate: i64,
+    frame: i64,
+    last_v: Option<i64>,
+    last_a: Option<i64>,
+}
+
+impl Clock {
+    pub(super) fn new(frame_us: Micros, v_tb: Rational, a_tb: Option<Rational>, rate: i64, frame: i64) -> Clock {
+        Clock {
+            tl: Timeline::new(rate, frame).with_video_frame(frame_us),
+            v_tb,
+            a_tb,
+            rate,
+            frame,
+            last_v: None,
+            last_a: None,
+        }
+    }
+
+    /// A video packet's input (dts, pts, duration) in microseconds -> (dts, pts, duration) in the
+    /// video time base.
+    pub(super) fn video(&mut self, dts: Micros, pts: Micros, dur: Micros) -> (i64, i64, i64) {
+        let (od, op) = self.tl.video(dts, pts, dur);
+        let mut d = from_us(od, self.v_tb);
+        if let Some(l) = self.last_v {
+            d = d.max(l + 1);
+        }
+        self.last_v = Some(d);
+        (d, from_us(op, self.v_tb).max(d), from_us(dur, self.v_tb))
+    }
+
+    /// An audio packet at input time `ts` -> (time, duration) in the audio time base; None: dropped,
+    /// it overlapped the audio already written (or there is no audio track).
+    pub(super) fn audio(&mut self, ts: Micros) -> Option<(i64, i64)> {
+        let tb = self.a_tb?;
+        let per_sample = |n: i64| n * tb.denominator() as i64 / (self.rate * tb.numerator() as i64).max(1);
+        let at = self.tl.audio(ts)?;
+        let mut t = per_sample(at);
+        if let Some(l) = self.last_a {
+            t = t.max(l + 1);
+        }
+        self.last_a = Some(t);
+        Some((t, per_sample(self.frame)))
+    }
+}
+
+/// Where the packet loop puts what it read and kept: the muxer (a splice), or a piece being
+/// prepared for a later assembly (`piece`), which keeps input times and places nothing.
+pub(super) trait Place {
+    /// Starts the next slice.
+    fn begin_slice(&mut self);
+    /// The current slice's origin (see [`Timeline::set_origin`]).
+    fn set_origin(&mut self, ts: Micros);
+    /// End of everything placed so far (0 where nothing is placed yet).
+    fn end(&self) -> Micros;
+    /// From now on every keyframe carries its parameter sets in-band.
+    fn in_band(&mut self);
+    /// A video packet, times in microseconds of its slice's clock.
+    fn video(&mut self, p: Packet, dts: Micros, pts: Micros, dur: Micros, sets: Option<&[u8]>) -> anyhow::Result<()>;
+    /// An audio packet; false: dropped, it overlapped the audio already written.
+    fn audio(&mut self, p: Packet, ts: Micros) -> anyhow::Result<bool>;
+}
+
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
 /// keyframe checks and timestamping here overlap with muxing and the faststart pass there.
 struct Muxer {
@@ -177,38 +247,57 @@ struct Muxer {
     /// context switches) than the muxing it moved off this thread.
     batch: Vec<Packet>,
     batch_bytes: usize,
-    tl: Timeline,
-    v_tb: Rational,
-    a_tb: Option<Rational>,
-    rate: i64,
-    frame: i64,
-    last_v: Option<i64>,
-    last_a: Option<i64>,
+    clock: Clock,
     /// Set once a slice brought other parameter sets: from then on every keyframe carries its own.
     in_band: bool,
 }
 
-impl Muxer {
-    /// Writes a video packet with timestamps in microseconds of its slice's clock.
+impl Place for Muxer {
+    fn begin_slice(&mut self) {
+        self.clock.tl.begin_slice();
+    }
+
+    fn set_origin(&mut self, ts: Micros) {
+        self.clock.tl.set_origin(ts);
+    }
+
+    fn end(&self) -> Micros {
+        self.clock.tl.end()
+    }
+
+    fn in_band(&mut self) {
+        self.in_band = true;
+    }
+
     fn video(&mut self, p: Packet, dts: Micros, pts: Micros, dur: Micros, sets: Option<&[u8]>) -> anyhow::Result<()> {
-        let (od, op) = self.tl.video(dts, pts, dur);
-        let mut d = from_us(od, self.v_tb);
-        if let Some(l) = self.last_v {
-            d = d.max(l + 1);
-        }
-        self.last_v = Some(d);
+        let (d, pt, du) = self.clock.video(dts, pts, dur);
         let mut out = match (sets, p.is_key() && self.in_band) {
             (Some(ps), true) => with_prefix(&p, ps),
             _ => p,
         };
         out.set_dts(Some(d));
-        out.set_pts(Some(from_us(op, self.v_tb).max(d)));
-        out.set_duration(from_us(dur, self.v_tb));
+        out.set_pts(Some(pt));
+        out.set_duration(du);
         out.set_stream(0);
         out.set_position(-1);
         self.push(out)
     }
 
+    fn audio(&mut self, mut p: Packet, ts: Micros) -> anyhow::Result<bool> {
+        let Some((t, dur)) = self.clock.audio(ts) else {
+            return Ok(false);
+        };
+        p.set_dts(Some(t));
+        p.set_pts(Some(t));
+        p.set_duration(dur);
+        p.set_stream(1);
+        p.set_position(-1);
+        self.push(p)?;
+        Ok(true)
+    }
+}
+
+impl Muxer {
     fn push(&mut self, p: Packet) -> anyhow::Result<()> {
         self.batch_bytes += p.size();
         self.batch.push(p);
@@ -227,27 +316,6 @@ impl Muxer {
         self.tx
             .send(batch, n)
             .map_err(|_| anyhow::anyhow!("the MP4 writer stopped"))
-    }
-
-    /// Writes an audio packet; false: dropped, it overlapped the audio already written.
-    fn audio(&mut self, mut p: Packet, ts: Micros) -> anyhow::Result<bool> {
-        let Some(tb) = self.a_tb else { return Ok(false) };
-        let per_sample = |n: i64| n * tb.denominator() as i64 / (self.rate * tb.numerator() as i64).max(1);
-        let Some(at) = self.tl.audio(ts) else {
-            return Ok(false);
-        };
-        let mut t = per_sample(at);
-        if let Some(l) = self.last_a {
-            t = t.max(l + 1);
-        }
-        self.last_a = Some(t);
-        p.set_dts(Some(t));
-        p.set_pts(Some(t));
-        p.set_duration(per_sample(self.frame));
-        p.set_stream(1);
-        p.set_position(-1);
-        self.push(p)?;
-        Ok(true)
     }
 }
 
@@ -339,13 +407,7 @@ fn splice_with(
         tx,
         batch: Vec::with_capacity(256),
         batch_bytes: 0,
-        tl: Timeline::new(rate, frame).with_video_frame(r.frame_us),
-        v_tb,
-        a_tb,
-        rate,
-        frame,
-        last_v: None,
-        last_a: None,
+        clock: Clock::new(r.frame_us, v_tb, a_tb, rate, frame),
         in_band: false,
     };
 
@@ -372,7 +434,7 @@ fn splice_with(
         }
         reports.push(rep);
     }
-    let end = mux.tl.end();
+    let end = mux.end();
     let flushed = mux.flush();
     drop(mux);
     writer
@@ -423,7 +485,7 @@ impl Holding {
     /// (the slice ended). Waits anyway once more than HOLD_BYTES are held.
     fn drain(
         &mut self,
-        mux: &mut Muxer,
+        mux: &mut impl Place,
         checkers: &mut Checkers,
         rep: &mut SliceReport,
         sets: Option<&[u8]>,
@@ -471,8 +533,8 @@ impl Holding {
 
 /// One slice into the muxer. Err(reason) skips the slice (nothing of it was written).
 #[allow(clippy::too_many_arguments)]
-fn splice_one(
-    mux: &mut Muxer,
+pub(super) fn splice_one(
+    mux: &mut impl Place,
     checkers: &mut Checkers,
     mode: Mode,
     r: &Reference,
@@ -502,13 +564,13 @@ fn splice_one(
     }
     let sets = match &reencoder {
         Some(re) => {
-            mux.in_band = true;
+            mux.in_band();
             Some(re.param_sets.clone())
         }
         None => {
             let own = extradata(&vp);
             if own != ref_extra {
-                mux.in_band = true;
+                mux.in_band();
             }
             avcc_parameter_sets(&own)
         }
@@ -528,8 +590,8 @@ fn splice_one(
     // The check the current GOP's packets wait on, and whether the rest of the GOP is lost.
     let mut gop_check: Option<u64> = None;
     let mut gop_dead = false;
-    mux.tl.begin_slice();
-    let start = mux.tl.end();
+    mux.begin_slice();
+    let start = mux.end();
     let fail = |e: anyhow::Error| format!("writing failed: {e:#}");
     loop {
         // A fresh packet per read: av_read_frame does not release what a reused packet holds.
@@ -572,7 +634,7 @@ fn splice_one(
             if !hold.seen_video {
                 // The slice's origin: the presentation time of its first picture.
                 hold.seen_video = true;
-                mux.tl.set_origin(to_us(pts, vtb));
+                mux.set_origin(to_us(pts, vtb));
             }
             if let Some(re) = &mut reencoder {
                 hold.drain(mux, checkers, rep, sets.as_deref(), true).map_err(fail)?;
@@ -635,14 +697,14 @@ fn splice_one(
     if rep.packets == 0 {
         return Err(rep.note.clone().unwrap_or_else(|| "no packets".into()));
     }
-    rep.duration_ms = (mux.tl.end() - start) / 1000;
+    rep.duration_ms = (mux.end() - start) / 1000;
     Ok(())
 }
 
 /// Re-encodes `packet` (None: the slice ended) and writes what the encoder gives back; returns how
 /// many packets that was.
 fn reencode_into(
-    mux: &mut Muxer,
+    mux: &mut impl Place,
     re: &mut Reencoder,
     packet: Option<&Packet>,
     frame_us: Micros,

@@ -43,6 +43,22 @@ pub fn slice_from_part(task_id: &str, index: i32, part_key: &str) -> String {
     format!("slices/{task_id}/{index:06}-{suffix}.flv")
 }
 
+/// fs only: everything the splice prepares for a task while it records (`splice::piece`).
+pub fn assembly_prefix(task_id: &str) -> String {
+    format!("assembly/{task_id}/")
+}
+
+/// fs only: the task's body file, the prepared media of its slices back to back.
+pub fn assembly_body(task_id: &str) -> String {
+    format!("assembly/{task_id}/body")
+}
+
+/// fs only: a body being made an MP4 at the stop (moved here first, so the rows that describe the
+/// body no longer find it, should the stop not finish).
+pub fn assembly_final(task_id: &str) -> String {
+    format!("assembly/{task_id}/final.mp4")
+}
+
 /// A spliced recording. Unique per splice, so a re-splice never overwrites the MP4 being served.
 pub fn recording(task_id: &str, video_output_id: &str) -> String {
     format!("recordings/{task_id}/{video_output_id}-{}.mp4", Uuid::new_v4().simple())

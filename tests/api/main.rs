@@ -22,6 +22,7 @@ mod multi_instance;
 mod openapi;
 mod openapi_support;
 mod own_muxer;
+mod pieces;
 mod query;
 #[path = "../chaos/receiver.rs"]
 #[allow(dead_code)]

@@ -15,6 +15,10 @@
 //! Peak RSS and wall time of both programs come from `/usr/bin/time -f '%e %M'` wrapping each
 //! process (the kernel's ru_maxrss of the child, same method for both).
 //!
+//! Also `localrecord splice --prepared` (what the server does on the fs store: each slice prepared
+//! as it lands, only the index written at the stop): the stop's share beside the CLI's whole run,
+//! and one slice's preparation.
+//!
 //! Run: `cargo bench --bench splice`. `BENCH_HOURS=1` (default: 12 slices), `3` (36 slices) or
 //! `1,3`; `BENCH_SETS=recorder,foreign` (default both); `BENCH_SLICE_SECS` (default 300);
 //! `BENCH_RUNS` (default 3).
@@ -64,12 +68,18 @@ fn make_slice(path: &Path, set: &str, secs: u64) {
 
 /// Runs a command under `/usr/bin/time`; returns (wall seconds, peak RSS MiB).
 fn measure(cmd: &[&std::ffi::OsStr], work: &Path) -> (f64, f64) {
+    let (t, m, _) = measure_out(cmd, work);
+    (t, m)
+}
+
+/// [`measure`], with what the command printed.
+fn measure_out(cmd: &[&std::ffi::OsStr], work: &Path) -> (f64, f64, String) {
     let report = work.join("time.txt");
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%e %M", "-o"])
         .arg(&report)
         .args(cmd)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
         .expect("/usr/bin/time");
@@ -81,7 +91,11 @@ fn measure(cmd: &[&std::ffi::OsStr], work: &Path) -> (f64, f64) {
     let text = std::fs::read_to_string(&report).unwrap();
     let last = text.lines().last().unwrap_or_default();
     let mut f = last.split_whitespace().map(|x| x.parse::<f64>().unwrap());
-    (f.next().unwrap(), f.next().unwrap() / 1024.0)
+    (
+        f.next().unwrap(),
+        f.next().unwrap() / 1024.0,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 fn probe(path: &Path, args: &[&str]) -> String {
@@ -128,6 +142,13 @@ struct Row {
     ours_dur: f64,
     cli_dur: f64,
     frames_secs: f64,
+    /// `splice --prepared`: the whole process, its peak RSS, the median slice's preparation and
+    /// the stop's share (median over runs), and the output's duration.
+    prep_t: f64,
+    prep_m: f64,
+    prep_slice_s: f64,
+    stop_s: f64,
+    prep_dur: f64,
 }
 
 fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
@@ -162,6 +183,16 @@ fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
         .collect();
     let (mut ot, mut ct, mut om, mut cm) = (vec![], vec![], 0f64, 0f64);
     let (mut at, mut am) = (vec![], 0f64);
+    let prep_out = work.path().join("prepared.mp4");
+    let mut prep_cmd: Vec<&std::ffi::OsStr> = vec![
+        BIN.as_ref(),
+        "splice".as_ref(),
+        "--prepared".as_ref(),
+        "-o".as_ref(),
+        prep_out.as_ref(),
+    ];
+    prep_cmd.extend(inputs.iter().map(|p| p.as_os_str()));
+    let (mut pt, mut pm, mut ps, mut pstop) = (vec![], 0f64, vec![], vec![]);
     for _ in 0..runs {
         let (t, m) = measure(&ours_cmd, work.path());
         ot.push(t);
@@ -174,6 +205,18 @@ fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
         let (t, m) = measure(&cli_cmd, work.path());
         ct.push(t);
         cm = cm.max(m);
+        let (t, m, out) = measure_out(&prep_cmd, work.path());
+        pt.push(t);
+        pm = pm.max(m);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("splice --prepared prints JSON");
+        let per: Vec<f64> = v["prepare_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() / 1000.0)
+            .collect();
+        ps.push(median(per));
+        pstop.push(v["stop_ms"].as_f64().unwrap() / 1000.0);
     }
     let dur = |p: &Path| probe(p, &["-show_entries", "format=duration"]).parse().unwrap_or(0.0);
     Row {
@@ -187,6 +230,11 @@ fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
         ours_dur: dur(&ours_out),
         cli_dur: dur(&cli_out),
         frames_secs,
+        prep_t: median(pt),
+        prep_m: pm,
+        prep_slice_s: median(ps),
+        stop_s: median(pstop),
+        prep_dur: dur(&prep_out),
     }
 }
 
@@ -235,4 +283,22 @@ fn main() {
         );
     }
     println!("(x: CLI time / ours, higher is faster; RSS in brackets: ours / CLI)");
+    println!();
+    println!("prepared as the server does on the fs store (`splice --prepared`): each slice when it lands, the index at the stop");
+    println!("| slices | stop -> MP4: ffmpeg concat (all the work) | stop -> MP4: ours (index + header in front) | one slice's preparation (while recording) | whole run, peak RSS | output duration |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.2} s | {:.3} s ({:.0}x) | {:.2} s | {:.2} s, {:.1} MiB ({:.2}) | {:.2} s |",
+            r.label,
+            r.cli_t,
+            r.stop_s,
+            r.cli_t / r.stop_s.max(0.001),
+            r.prep_slice_s,
+            r.prep_t,
+            r.prep_m,
+            r.prep_m / r.cli_m,
+            r.prep_dur
+        );
+    }
 }

@@ -108,6 +108,7 @@ mod stbl;
 mod writer;
 
 use boxes::W;
+pub(crate) use writer::copy_range;
 pub use writer::Mp4Writer;
 
 const MOVIE_TIMESCALE: u32 = 1000;

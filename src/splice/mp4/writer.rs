@@ -174,7 +174,7 @@ fn shift(tracks: &[Track], by: i64) -> Vec<Track> {
 }
 
 /// `len` bytes from `src` at `from` to `dst` at `to`, in the kernel.
-fn copy_range(src: &File, from: u64, dst: &File, to: u64, len: u64) -> std::io::Result<()> {
+pub(crate) fn copy_range(src: &File, from: u64, dst: &File, to: u64, len: u64) -> std::io::Result<()> {
     let (mut from, mut to, mut left) = (from as i64, to as i64, len);
     while left > 0 {
         // SAFETY: both descriptors are open for the call; the offsets are our own locals, which

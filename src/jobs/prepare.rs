@@ -1,0 +1,212 @@
+//! The prepare job and the stop's fast path: each slice is prepared as it lands (`splice::piece`:
+//! checked, its media appended to the task's body file, its packet table kept in `slice_pieces`),
+//! so that the splice at the stop only replays the tables, writes the index and puts it in front
+//! of the body (`splice::assemble`): seconds whatever the class's length. fs store only (the body
+//! file is appended to in place); `jobs.prepare_slices = false` turns it off.
+//!
+//! Everything that touches a task's body holds `db::pieces::lock`. The rows describe the body;
+//! a body shorter than they say (consumed by a stop that did not publish, or lost) voids them and
+//! the slices are prepared again, so no crash can leave a recording made of the wrong bytes.
+
+use super::{queue, JobError};
+use crate::db::pieces::{self, PieceRow};
+use crate::db::slices::{self, Slice};
+use crate::progress::Progress;
+use crate::splice::assemble::{self, Prepared};
+use crate::splice::piece::{self, Entry, PieceMeta};
+use crate::splice::Summary;
+use crate::startup::AppState;
+use crate::store::keys;
+use anyhow::anyhow;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const KIND: &str = "prepare";
+
+/// Payload of a prepare job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PrepareJob {
+    pub task_id: String,
+    pub slice_index: i32,
+}
+
+/// The task's body file, when slices are prepared (fs store, `jobs.prepare_slices`).
+pub fn body_path(state: &AppState, task_id: &str) -> Option<PathBuf> {
+    if !state.settings.jobs.prepare_slices {
+        return None;
+    }
+    state.store.local_path(&keys::assembly_body(task_id))
+}
+
+/// After a slice is stored.
+pub async fn enqueue(state: &AppState, task_id: &str, slice_index: i32) -> sqlx::Result<()> {
+    if body_path(state, task_id).is_none() {
+        return Ok(());
+    }
+    let payload = serde_json::to_value(PrepareJob {
+        task_id: task_id.to_owned(),
+        slice_index,
+    })
+    .expect("serialisable");
+    let key = format!("{KIND}:{task_id}:{slice_index}");
+    queue::enqueue(&state.db, KIND, &key, &payload, Duration::ZERO).await
+}
+
+pub async fn run(state: &AppState, job: PrepareJob, progress: &Progress) -> Result<(), JobError> {
+    let Some(body) = body_path(state, &job.task_id) else {
+        return Ok(());
+    };
+    let Some(slice) = slices::get(&state.db, &job.task_id, job.slice_index).await? else {
+        return Ok(());
+    };
+    let mut tx = state.db.begin().await?;
+    pieces::lock(&mut tx, &job.task_id).await?;
+    // Once the stop has begun, it prepares what is missing itself: a piece made now would go
+    // into a body the stop has already consumed.
+    let state_now: Option<String> = sqlx::query_scalar("SELECT state FROM tasks WHERE task_id = $1")
+        .bind(&job.task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if !matches!(state_now.as_deref(), Some("recording" | "paused" | "uploading")) {
+        return Ok(());
+    }
+    ensure(state, &mut tx, &body, &job.task_id, &[slice], progress).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Prepares those of `want` that have no piece yet, appending to the body. The caller holds the
+/// task's lock in `tx`.
+async fn ensure(
+    state: &AppState,
+    tx: &mut PgConnection,
+    body: &Path,
+    task_id: &str,
+    want: &[Slice],
+    progress: &Progress,
+) -> Result<(), JobError> {
+    let (mut have, mut end) = pieces::extent(tx, task_id).await?;
+    let len = std::fs::metadata(body).map(|m| m.len() as i64).unwrap_or(-1);
+    if len < end || (len < 0 && !have.is_empty()) {
+        tracing::info!(task = task_id, "the prepared body is gone or short; preparing the slices again");
+        pieces::clear(tx, task_id).await?;
+        have.clear();
+        end = 0;
+    }
+    for s in want.iter().filter(|s| !have.contains(&s.slice_index)) {
+        let Some(path) = state.store.local_path(&s.object_key) else {
+            return Err(JobError::Permanent(anyhow!("slice {} is not a local file", s.slice_index)));
+        };
+        let (body, at, progress) = (body.to_owned(), end as u64, progress.clone());
+        let started = Instant::now();
+        let made = tokio::task::spawn_blocking(move || -> anyhow::Result<piece::Piece> {
+            if let Some(dir) = body.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::File::options().write(true).create(true).truncate(false).open(&body)?;
+            // Whatever lies past the valid bytes is what a crashed preparation left.
+            f.set_len(at)?;
+            f.seek(SeekFrom::Start(at))?;
+            piece::prepare(&path, &mut f, &progress)
+        })
+        .await
+        .map_err(|e| JobError::Retry(anyhow!("the preparation thread: {e}")))?
+        .map_err(JobError::Retry)?;
+        let row = PieceRow {
+            slice_index: s.slice_index,
+            body_offset: end,
+            media_len: made.media_len as i64,
+            meta: serde_json::to_value(&made.meta).expect("serialisable"),
+            samples: piece::encode_entries(&made.entries),
+        };
+        pieces::insert(tx, task_id, &row).await?;
+        end += made.media_len as i64;
+        tracing::info!(task = task_id, index = s.slice_index, packets = made.entries.len(), bytes = made.media_len, outcome = ?made.meta.outcome, ms = started.elapsed().as_millis() as u64, "slice prepared");
+    }
+    Ok(())
+}
+
+/// A piece row read back; None when it is not of this version's layout.
+fn decode(row: &PieceRow) -> Option<(PieceMeta, Vec<Entry>)> {
+    let meta: PieceMeta = serde_json::from_value(row.meta.clone()).ok()?;
+    (meta.version == piece::VERSION).then_some(())?;
+    Some((meta, piece::decode_entries(&row.samples)?))
+}
+
+/// The stop's fast path: every stored slice prepared (those still missing, now), the index
+/// written and put in front of the body, the MP4 stored at `key`. Returns the summary and the
+/// transaction holding the task's lock, to publish in; None: splice the classic way.
+pub async fn assemble(
+    state: &AppState,
+    task_id: &str,
+    stored: &[Slice],
+    key: &str,
+    progress: &Progress,
+) -> Result<Option<(Summary, Transaction<'static, Postgres>)>, JobError> {
+    let Some(body) = body_path(state, task_id) else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let mut tx = state.db.begin().await?;
+    pieces::lock(&mut tx, task_id).await?;
+    ensure(state, &mut tx, &body, task_id, stored, progress).await?;
+    let mut rows = pieces::for_task(&mut tx, task_id).await?;
+    let mut decoded: Vec<_> = rows.iter().map(decode).collect();
+    if decoded.iter().any(Option::is_none) {
+        // Pieces of an older layout: prepare them all again.
+        pieces::clear(&mut tx, task_id).await?;
+        ensure(state, &mut tx, &body, task_id, stored, progress).await?;
+        rows = pieces::for_task(&mut tx, task_id).await?;
+        decoded = rows.iter().map(decode).collect();
+    }
+    let rows: Vec<_> = rows
+        .iter()
+        .zip(decoded)
+        .filter(|(r, _)| stored.iter().any(|s| s.slice_index == r.slice_index))
+        .map(|(r, d)| d.map(|d| (r, d)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?;
+    if rows.len() != stored.len() {
+        return Err(JobError::Retry(anyhow!("{} slices but {} pieces", stored.len(), rows.len())));
+    }
+    let body_len = rows.iter().map(|(r, _)| (r.body_offset + r.media_len) as u64).max().unwrap_or(0);
+    let align = assemble::block_size(body.parent().unwrap_or(Path::new(".")));
+    let prepared: Vec<Prepared> = rows
+        .iter()
+        .zip(stored)
+        .map(|((r, (meta, entries)), s)| Prepared {
+            path: state.store.local_path(&s.object_key).unwrap_or_default(),
+            meta,
+            entries,
+            body_offset: r.body_offset as u64,
+        })
+        .collect();
+    let plan = match assemble::plan(&prepared, body_len, align) {
+        Ok(p) => p,
+        Err(why) => {
+            tracing::info!(task = task_id, "splicing the classic way: {why}");
+            return Ok(None);
+        }
+    };
+    // The body becomes the MP4: moved out of the rows' reach first, so that a stop that does not
+    // publish leaves rows that no longer find their body (and are prepared again).
+    let fin = state
+        .store
+        .local_path(&keys::assembly_final(task_id))
+        .ok_or_else(|| JobError::Permanent(anyhow!("the store has no local paths")))?;
+    std::fs::rename(&body, &fin)?;
+    let (header, f2) = (plan.header.clone(), fin.clone());
+    tokio::task::spawn_blocking(move || assemble::put_in_front(&f2, &header, body_len))
+        .await
+        .map_err(|e| JobError::Retry(anyhow!("the assembly thread: {e}")))??;
+    let tick = |n: u64| progress.tick(n);
+    state.store.put_file(&fin, key, &tick).await.map_err(JobError::Retry)?;
+    pieces::clear(&mut tx, task_id).await?;
+    let mut summary = plan.summary;
+    summary.output = state.store.local_path(key).unwrap_or_default();
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(Some((summary, tx)))
+}

@@ -1,0 +1,314 @@
+//! Pieces: the splice's per-slice work done while the class goes on, so that the stop only has to
+//! write an index.
+//!
+//! Preparing a slice runs the same packet loop as a splice (`remux::splice_one`: the FLV read, the
+//! bitstream checks, the keyframe decodes that drop corrupt GOPs), but instead of placing packets
+//! on the output's timeline it appends their bytes to the task's body file, grouped per track in
+//! runs of about half a second as our MP4 writer groups them, and keeps a table of every packet
+//! kept: track, where its bytes are, its size, keyframe flag and its *input* times. The output
+//! timestamps depend on the slices before it (where the previous slice ended, its audio's tail),
+//! so they are worked out at assembly by replaying the tables through the same `Clock` the splice
+//! uses (`assemble`), which makes the result identical to a splice of the same slices.
+//!
+//! Contract of the stored table ([`encode_entries`]): little-endian records of 38 bytes, in the
+//! order the packet loop kept them: track u8 (0 video, 1 audio), keyframe u8, offset u64 (from the
+//! piece's first byte), size u32, dts i64, pts i64, duration i64 (microseconds of the slice's own
+//! clock; audio has dts = pts and duration 0). [`PieceMeta`] is stored beside it as JSON.
+
+use super::remux::{extradata, reference, splice_one, Place};
+use super::timeline::Micros;
+use super::verify::{Checkers, Mode};
+use super::{SliceOutcome, SliceReport};
+use crate::progress::Progress;
+use ffmpeg::Packet;
+use ffmpeg_next as ffmpeg;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+/// Bump when the table or meta layout changes: older pieces are then prepared again.
+pub const VERSION: u32 = 1;
+const ENTRY_BYTES: usize = 38;
+const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_US: Micros = 500_000;
+
+/// The slice's video, as the output's reference would take it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoMeta {
+    /// FFmpeg's codec name (`h264` for what the fast path takes).
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub frame_us: Micros,
+    /// The avcC record (hex).
+    pub config: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioMeta {
+    pub codec: String,
+    pub rate: i64,
+    /// Samples per packet.
+    pub frame: i64,
+    pub channels: i32,
+    /// The AudioSpecificConfig (hex).
+    pub config: String,
+}
+
+/// What a piece knows of its slice besides the packet table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PieceMeta {
+    pub version: u32,
+    /// None: no readable video stream within bounds (never a reference).
+    pub video: Option<VideoMeta>,
+    pub audio: Option<AudioMeta>,
+    /// How many table entries preceded the slice's origin (the PTS of its first picture).
+    pub origin_at: Option<usize>,
+    pub origin: Option<Micros>,
+    pub outcome: SliceOutcome,
+    pub dropped: u64,
+    pub note: Option<String>,
+    /// The packet loop asked for in-band parameter sets (never for a slice alone; kept so the
+    /// assembly refuses rather than guesses).
+    pub in_band: bool,
+}
+
+/// One packet kept, as the table stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub audio: bool,
+    pub key: bool,
+    pub offset: u64,
+    pub size: u32,
+    pub dts: Micros,
+    pub pts: Micros,
+    pub dur: Micros,
+}
+
+pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_BYTES);
+    for e in entries {
+        out.push(e.audio as u8);
+        out.push(e.key as u8);
+        out.extend_from_slice(&e.offset.to_le_bytes());
+        out.extend_from_slice(&e.size.to_le_bytes());
+        out.extend_from_slice(&e.dts.to_le_bytes());
+        out.extend_from_slice(&e.pts.to_le_bytes());
+        out.extend_from_slice(&e.dur.to_le_bytes());
+    }
+    out
+}
+
+/// None: not a table (wrong length or flags); the piece is then prepared again.
+pub fn decode_entries(b: &[u8]) -> Option<Vec<Entry>> {
+    if b.len() % ENTRY_BYTES != 0 {
+        return None;
+    }
+    let u64_at = |r: &[u8], i: usize| u64::from_le_bytes(r[i..i + 8].try_into().expect("8 bytes"));
+    b.chunks_exact(ENTRY_BYTES)
+        .map(|r| {
+            (r[0] <= 1 && r[1] <= 1).then(|| Entry {
+                audio: r[0] == 1,
+                key: r[1] == 1,
+                offset: u64_at(r, 2),
+                size: u32::from_le_bytes(r[10..14].try_into().expect("4 bytes")),
+                dts: u64_at(r, 14) as i64,
+                pts: u64_at(r, 22) as i64,
+                dur: u64_at(r, 30) as i64,
+            })
+        })
+        .collect()
+}
+
+/// A prepared slice: its meta, its table, and how many bytes of media it appended.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub meta: PieceMeta,
+    pub entries: Vec<Entry>,
+    pub media_len: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    /// (entry index, offset in buf)
+    entries: Vec<(usize, u64)>,
+    first: Micros,
+}
+
+/// The packet loop's [`Place`] while preparing: bytes to the body file, input times to the table.
+struct Builder<'a> {
+    out: &'a mut File,
+    written: u64,
+    pending: [Pending; 2],
+    entries: Vec<Entry>,
+    origin: Option<(usize, Micros)>,
+    in_band: bool,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, audio: bool, p: &Packet, dts: Micros, pts: Micros, dur: Micros) -> anyhow::Result<()> {
+        let data = p.data().unwrap_or_default();
+        let t = audio as usize;
+        let at = self.entries.len();
+        let pending = &mut self.pending[t];
+        if pending.entries.is_empty() {
+            pending.first = dts;
+        }
+        pending.entries.push((at, pending.buf.len() as u64));
+        pending.buf.extend_from_slice(data);
+        self.entries.push(Entry {
+            audio,
+            key: p.is_key(),
+            offset: 0,
+            size: u32::try_from(data.len())?,
+            dts,
+            pts,
+            dur,
+        });
+        if self.pending[t].buf.len() >= CHUNK_BYTES || dts - self.pending[t].first >= CHUNK_US {
+            self.flush(t)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, t: usize) -> anyhow::Result<()> {
+        let p = &mut self.pending[t];
+        self.out.write_all(&p.buf)?;
+        for (i, off) in p.entries.drain(..) {
+            self.entries[i].offset = self.written + off;
+        }
+        self.written += p.buf.len() as u64;
+        p.buf.clear();
+        Ok(())
+    }
+}
+
+impl Place for Builder<'_> {
+    fn begin_slice(&mut self) {}
+
+    fn set_origin(&mut self, ts: Micros) {
+        self.origin.get_or_insert((self.entries.len(), ts));
+    }
+
+    fn end(&self) -> Micros {
+        0
+    }
+
+    fn in_band(&mut self) {
+        self.in_band = true;
+    }
+
+    fn video(&mut self, p: Packet, dts: Micros, pts: Micros, dur: Micros, _sets: Option<&[u8]>) -> anyhow::Result<()> {
+        self.add(false, &p, dts, pts, dur)
+    }
+
+    fn audio(&mut self, p: Packet, ts: Micros) -> anyhow::Result<bool> {
+        self.add(true, &p, ts, ts, 0)?;
+        Ok(true)
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    (s.len() % 2 == 0)
+        .then(|| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
+}
+
+/// Prepares the slice at `path`: its kept packets' bytes are written to `out` at its current
+/// position (and synced); the table and meta are returned. Blocking. Never fails on a bad slice
+/// (that is a skipped piece, as a splice would skip it); fails only when `out` cannot be written.
+pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Result<Piece> {
+    super::remux::init();
+    let skipped = |note: String| Piece {
+        meta: PieceMeta {
+            version: VERSION,
+            video: None,
+            audio: None,
+            origin_at: None,
+            origin: None,
+            outcome: SliceOutcome::Skipped,
+            dropped: 0,
+            note: Some(note),
+            in_band: false,
+        },
+        entries: Vec::new(),
+        media_len: 0,
+    };
+    let r = match reference(&[path.to_owned()], progress) {
+        Ok(r) => r,
+        Err(e) => return Ok(skipped(format!("{e:#}"))),
+    };
+    let (width, height) = (r.width, r.height);
+    let video = Some(VideoMeta {
+        codec: format!("{:?}", r.video_id).to_lowercase(),
+        width,
+        height,
+        frame_us: r.frame_us,
+        config: hex(&extradata(&r.video)),
+    });
+    let audio = r.audio.as_ref().map(|(p, id, rate, frame)| AudioMeta {
+        codec: format!("{id:?}").to_lowercase(),
+        rate: *rate,
+        frame: *frame,
+        // SAFETY: p wraps a valid AVCodecParameters for as long as it lives.
+        channels: unsafe { (*p.as_ptr()).ch_layout.nb_channels },
+        config: hex(&extradata(p)),
+    });
+    let mut b = Builder {
+        out,
+        written: 0,
+        pending: Default::default(),
+        entries: Vec::new(),
+        origin: None,
+        in_band: false,
+    };
+    let mut rep = SliceReport {
+        path: path.to_owned(),
+        outcome: SliceOutcome::Copied,
+        packets: 0,
+        dropped: 0,
+        duration_ms: 0,
+        has_audio: false,
+        note: None,
+    };
+    let mut checkers = Checkers::per_core();
+    let extra = extradata(&r.video);
+    let result = splice_one(&mut b, &mut checkers, Mode::from_env(), &r, &extra, path, &mut rep, progress);
+    if progress.cancelled() {
+        anyhow::bail!("cancelled");
+    }
+    b.flush(0)?;
+    b.flush(1)?;
+    b.out.sync_data()?;
+    let media_len = b.written;
+    let (entries, outcome, note) = match result {
+        Ok(()) => (std::mem::take(&mut b.entries), rep.outcome, rep.note),
+        Err(why) => (Vec::new(), SliceOutcome::Skipped, Some(why)),
+    };
+    Ok(Piece {
+        meta: PieceMeta {
+            version: VERSION,
+            video,
+            audio,
+            origin_at: b.origin.map(|o| o.0),
+            origin: b.origin.map(|o| o.1),
+            outcome,
+            dropped: rep.dropped,
+            note,
+            in_band: b.in_band,
+        },
+        entries,
+        media_len,
+    })
+}

@@ -1,0 +1,244 @@
+//! Splicing at landing (`splice::piece` + `splice::assemble`): slices prepared one by one into a
+//! body file, then the index put in front, must give exactly the MP4 a splice gives (every packet's
+//! times and bytes, every decoded frame) on recorder slices, foreign-encoder slices, and every
+//! defect the splice handles; and through the server, the stop takes that path and cleans up.
+
+use crate::helpers::*;
+use crate::media::*;
+use localrecord::splice::assemble::prepare_and_assemble;
+use localrecord::splice::{splice_files, SliceOutcome, Summary};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn frame_hashes(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts the two MP4s carry the same packets per stream and decode to the same frames.
+fn same_media(ours: &Path, theirs: &Path) {
+    assert!(moov_first(ours), "the index is in front");
+    assert_eq!(decode_errors(ours), "");
+    let (pa, pb) = (probe_packets(ours), probe_packets(theirs));
+    assert_eq!(pa.len(), pb.len(), "packet count");
+    for video in [true, false] {
+        let sa: Vec<_> = pa.iter().filter(|p| p.video == video).collect();
+        let sb: Vec<_> = pb.iter().filter(|p| p.video == video).collect();
+        assert_eq!(sa.len(), sb.len());
+        for (i, (x, y)) in sa.iter().zip(&sb).enumerate() {
+            let same = (x.pts - y.pts).abs() < 1e-6 && (x.dts - y.dts).abs() < 1e-6 && x.hash == y.hash;
+            assert!(same, "video={video} packet {i}: assembled {x:?}, spliced {y:?}");
+        }
+    }
+    assert_eq!(frame_hashes(ours), frame_hashes(theirs), "decoded frames");
+    assert!((format_duration(ours) - format_duration(theirs)).abs() < 0.001);
+}
+
+fn same_reports(a: &Summary, b: &Summary) {
+    assert_eq!(a.duration_ms, b.duration_ms);
+    assert_eq!(a.slices.len(), b.slices.len());
+    for (x, y) in a.slices.iter().zip(&b.slices) {
+        assert_eq!(
+            (&x.outcome, x.packets, x.dropped, x.duration_ms, x.has_audio),
+            (&y.outcome, y.packets, y.dropped, y.duration_ms, y.has_audio),
+            "slice {}",
+            x.path.display()
+        );
+    }
+}
+
+/// Assembles and splices `inputs`; asserts both agree; returns the assembled summary.
+fn agree(inputs: &[PathBuf], dir: &Path) -> Summary {
+    let (ours, theirs) = (dir.join("assembled.mp4"), dir.join("spliced.mp4"));
+    let a = prepare_and_assemble(inputs, &ours).unwrap();
+    let b = splice_files(inputs, &theirs).unwrap();
+    same_media(&ours, &theirs);
+    same_reports(&a, &b);
+    assert_eq!(a.size, std::fs::metadata(&ours).unwrap().len());
+    a
+}
+
+fn made(dir: &Path, enc: Encoder, specs: &[SliceSpec]) -> Vec<PathBuf> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let spec = SliceSpec {
+                tone: 440 + 110 * i as u32,
+                secs: s.secs,
+                size: s.size,
+                audio: s.audio,
+            };
+            make_slice_with(dir, &format!("{i}.flv"), &spec, enc)
+        })
+        .collect()
+}
+
+fn plain(n: usize) -> Vec<SliceSpec> {
+    (0..n).map(|_| SliceSpec::default()).collect()
+}
+
+#[test]
+fn recorder_slices_assemble_to_the_spliced_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Recorder, &plain(3));
+    agree(&ins, dir.path());
+}
+
+#[test]
+fn foreign_slices_with_b_frames_and_priming_assemble_to_the_spliced_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Foreign, &plain(3));
+    agree(&ins, dir.path());
+}
+
+#[test]
+fn defects_are_handled_exactly_as_the_splice_handles_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut specs = plain(6);
+    specs[2].audio = false;
+    let ins = made(dir.path(), Encoder::Test, &specs);
+    // Slice 1: garbled inside a keyframe (a GOP is dropped); slice 3: cut by a crash; slice 4:
+    // empty; slice 5: not FLV at all.
+    let keys = keyframes(&ins[1]);
+    let (pos, _) = keys[keys.len() / 2];
+    let mut bytes = std::fs::read(&ins[1]).unwrap();
+    for (i, b) in bytes[pos + 100..pos + 2100].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(2654435761).to_be_bytes()[1];
+    }
+    std::fs::write(&ins[1], &bytes).unwrap();
+    let cut = std::fs::read(&ins[3]).unwrap();
+    std::fs::write(&ins[3], &cut[..cut.len() * 6 / 10]).unwrap();
+    std::fs::write(&ins[4], b"").unwrap();
+    std::fs::write(&ins[5], b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://x/y.ts\n").unwrap();
+    let s = agree(&ins, dir.path());
+    assert_eq!(s.slices[1].dropped, 30, "one GOP of the garbled slice");
+    assert!(!s.slices[2].has_audio);
+    assert!(s.slices[3].duration_ms < s.slices[0].duration_ms * 8 / 10, "read up to the cut");
+    assert_eq!(s.slices[4].outcome, SliceOutcome::Skipped);
+    assert_eq!(s.slices[5].outcome, SliceOutcome::Skipped);
+}
+
+#[test]
+fn a_slice_of_another_resolution_is_left_to_the_splice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut specs = plain(2);
+    specs[1].size = "640x360";
+    let ins = made(dir.path(), Encoder::Test, &specs);
+    let err = prepare_and_assemble(&ins, &dir.path().join("a.mp4")).unwrap_err();
+    assert!(format!("{err:#}").contains("differs"), "{err:#}");
+}
+
+/// Through the server on the fs store: slices uploaded while recording are prepared as they land
+/// (rows in `slice_pieces`); the stop consumes them (rows and body gone) and the recording is the
+/// same MP4 a splice of the same slices makes.
+#[tokio::test]
+async fn the_stop_assembles_what_was_prepared_while_recording() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Recorder, &plain(3));
+    let task = app.create_task("alice", 4242).await;
+    for (i, f) in ins.iter().enumerate() {
+        app.upload_slice("alice", &task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
+            .await;
+    }
+    let prepared = wait_for_pieces(&app, &task, 3).await;
+    assert_eq!(prepared, 3, "every slice was prepared before the stop");
+    let body = app.state.store.local_path(&format!("assembly/{task}/body")).unwrap();
+    assert!(body.exists());
+    assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
+    let st = wait_done(&app, &task).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
+        .bind(&task)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the stop consumed the pieces");
+    assert!(!body.exists(), "the body became the recording");
+    let mp4 = dir.path().join("served.mp4");
+    let bytes = app
+        .client
+        .get(st["VideoOutputUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&mp4, &bytes).unwrap();
+    let spliced = dir.path().join("spliced.mp4");
+    splice_files(&ins, &spliced).unwrap();
+    same_media(&mp4, &spliced);
+}
+
+/// A stop that consumed the body and then died before publishing leaves rows without a body: the
+/// next run prepares the slices again and the recording is still whole.
+#[tokio::test]
+async fn rows_without_their_body_are_prepared_again() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Test, &plain(2));
+    let task = app.create_task("alice", 4243).await;
+    for (i, f) in ins.iter().enumerate() {
+        app.upload_slice("alice", &task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
+            .await;
+    }
+    assert_eq!(wait_for_pieces(&app, &task, 2).await, 2);
+    std::fs::remove_file(app.state.store.local_path(&format!("assembly/{task}/body")).unwrap()).unwrap();
+    assert_eq!(app.stop_task("alice", &task, 2).await.status(), 200);
+    let st = wait_done(&app, &task).await;
+    let mp4 = dir.path().join("served.mp4");
+    let bytes = app
+        .client
+        .get(st["VideoOutputUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&mp4, &bytes).unwrap();
+    let spliced = dir.path().join("spliced.mp4");
+    splice_files(&ins, &spliced).unwrap();
+    same_media(&mp4, &spliced);
+}
+
+async fn wait_for_pieces(app: &TestApp, task: &str, want: i64) -> i64 {
+    let mut n = 0;
+    for _ in 0..600 {
+        n = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
+            .bind(task)
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+        if n >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    n
+}
+
+async fn wait_done(app: &TestApp, task: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..600 {
+        last = app.task_status("alice", task).await;
+        if last["State"] == "done" && last["VideoOutputUrl"].is_string() {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task never became done: {last}");
+}

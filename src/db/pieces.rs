@@ -14,7 +14,10 @@ pub struct PieceRow {
 
 /// Serialises everything that touches the task's body file (preparations and the stop), on any
 /// instance, until the caller's transaction ends.
+/// Waits at most a minute (then the caller's job retries): a holder that froze must not hold up
+/// the task's other jobs for longer.
 pub async fn lock(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<()> {
+    sqlx::query("SET LOCAL lock_timeout = '60s'").execute(&mut *tx).await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('assembly:' || $1, 0))")
         .bind(task_id)
         .execute(&mut *tx)

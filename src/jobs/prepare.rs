@@ -19,7 +19,7 @@ use crate::startup::AppState;
 use crate::store::keys;
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -137,15 +137,19 @@ fn decode(row: &PieceRow) -> Option<(PieceMeta, Vec<Entry>)> {
 }
 
 /// The stop's fast path: every stored slice prepared (those still missing, now), the index
-/// written and put in front of the body, the MP4 stored at `key`. Returns the summary and the
-/// transaction holding the task's lock, to publish in; None: splice the classic way.
+/// written and put in front of the body; returns the summary and the MP4 (a local file in the
+/// store's filesystem, for the caller to put in place). None: splice the classic way.
+///
+/// The task's lock is held only until the body is consumed (moved to a name of this run's own,
+/// its rows deleted, in one transaction), never across the publish: a run that stalls after that
+/// (frozen, or past its lease) holds nothing up, and the run that replaces it prepares the slices
+/// again.
 pub async fn assemble(
     state: &AppState,
     task_id: &str,
     stored: &[Slice],
-    key: &str,
     progress: &Progress,
-) -> Result<Option<(Summary, Transaction<'static, Postgres>)>, JobError> {
+) -> Result<Option<(Summary, PathBuf)>, JobError> {
     let Some(body) = body_path(state, task_id) else {
         return Ok(None);
     };
@@ -191,22 +195,27 @@ pub async fn assemble(
             return Ok(None);
         }
     };
-    // The body becomes the MP4: moved out of the rows' reach first, so that a stop that does not
-    // publish leaves rows that no longer find their body (and are prepared again).
+    // The body becomes this run's: moved out of the rows' reach and the rows deleted together
+    // (a crash between the two leaves rows without a body, which voids them).
+    let fin_key = keys::assembly_final(task_id, &uuid::Uuid::new_v4().simple().to_string());
     let fin = state
         .store
-        .local_path(&keys::assembly_final(task_id))
+        .local_path(&fin_key)
         .ok_or_else(|| JobError::Permanent(anyhow!("the store has no local paths")))?;
     std::fs::rename(&body, &fin)?;
-    let (header, f2) = (plan.header.clone(), fin.clone());
-    tokio::task::spawn_blocking(move || assemble::put_in_front(&f2, &header, body_len))
-        .await
-        .map_err(|e| JobError::Retry(anyhow!("the assembly thread: {e}")))??;
-    let tick = |n: u64| progress.tick(n);
-    state.store.put_file(&fin, key, &tick).await.map_err(JobError::Retry)?;
     pieces::clear(&mut tx, task_id).await?;
+    tx.commit().await?;
+    let (header, f2) = (plan.header.clone(), fin.clone());
+    let made = tokio::task::spawn_blocking(move || assemble::put_in_front(&f2, &header, body_len))
+        .await
+        .map_err(|e| JobError::Retry(anyhow!("the assembly thread: {e}")));
+    if let Err(e) = made.and_then(|r| r.map_err(JobError::from)) {
+        std::fs::remove_file(&fin).ok();
+        return Err(e);
+    }
+    progress.tick(body_len);
     let mut summary = plan.summary;
-    summary.output = state.store.local_path(key).unwrap_or_default();
+    summary.output = fin.clone();
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(Some((summary, tx)))
+    Ok(Some((summary, fin)))
 }

@@ -18,7 +18,7 @@ use crate::store::keys;
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const KIND: &str = "splice";
@@ -99,11 +99,22 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     ));
     let video_output_id = task.video_output_id.clone().unwrap_or_else(new_video_output_id);
     let key = keys::recording(&task_id, &video_output_id);
-    let (summary, mut tx, assembled) = match super::prepare::assemble(state, &task_id, &stored, &key, progress).await? {
-        Some((summary, tx)) => (summary, tx, true),
-        None => (splice_whole(state, &stored, &key, progress).await?, state.db.begin().await?, false),
+    let tmp = tempfile::Builder::new()
+        .prefix("splice-")
+        .tempdir_in(state.scratch.dir())?;
+    let (summary, mp4, assembled) = match super::prepare::assemble(state, &task_id, &stored, progress).await? {
+        Some((summary, mp4)) => (summary, mp4, true),
+        None => {
+            let (summary, mp4) = splice_whole(state, &stored, tmp.path(), progress).await?;
+            (summary, mp4, false)
+        }
     };
     crate::failpoint::hit(state.settings.failpoints.as_deref(), "splice-before-publish").await;
+    let tick = |n: u64| progress.tick(n);
+    if let Err(e) = state.store.put_file(&mp4, &key, &tick).await {
+        std::fs::remove_file(&mp4).ok();
+        return Err(JobError::Retry(e));
+    }
 
     // What the recording lacks: declared slices never stored, and stored ones the splicer skipped.
     let have: BTreeSet<i32> = stored.iter().map(|s| s.slice_index).collect();
@@ -128,6 +139,7 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     };
     // Publish under the fence: only while this run's claim holds, in one transaction with the
     // callback it owes. A stale run (reaped while it stalled) discards its output instead.
+    let mut tx = state.db.begin().await?;
     if !queue::holds(&mut tx, claim.id, claim.claim).await? {
         drop(tx);
         state.store.delete(&key).await.ok();
@@ -135,8 +147,8 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
             "superseded: this run lost its claim while it stalled; its output was discarded"
         )));
     }
-    let prepared_body = super::prepare::body_path(state, &task_id).filter(|_| !assembled);
-    if prepared_body.is_some() {
+    let prepared_body = super::prepare::body_path(state, &task_id);
+    if prepared_body.is_some() && !assembled {
         // Spliced the classic way: what was prepared for this task is of no further use.
         crate::db::pieces::lock(&mut tx, &task_id).await?;
         crate::db::pieces::clear(&mut tx, &task_id).await?;
@@ -145,6 +157,7 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     super::callback::enqueue_result(state, &mut tx, &task_id).await?;
     tx.commit().await?;
     if prepared_body.is_some() {
+        // What crashed or superseded runs left there, too.
         state.store.delete_prefix(&keys::assembly_prefix(&task_id)).await.ok();
     }
     if let Some(old) = old_key.filter(|k| *k != key) {
@@ -165,17 +178,20 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
 }
 
 /// The whole splice at the stop (the S3 family of stores, or slices the fast path does not take):
-/// the slices are read (downloaded first when the store is remote) and the MP4 stored at `key`.
-async fn splice_whole(state: &AppState, stored: &[Slice], key: &str, progress: &Progress) -> Result<Summary, JobError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("splice-")
-        .tempdir_in(state.scratch.dir())?;
+/// the slices are read (downloaded into `tmp` first when the store is remote); the MP4 is made in
+/// `tmp`.
+async fn splice_whole(
+    state: &AppState,
+    stored: &[Slice],
+    tmp: &Path,
+    progress: &Progress,
+) -> Result<(Summary, PathBuf), JobError> {
     let mut inputs = Vec::with_capacity(stored.len());
     for s in stored {
         inputs.push(match state.store.local_path(&s.object_key) {
             Some(p) => p,
             None => {
-                let p = tmp.path().join(format!("{:06}.flv", s.slice_index));
+                let p = tmp.join(format!("{:06}.flv", s.slice_index));
                 let tick = |n: u64| progress.tick(n);
                 state
                     .store
@@ -186,11 +202,9 @@ async fn splice_whole(state: &AppState, stored: &[Slice], key: &str, progress: &
             }
         });
     }
-    let out = tmp.path().join("out.mp4");
+    let out = tmp.join("out.mp4");
     let summary = splice_on_thread(inputs, out.clone(), progress.clone()).await?;
-    let tick = |n: u64| progress.tick(n);
-    state.store.put_file(&out, key, &tick).await.map_err(JobError::Retry)?;
-    Ok(summary)
+    Ok((summary, out))
 }
 
 /// Splices on a thread of its own, which nothing ever waits on: if the watchdog gives up on the

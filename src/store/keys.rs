@@ -53,10 +53,10 @@ pub fn assembly_body(task_id: &str) -> String {
     format!("assembly/{task_id}/body")
 }
 
-/// fs only: a body being made an MP4 at the stop (moved here first, so the rows that describe the
-/// body no longer find it, should the stop not finish).
-pub fn assembly_final(task_id: &str) -> String {
-    format!("assembly/{task_id}/final.mp4")
+/// fs only: a body being made an MP4 at the stop, under a name of that run's own (moved here
+/// first, so the rows that describe the body no longer find it, should the stop not finish).
+pub fn assembly_final(task_id: &str, run: &str) -> String {
+    format!("assembly/{task_id}/final-{run}.mp4")
 }
 
 /// A spliced recording. Unique per splice, so a re-splice never overwrites the MP4 being served.

@@ -91,14 +91,20 @@ async fn ensure(
     let (mut have, mut end) = pieces::extent(tx, task_id).await?;
     let len = std::fs::metadata(body).map(|m| m.len() as i64).unwrap_or(-1);
     if len < end || (len < 0 && !have.is_empty()) {
-        tracing::info!(task = task_id, "the prepared body is gone or short; preparing the slices again");
+        tracing::info!(
+            task = task_id,
+            "the prepared body is gone or short; preparing the slices again"
+        );
         pieces::clear(tx, task_id).await?;
         have.clear();
         end = 0;
     }
     for s in want.iter().filter(|s| !have.contains(&s.slice_index)) {
         let Some(path) = state.store.local_path(&s.object_key) else {
-            return Err(JobError::Permanent(anyhow!("slice {} is not a local file", s.slice_index)));
+            return Err(JobError::Permanent(anyhow!(
+                "slice {} is not a local file",
+                s.slice_index
+            )));
         };
         let (body, at, progress) = (body.to_owned(), end as u64, progress.clone());
         let started = Instant::now();
@@ -106,7 +112,11 @@ async fn ensure(
             if let Some(dir) = body.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let mut f = std::fs::File::options().write(true).create(true).truncate(false).open(&body)?;
+            let mut f = std::fs::File::options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&body)?;
             // Whatever lies past the valid bytes is what a crashed preparation left.
             f.set_len(at)?;
             f.seek(SeekFrom::Start(at))?;
@@ -174,9 +184,17 @@ pub async fn assemble(
         .collect::<Option<_>>()
         .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?;
     if rows.len() != stored.len() {
-        return Err(JobError::Retry(anyhow!("{} slices but {} pieces", stored.len(), rows.len())));
+        return Err(JobError::Retry(anyhow!(
+            "{} slices but {} pieces",
+            stored.len(),
+            rows.len()
+        )));
     }
-    let body_len = rows.iter().map(|(r, _)| (r.body_offset + r.media_len) as u64).max().unwrap_or(0);
+    let body_len = rows
+        .iter()
+        .map(|(r, _)| (r.body_offset + r.media_len) as u64)
+        .max()
+        .unwrap_or(0);
     let align = assemble::block_size(body.parent().unwrap_or(Path::new(".")));
     let prepared: Vec<Prepared> = rows
         .iter()

@@ -102,7 +102,7 @@ pub fn encode_entries(entries: &[Entry]) -> Vec<u8> {
 
 /// None: not a table (wrong length or flags); the piece is then prepared again.
 pub fn decode_entries(b: &[u8]) -> Option<Vec<Entry>> {
-    if b.len() % ENTRY_BYTES != 0 {
+    if !b.len().is_multiple_of(ENTRY_BYTES) {
         return None;
     }
     let u64_at = |r: &[u8], i: usize| u64::from_le_bytes(r[i..i + 8].try_into().expect("8 bytes"));
@@ -215,7 +215,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    (s.len() % 2 == 0)
+    s.len()
+        .is_multiple_of(2)
         .then(|| {
             (0..s.len())
                 .step_by(2)
@@ -284,7 +285,16 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
     };
     let mut checkers = Checkers::per_core();
     let extra = extradata(&r.video);
-    let result = splice_one(&mut b, &mut checkers, Mode::from_env(), &r, &extra, path, &mut rep, progress);
+    let result = splice_one(
+        &mut b,
+        &mut checkers,
+        Mode::from_env(),
+        &r,
+        &extra,
+        path,
+        &mut rep,
+        progress,
+    );
     if progress.cancelled() {
         anyhow::bail!("cancelled");
     }

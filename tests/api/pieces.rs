@@ -122,11 +122,18 @@ fn defects_are_handled_exactly_as_the_splice_handles_them() {
     let cut = std::fs::read(&ins[3]).unwrap();
     std::fs::write(&ins[3], &cut[..cut.len() * 6 / 10]).unwrap();
     std::fs::write(&ins[4], b"").unwrap();
-    std::fs::write(&ins[5], b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://x/y.ts\n").unwrap();
+    std::fs::write(
+        &ins[5],
+        b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://x/y.ts\n",
+    )
+    .unwrap();
     let s = agree(&ins, dir.path());
     assert_eq!(s.slices[1].dropped, 30, "one GOP of the garbled slice");
     assert!(!s.slices[2].has_audio);
-    assert!(s.slices[3].duration_ms < s.slices[0].duration_ms * 8 / 10, "read up to the cut");
+    assert!(
+        s.slices[3].duration_ms < s.slices[0].duration_ms * 8 / 10,
+        "read up to the cut"
+    );
     assert_eq!(s.slices[4].outcome, SliceOutcome::Skipped);
     assert_eq!(s.slices[5].outcome, SliceOutcome::Skipped);
 }

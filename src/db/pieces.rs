@@ -45,6 +45,14 @@ pub async fn extent(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<(Vec<i
     Ok((rows.into_iter().map(|r| r.0).collect(), end))
 }
 
+/// Bytes of packet tables the task's pieces hold.
+pub async fn table_bytes(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT coalesce(sum(octet_length(samples)), 0)::bigint FROM slice_pieces WHERE task_id = $1")
+        .bind(task_id)
+        .fetch_one(&mut *tx)
+        .await
+}
+
 pub async fn insert(tx: &mut PgConnection, task_id: &str, row: &PieceRow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO slice_pieces (task_id, slice_index, body_offset, media_len, meta, samples)

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 pub const KIND: &str = "prepare";
 
+/// Most bytes of packet tables a stop reads (a 3-hour class of recorder slices has ~25 MB).
+const MAX_TABLES_BYTES: i64 = 256 << 20;
+
 /// Payload of a prepare job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrepareJob {
@@ -167,6 +170,15 @@ pub async fn assemble(
     let mut tx = state.db.begin().await?;
     pieces::lock(&mut tx, task_id).await?;
     ensure(state, &mut tx, &body, task_id, stored, progress).await?;
+    // The tables are read whole: a task of very many slices is left to the whole splice, which
+    // streams.
+    if pieces::table_bytes(&mut tx, task_id).await? > MAX_TABLES_BYTES {
+        tracing::info!(
+            task = task_id,
+            "splicing the classic way: the packet tables are too large to read at once"
+        );
+        return Ok(None);
+    }
     let mut rows = pieces::for_task(&mut tx, task_id).await?;
     let mut decoded: Vec<_> = rows.iter().map(decode).collect();
     if decoded.iter().any(Option::is_none) {

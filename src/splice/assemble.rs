@@ -104,6 +104,9 @@ pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, Stri
             reports.push(rep);
             continue;
         }
+        if m.oversized {
+            return Err(format!("slice {i} has too many packets for a table"));
+        }
         if m.video.as_ref() != Some(&rv) || m.in_band {
             return Err(format!("slice {i}'s video differs from the first slice's"));
         }

@@ -32,6 +32,10 @@ pub const VERSION: u32 = 1;
 const ENTRY_BYTES: usize = 38;
 const CHUNK_BYTES: usize = 1 << 20;
 const CHUNK_US: Micros = 500_000;
+/// Most packets one piece's table takes (64 MiB of table; a 3-hour slice of recorder video and
+/// AAC has ~630,000). A slice of more (a hostile mass of tiny packets) is marked `oversized` and
+/// left to the whole splice, which holds no table.
+pub const MAX_ENTRIES: usize = (64 << 20) / ENTRY_BYTES;
 
 /// The slice's video, as the output's reference would take it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +76,9 @@ pub struct PieceMeta {
     /// The packet loop asked for in-band parameter sets (never for a slice alone; kept so the
     /// assembly refuses rather than guesses).
     pub in_band: bool,
+    /// More packets than [`MAX_ENTRIES`]: no table was kept.
+    #[serde(default)]
+    pub oversized: bool,
 }
 
 /// One packet kept, as the table stores it.
@@ -145,10 +152,15 @@ struct Builder<'a> {
     entries: Vec<Entry>,
     origin: Option<(usize, Micros)>,
     in_band: bool,
+    oversized: bool,
 }
 
 impl Builder<'_> {
     fn add(&mut self, audio: bool, p: &Packet, dts: Micros, pts: Micros, dur: Micros) -> anyhow::Result<()> {
+        if self.entries.len() >= MAX_ENTRIES {
+            self.oversized = true;
+            return Ok(());
+        }
         let data = p.data().unwrap_or_default();
         let t = audio as usize;
         let at = self.entries.len();
@@ -242,6 +254,7 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
             dropped: 0,
             note: Some(note),
             in_band: false,
+            oversized: false,
         },
         entries: Vec::new(),
         media_len: 0,
@@ -273,6 +286,7 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
         entries: Vec::new(),
         origin: None,
         in_band: false,
+        oversized: false,
     };
     let mut rep = SliceReport {
         path: path.to_owned(),
@@ -302,10 +316,13 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
     b.flush(1)?;
     b.out.sync_data()?;
     let media_len = b.written;
-    let (entries, outcome, note) = match result {
+    let (mut entries, outcome, note) = match result {
         Ok(()) => (std::mem::take(&mut b.entries), rep.outcome, rep.note),
         Err(why) => (Vec::new(), SliceOutcome::Skipped, Some(why)),
     };
+    if b.oversized {
+        entries = Vec::new();
+    }
     Ok(Piece {
         meta: PieceMeta {
             version: VERSION,
@@ -317,6 +334,7 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
             dropped: rep.dropped,
             note,
             in_band: b.in_band,
+            oversized: b.oversized,
         },
         entries,
         media_len,

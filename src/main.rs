@@ -132,6 +132,13 @@ enum AppCommand {
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        // A command's output piped into `head` (or any reader that leaves early) ends the command
+        // quietly, as for any Unix tool, instead of a panic in `println!`. The server keeps Rust's
+        // default (SIGPIPE ignored): a client closing its socket is an error to handle there.
+        // SAFETY: restores the default disposition of one signal before any thread writes output.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     if let Command::Splice {
         output,
         slices,

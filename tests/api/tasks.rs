@@ -181,3 +181,25 @@ async fn bad_task_input_gets_invalid_parameter() {
     // The task is untouched by all that.
     assert_eq!(app.task_status("alice", &task).await["State"], "recording");
 }
+
+/// `localrecord app create | head -c 0`: a reader that leaves before the command writes ends the
+/// command quietly (SIGPIPE, as any Unix tool), not with a panic on stderr.
+#[tokio::test]
+async fn a_cli_command_piped_into_a_reader_that_left_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let db = fresh_database("lr_pipe").await;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_localrecord"))
+        .args(["app", "create", "--sdkappid", "1400000077"])
+        .env("LOCALRECORD_DATABASE_URL", &db)
+        .env("LOCALRECORD_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{err}");
+}

@@ -8,9 +8,9 @@
 //! parameters (size, avcC) and AAC (or no) audio. Anything else (a slice to re-encode, other
 //! parameter sets, other codecs) is [`Plan`]'s `Err`, and the caller splices the classic way.
 
+use super::clock::Clock;
 use super::mp4::{free, ftyp, mdat_header, moov, Codec, Sample, Track};
 use super::piece::{unhex, AudioMeta, Entry, PieceMeta, VideoMeta};
-use super::remux::Clock;
 use super::sink::OWN_VIDEO_TIMESCALE;
 use super::{SliceOutcome, SliceReport, Summary};
 use ffmpeg_next::Rational;

@@ -126,6 +126,32 @@ fn slice_header_ok(rbsp: &[u8], idr: bool) -> bool {
     slice_type <= 9 && pps <= 255 && (!idr || matches!(slice_type % 5, 2 | 4))
 }
 
+/// Bytes per NAL length prefix in an avcC record.
+pub(super) fn avcc_length_size(extra: &[u8]) -> Option<usize> {
+    (extra.len() > 5 && extra[0] == 1).then(|| (extra[4] & 3) as usize + 1)
+}
+
+/// The SPS and PPS of an avcC record, each length-prefixed (4 bytes), ready to prepend to a packet.
+pub(super) fn avcc_parameter_sets(extra: &[u8]) -> Option<Vec<u8>> {
+    if avcc_length_size(extra)? != 4 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut pos = 5;
+    for count_mask in [0x1f_u8, 0xff] {
+        let n = (*extra.get(pos)? & count_mask) as usize;
+        pos += 1;
+        for _ in 0..n {
+            let len = u16::from_be_bytes([*extra.get(pos)?, *extra.get(pos + 1)?]) as usize;
+            let nal = extra.get(pos + 2..pos + 2 + len)?;
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+            out.extend_from_slice(nal);
+            pos += 2 + len;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,15 @@
 
 pub mod assemble;
 pub mod budget;
+mod clock;
+mod ffparams;
 pub mod flvscan;
 pub mod h264;
 pub mod input;
 pub mod mp4;
 pub mod piece;
 pub mod reencode;
+mod reference;
 pub mod remux;
 mod sink;
 pub mod timeline;

@@ -15,7 +15,10 @@
 //! piece's first byte), size u32, dts i64, pts i64, duration i64 (microseconds of the slice's own
 //! clock; audio has dts = pts and duration 0). [`PieceMeta`] is stored beside it as JSON.
 
-use super::remux::{extradata, reference, splice_one, Place};
+use super::clock::Place;
+use super::ffparams::extradata;
+use super::reference::reference;
+use super::remux::splice_one;
 use super::timeline::Micros;
 use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport};

@@ -3,7 +3,6 @@
 //! libx264. Only such slices pay for it; the rest are copied. The encoder's own SPS/PPS travel
 //! in-band at each keyframe (see `remux`), so one MP4 track holds both.
 
-use super::timeline::Micros;
 use anyhow::Context as _;
 use ffmpeg::codec::{self, Id};
 use ffmpeg::software::scaling;
@@ -127,8 +126,7 @@ impl Reencoder {
             let Some(ts) = self.decoded.timestamp().or(self.decoded.pts()) else {
                 continue;
             };
-            let us = (ts as i128 * self.in_tb.numerator() as i128 * 1_000_000 / self.in_tb.denominator().max(1) as i128)
-                as Micros;
+            let us = super::ffparams::to_us(ts, self.in_tb);
             let (w, h, f) = (self.decoded.width(), self.decoded.height(), self.decoded.format());
             let scaler = match &mut self.scaler {
                 Some(s) if s.input().width == w && s.input().height == h && s.input().format == f => s,

@@ -1,5 +1,5 @@
 //! The packet loop: read every slice in order, drop what is corrupt, place each packet with the
-//! [`Timeline`], and mux into one MP4 with `movflags=+faststart`.
+//! `Timeline` (through `clock`), and mux into one MP4 with `movflags=+faststart`.
 //!
 //! Defects that never fail the whole recording: a slice cut by a crash is read up to the cut; a
 //! packet FFmpeg flags corrupt, or an H.264 packet whose NAL length structure does not add up, is
@@ -8,17 +8,20 @@
 //! parameter sets differ from the first slice's carries its own SPS/PPS in-band at each keyframe.
 
 use super::budget;
-use super::h264::{check_avcc, Verdict};
+use super::clock::{Clock, Place};
+use super::ffparams::{audio_format, extradata, to_us, video_dims, video_out_of_bounds};
+use super::h264::{avcc_length_size, avcc_parameter_sets, check_avcc, Verdict};
 use super::input::open_flv;
 use super::mp4::Mp4Writer;
 use super::reencode::Reencoder;
+use super::reference::{reference, Reference};
 use super::sink::{libav_sink, own_tracks, Sink, OWN_VIDEO_TIMESCALE};
-use super::timeline::{Micros, Timeline, MAX_INPUT_US};
+use super::timeline::{Micros, MAX_INPUT_US};
 use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport, Summary};
 use crate::progress::Progress;
 use anyhow::{bail, Context};
-use ffmpeg::codec::{self, Id};
+use ffmpeg::codec::Id;
 use ffmpeg::{media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use std::collections::VecDeque;
@@ -33,211 +36,12 @@ pub(crate) fn init() {
     });
 }
 
-/// Saturates rather than wraps: a timestamp past the i64 range stays out of range.
-fn to_us(ts: i64, tb: Rational) -> Micros {
-    let us = ts as i128 * tb.numerator() as i128 * 1_000_000 / tb.denominator().max(1) as i128;
-    us.clamp(i64::MIN as i128, i64::MAX as i128) as i64
-}
-
-fn from_us(us: Micros, tb: Rational) -> i64 {
-    let den = tb.numerator().max(1) as i128 * 1_000_000;
-    ((us as i128 * tb.denominator() as i128 + den / 2).div_euclid(den)) as i64
-}
-
-/// What the output is made to look like: the first usable slice's streams.
-pub(super) struct Reference {
-    pub(super) video: codec::Parameters,
-    pub(super) video_id: Id,
-    pub(super) width: u32,
-    pub(super) height: u32,
-    pub(super) frame_us: Micros,
-    pub(super) fps: Rational,
-    pub(super) audio: Option<(codec::Parameters, Id, i64, i64)>,
-}
-
-/// Largest picture a slice may have (4K DCI): decoding or re-encoding more is an attack on memory.
-const MAX_PIXELS: u64 = 4096 * 2304;
-/// Highest frame rate a slice may declare.
-const MAX_FPS: i32 = 120;
 /// How far the reader may run ahead of the MP4 writer, in bytes of packets.
 const IN_FLIGHT_BYTES: usize = 1 << 20;
 /// How many bytes of packets the reader holds back while their keyframe's check runs.
 const HOLD_BYTES: usize = 1 << 20;
 /// Bytes of packets handed to the MP4 writer at once.
 const BATCH_BYTES: usize = 128 << 10;
-
-/// Why a slice's video is refused before anything decodes it, if it is.
-fn video_out_of_bounds(p: &codec::Parameters, rate: Rational) -> Option<String> {
-    let (w, h) = video_dims(p);
-    if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
-        return Some(format!("video is {w}x{h}; at most {MAX_PIXELS} pixels are accepted"));
-    }
-    if rate.denominator() > 0 && rate.numerator() > MAX_FPS * rate.denominator() {
-        return Some(format!(
-            "video declares {rate} frames per second; at most {MAX_FPS} are accepted"
-        ));
-    }
-    None
-}
-
-fn video_dims(p: &codec::Parameters) -> (u32, u32) {
-    // SAFETY: p wraps a valid AVCodecParameters for as long as it lives.
-    unsafe { ((*p.as_ptr()).width as u32, (*p.as_ptr()).height as u32) }
-}
-
-fn audio_format(p: &codec::Parameters) -> (i64, i64) {
-    // SAFETY: as above.
-    unsafe {
-        let p = &*p.as_ptr();
-        (
-            p.sample_rate as i64,
-            if p.frame_size > 0 { p.frame_size as i64 } else { 1024 },
-        )
-    }
-}
-
-pub(super) fn extradata(p: &codec::Parameters) -> Vec<u8> {
-    // SAFETY: as above; extradata is extradata_size bytes when non-null.
-    unsafe {
-        let p = &*p.as_ptr();
-        if p.extradata.is_null() || p.extradata_size <= 0 {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts(p.extradata, p.extradata_size as usize).to_vec()
-        }
-    }
-}
-
-/// Scans slices until the first with usable video (and the first with audio) is found.
-/// An H.264 slice is preferred: a first slice in another codec (garbled, or from another encoder)
-/// would otherwise make an output that no H.264 slice can join.
-pub(super) fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
-    match reference_where(inputs, progress, true)? {
-        Some(r) => Ok(r),
-        None => reference_where(inputs, progress, false)?.context("no slice has a readable video stream"),
-    }
-}
-
-fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> anyhow::Result<Option<Reference>> {
-    let mut video: Option<Reference> = None;
-    for path in inputs {
-        let Ok(ictx) = open_flv(path, progress) else { continue };
-        progress.tick(0);
-        if video.is_none() {
-            if let Some(s) = ictx
-                .streams()
-                .best(media::Type::Video)
-                .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
-                .filter(|s| !h264_only || s.parameters().id() == Id::H264)
-            {
-                let p = s.parameters();
-                let (width, height) = video_dims(&p);
-                let rate = s.avg_frame_rate();
-                let frame_us = if rate.numerator() > 0 {
-                    1_000_000 * rate.denominator() as i64 / rate.numerator() as i64
-                } else {
-                    66_667
-                };
-                video = Some(Reference {
-                    video_id: p.id(),
-                    video: p,
-                    width,
-                    height,
-                    frame_us,
-                    fps: if rate.numerator() > 0 {
-                        rate
-                    } else {
-                        Rational::new(15, 1)
-                    },
-                    audio: None,
-                });
-            }
-        }
-        if let Some(r) = &mut video {
-            if r.audio.is_none() {
-                if let Some(s) = ictx.streams().best(media::Type::Audio) {
-                    let p = s.parameters();
-                    let (rate, frame) = audio_format(&p);
-                    r.audio = Some((p.clone(), p.id(), rate, frame));
-                }
-            }
-            if r.audio.is_some() {
-                break;
-            }
-        }
-    }
-    Ok(video)
-}
-
-/// Output timestamps: the [`Timeline`] in microseconds, turned into the output's time bases with
-/// decode times strictly increasing per stream. Shared by the packet loop's muxer and the assembly
-/// of prepared pieces (`piece`), so both place every packet exactly alike.
-pub(super) struct Clock {
-    pub(super) tl: Timeline,
-    v_tb: Rational,
-    a_tb: Option<Rational>,
-    rate: i64,
-    frame: i64,
-    last_v: Option<i64>,
-    last_a: Option<i64>,
-}
-
-impl Clock {
-    pub(super) fn new(frame_us: Micros, v_tb: Rational, a_tb: Option<Rational>, rate: i64, frame: i64) -> Clock {
-        Clock {
-            tl: Timeline::new(rate, frame).with_video_frame(frame_us),
-            v_tb,
-            a_tb,
-            rate,
-            frame,
-            last_v: None,
-            last_a: None,
-        }
-    }
-
-    /// A video packet's input (dts, pts, duration) in microseconds -> (dts, pts, duration) in the
-    /// video time base.
-    pub(super) fn video(&mut self, dts: Micros, pts: Micros, dur: Micros) -> (i64, i64, i64) {
-        let (od, op) = self.tl.video(dts, pts, dur);
-        let mut d = from_us(od, self.v_tb);
-        if let Some(l) = self.last_v {
-            d = d.max(l + 1);
-        }
-        self.last_v = Some(d);
-        (d, from_us(op, self.v_tb).max(d), from_us(dur, self.v_tb))
-    }
-
-    /// An audio packet at input time `ts` -> (time, duration) in the audio time base; None: dropped,
-    /// it overlapped the audio already written (or there is no audio track).
-    pub(super) fn audio(&mut self, ts: Micros) -> Option<(i64, i64)> {
-        let tb = self.a_tb?;
-        let per_sample = |n: i64| n * tb.denominator() as i64 / (self.rate * tb.numerator() as i64).max(1);
-        let at = self.tl.audio(ts)?;
-        let mut t = per_sample(at);
-        if let Some(l) = self.last_a {
-            t = t.max(l + 1);
-        }
-        self.last_a = Some(t);
-        Some((t, per_sample(self.frame)))
-    }
-}
-
-/// Where the packet loop puts what it read and kept: the muxer (a splice), or a piece being
-/// prepared for a later assembly (`piece`), which keeps input times and places nothing.
-pub(super) trait Place {
-    /// Starts the next slice.
-    fn begin_slice(&mut self);
-    /// The current slice's origin (see [`Timeline::set_origin`]).
-    fn set_origin(&mut self, ts: Micros);
-    /// End of everything placed so far (0 where nothing is placed yet).
-    fn end(&self) -> Micros;
-    /// From now on every keyframe carries its parameter sets in-band.
-    fn in_band(&mut self);
-    /// A video packet, times in microseconds of its slice's clock.
-    fn video(&mut self, p: Packet, dts: Micros, pts: Micros, dur: Micros, sets: Option<&[u8]>) -> anyhow::Result<()>;
-    /// An audio packet; false: dropped, it overlapped the audio already written.
-    fn audio(&mut self, p: Packet, ts: Micros) -> anyhow::Result<bool>;
-}
 
 /// Where the output's streams stand. Packets go to the writer thread, which owns the MP4: demuxing,
 /// keyframe checks and timestamping here overlap with muxing and the faststart pass there.
@@ -719,32 +523,6 @@ fn reencode_into(
     Ok(n)
 }
 
-/// Bytes per NAL length prefix in an avcC record.
-fn avcc_length_size(extra: &[u8]) -> Option<usize> {
-    (extra.len() > 5 && extra[0] == 1).then(|| (extra[4] & 3) as usize + 1)
-}
-
-/// The SPS and PPS of an avcC record, each length-prefixed (4 bytes), ready to prepend to a packet.
-fn avcc_parameter_sets(extra: &[u8]) -> Option<Vec<u8>> {
-    if avcc_length_size(extra)? != 4 {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut pos = 5;
-    for count_mask in [0x1f_u8, 0xff] {
-        let n = (*extra.get(pos)? & count_mask) as usize;
-        pos += 1;
-        for _ in 0..n {
-            let len = u16::from_be_bytes([*extra.get(pos)?, *extra.get(pos + 1)?]) as usize;
-            let nal = extra.get(pos + 2..pos + 2 + len)?;
-            out.extend_from_slice(&(len as u32).to_be_bytes());
-            out.extend_from_slice(nal);
-            pos += 2 + len;
-        }
-    }
-    Some(out)
-}
-
 fn with_prefix(p: &Packet, prefix: &[u8]) -> Packet {
     let data = p.data().unwrap_or_default();
     let mut out = Packet::new(prefix.len() + data.len());
@@ -753,23 +531,4 @@ fn with_prefix(p: &Packet, prefix: &[u8]) -> Packet {
     buf[prefix.len()..].copy_from_slice(data);
     out.set_flags(p.flags());
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamp_conversions_round_trip() {
-        let ms = Rational::new(1, 1000);
-        assert_eq!(to_us(1234, ms), 1_234_000);
-        assert_eq!(from_us(1_234_000, Rational::new(1, 90_000)), 111_060);
-        assert_eq!(
-            from_us(to_us(441, Rational::new(1, 44100)), Rational::new(1, 44100)),
-            441
-        );
-        // Past the i64 range in microseconds: saturated, never wrapped to a small (plausible) time.
-        assert_eq!(to_us(i64::MAX / 1000 + 1, ms), i64::MAX);
-        assert_eq!(to_us(i64::MIN / 1000 - 1, ms), i64::MIN);
-    }
 }

@@ -3,8 +3,10 @@
 //! libavformat's muxer for anything else FLV may carry (other codecs, MP3 audio).
 
 use super::budget;
+use super::ffparams::{clear_codec_tag, extradata};
 use super::mp4::{Codec, Mp4Writer};
-use super::remux::{extradata, Reference, RESERVED_TOO_SMALL};
+use super::reference::Reference;
+use super::remux::RESERVED_TOO_SMALL;
 use anyhow::Context;
 use ffmpeg::codec::Id;
 use ffmpeg::{format, Packet, Rational};
@@ -96,15 +98,13 @@ pub(super) fn libav_sink(
         let mut v = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
         v.set_parameters(r.video.clone());
         v.set_time_base(Rational::new(1, 90_000));
-        // SAFETY: the stream's own codecpar; FLV's codec tag means nothing to MP4.
-        unsafe { (*v.parameters().as_mut_ptr()).codec_tag = 0 };
+        clear_codec_tag(&mut v.parameters());
     }
     if let Some((p, _, rate, _)) = &r.audio {
         let mut a = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
         a.set_parameters(p.clone());
         a.set_time_base(Rational::new(1, *rate as i32));
-        // SAFETY: as above.
-        unsafe { (*a.parameters().as_mut_ptr()).codec_tag = 0 };
+        clear_codec_tag(&mut a.parameters());
     }
     let mut opts = ffmpeg::Dictionary::new();
     match moov_room {

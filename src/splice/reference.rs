@@ -1,0 +1,83 @@
+//! The reference: the streams the output is made to look like, from the first usable slice.
+
+use super::ffparams::{audio_format, video_dims, video_out_of_bounds};
+use super::input::open_flv;
+use super::timeline::Micros;
+use crate::progress::Progress;
+use anyhow::Context;
+use ffmpeg::codec::{self, Id};
+use ffmpeg::{media, Rational};
+use ffmpeg_next as ffmpeg;
+use std::path::PathBuf;
+
+/// What the output is made to look like: the first usable slice's streams.
+pub(super) struct Reference {
+    pub(super) video: codec::Parameters,
+    pub(super) video_id: Id,
+    pub(super) width: u32,
+    pub(super) height: u32,
+    pub(super) frame_us: Micros,
+    pub(super) fps: Rational,
+    pub(super) audio: Option<(codec::Parameters, Id, i64, i64)>,
+}
+
+/// Scans slices until the first with usable video (and the first with audio) is found.
+/// An H.264 slice is preferred: a first slice in another codec (garbled, or from another encoder)
+/// would otherwise make an output that no H.264 slice can join.
+pub(super) fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
+    match reference_where(inputs, progress, true)? {
+        Some(r) => Ok(r),
+        None => reference_where(inputs, progress, false)?.context("no slice has a readable video stream"),
+    }
+}
+
+fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> anyhow::Result<Option<Reference>> {
+    let mut video: Option<Reference> = None;
+    for path in inputs {
+        let Ok(ictx) = open_flv(path, progress) else { continue };
+        progress.tick(0);
+        if video.is_none() {
+            if let Some(s) = ictx
+                .streams()
+                .best(media::Type::Video)
+                .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
+                .filter(|s| !h264_only || s.parameters().id() == Id::H264)
+            {
+                let p = s.parameters();
+                let (width, height) = video_dims(&p);
+                let rate = s.avg_frame_rate();
+                let frame_us = if rate.numerator() > 0 {
+                    1_000_000 * rate.denominator() as i64 / rate.numerator() as i64
+                } else {
+                    66_667
+                };
+                video = Some(Reference {
+                    video_id: p.id(),
+                    video: p,
+                    width,
+                    height,
+                    frame_us,
+                    fps: if rate.numerator() > 0 {
+                        rate
+                    } else {
+                        Rational::new(15, 1)
+                    },
+                    audio: None,
+                });
+            }
+        }
+        if let Some(r) = &mut video {
+            if r.audio.is_none() {
+                if let Some(s) = ictx.streams().best(media::Type::Audio) {
+                    let p = s.parameters();
+                    let (rate, frame) = audio_format(&p);
+                    r.audio = Some((p.clone(), p.id(), rate, frame));
+                }
+            }
+            if r.audio.is_some() {
+                break;
+            }
+        }
+    }
+    Ok(video)
+}

@@ -456,3 +456,57 @@ async fn resplice_api_needs_an_admin_and_a_finished_recording() {
     }
     panic!("never spliced again");
 }
+
+/// A sign-in link past its 5 minutes, and a session past its 12 hours, no longer work: the link
+/// page says so (410) and spends nothing, the POST starts no session, the expired session's cookie
+/// is sent to sign in again.
+#[tokio::test]
+async fn expired_links_and_sessions_are_refused() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let link = login_link(&app, None);
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    sqlx::query("UPDATE console_login_tokens SET expires_at = now() - interval '1 second'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let page = client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    assert!(page.text().await.unwrap().contains("expired"));
+    let r = client
+        .post(app.url("/admin/login/link"))
+        .header("origin", app.base.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no session from an expired link"
+    );
+
+    let (cookie, _) = sign_in(&app, "administrator").await;
+    let ok = client
+        .get(app.url("/admin/recordings"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    sqlx::query("UPDATE console_sessions SET expires_at = now() - interval '1 second'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let r = client
+        .get(app.url("/admin/recordings"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r).as_str()), (303, "/admin/login"));
+}

@@ -9,6 +9,7 @@ pub mod deletion;
 pub mod pieces;
 pub mod query_nonces;
 pub mod slices;
+pub mod task_state;
 pub mod tasks;
 pub mod uploads;
 pub mod usage;

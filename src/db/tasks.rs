@@ -1,5 +1,6 @@
 //! `tasks`: one recording of one user in one class.
 
+pub use super::task_state::TaskState;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 
@@ -9,7 +10,7 @@ pub struct Task {
     pub sdk_app_id: i64,
     pub class_id: i64,
     pub user_id: String,
-    pub state: String,
+    pub state: TaskState,
     pub params: serde_json::Value,
     pub slice_count: Option<i32>,
     pub start_time: DateTime<Utc>,
@@ -52,8 +53,13 @@ pub async fn get(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Option<
 }
 
 /// Moves the task from one of `from` to `to`; None when it was in none of them.
-pub async fn transition(db: impl PgExecutor<'_>, task_id: &str, from: &[&str], to: &str) -> sqlx::Result<Option<Task>> {
-    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+pub async fn transition(
+    db: impl PgExecutor<'_>,
+    task_id: &str,
+    from: &[TaskState],
+    to: TaskState,
+) -> sqlx::Result<Option<Task>> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     sqlx::query_as(&format!(
         "UPDATE tasks SET state = $3, updated_at = now(), last_activity = now() WHERE task_id = $1 AND state = ANY($2) RETURNING {COLUMNS}"
     ))
@@ -80,7 +86,7 @@ pub async fn stop(db: impl PgExecutor<'_>, task_id: &str, slice_count: i32) -> s
     .await
 }
 
-pub async fn set_state(db: impl PgExecutor<'_>, task_id: &str, state: &str) -> sqlx::Result<()> {
+pub async fn set_state(db: impl PgExecutor<'_>, task_id: &str, state: TaskState) -> sqlx::Result<()> {
     sqlx::query("UPDATE tasks SET state = $2, updated_at = now() WHERE task_id = $1")
         .bind(task_id)
         .bind(state)
@@ -123,8 +129,8 @@ pub struct SpliceResult {
     pub size: i64,
     pub duration_ms: i64,
     pub splice_ms: i64,
-    /// "done" or "partial"
-    pub state: &'static str,
+    /// Done or Partial.
+    pub state: TaskState,
     pub missing_slices: Vec<i32>,
 }
 

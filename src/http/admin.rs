@@ -74,7 +74,7 @@ pub async fn resplice_task(state: &AppState, sdk_app_id: i64, actor: &str, task_
     let task = crate::db::tasks::get(&state.db, task_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
-    if !matches!(task.state.as_str(), "done" | "partial" | "failed") {
+    if !task.state.is_finished() {
         return Err(Error::Conflict(format!(
             "task {task_id} is {}; only a finished recording (done, partial, failed) can be spliced again",
             task.state

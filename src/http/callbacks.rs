@@ -136,7 +136,7 @@ pub async fn redeliver_task(
         }
         None => {
             let task = crate::db::tasks::get(&state.db, task_id).await?;
-            if !task.is_some_and(|t| matches!(t.state.as_str(), "done" | "partial" | "failed")) {
+            if !task.is_some_and(|t| t.state.is_finished()) {
                 return Err(Error::Conflict(format!("task {task_id} has no result to report yet")));
             }
             callback::enqueue_result(state, &mut conn, task_id)

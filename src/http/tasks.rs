@@ -8,7 +8,7 @@ use super::error::{ok, Error, Result};
 use super::json::{ApiJson, MAX_JSON_BODY};
 use crate::auth::Caller;
 use crate::db::apps::App;
-use crate::db::tasks::{self, Task};
+use crate::db::tasks::{self, Task, TaskState};
 use crate::db::{slices, uploads};
 use crate::startup::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -119,7 +119,7 @@ async fn pause(
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
-    move_state(&state, &caller, &task_id, "paused").await
+    move_state(&state, &caller, &task_id, TaskState::Paused).await
 }
 
 /// Resumes a paused task (idempotent).
@@ -138,13 +138,19 @@ async fn resume(
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<serde_json::Value>> {
-    move_state(&state, &caller, &task_id, "recording").await
+    move_state(&state, &caller, &task_id, TaskState::Recording).await
 }
 
 /// Pause and resume: between recording and paused only, idempotent.
-async fn move_state(state: &AppState, caller: &Caller, task_id: &str, to: &str) -> Result<Json<serde_json::Value>> {
+async fn move_state(
+    state: &AppState,
+    caller: &Caller,
+    task_id: &str,
+    to: TaskState,
+) -> Result<Json<serde_json::Value>> {
     let task = owned_task(state, caller, task_id).await?;
-    match tasks::transition(&state.db, task_id, &["recording", "paused"], to).await? {
+    let from = [TaskState::Recording, TaskState::Paused];
+    match tasks::transition(&state.db, task_id, &from, to).await? {
         Some(_) => Ok(ok(task_status(state, &caller.app, task_id).await?)),
         None => Err(Error::Conflict(format!(
             "task {task_id} is {}; only a recording or paused task can change to {to}",
@@ -282,13 +288,13 @@ pub async fn task_status(state: &AppState, app: &App, task_id: &str) -> Result<T
     let missing_slices = (0..declared)
         .filter(|i| by_index.get(i).map(|s| s.state != SliceState::Uploaded).unwrap_or(true))
         .collect();
-    let partial = task.state == "partial";
+    let partial = task.state == TaskState::Partial;
     Ok(TaskStatus {
         task_id: task.task_id,
         sdk_app_id: task.sdk_app_id as u64,
         class_id: task.class_id,
         user_id: task.user_id,
-        state: task.state,
+        state: task.state.to_string(),
         slice_count: task.slice_count,
         start_time: task.start_time.timestamp(),
         slices: by_index.into_values().collect(),

@@ -45,7 +45,7 @@ pub fn body(state: &AppState, app: &apps::App, task: tasks::Task) -> serde_json:
         v["VideoOutputUrl"] = serde_json::Value::String(String::new());
     }
     v["SdkAppId"] = sdk_app_id.into();
-    v["State"] = st.into();
+    v["State"] = st.as_str().into();
     if !missing.is_empty() {
         v["MissingSlices"] = missing.into();
     }

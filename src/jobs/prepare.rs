@@ -11,6 +11,7 @@
 use super::{queue, JobError};
 use crate::db::pieces::{self, PieceRow};
 use crate::db::slices::{self, Slice};
+use crate::db::tasks::TaskState;
 use crate::progress::Progress;
 use crate::splice::assemble::{self, Prepared};
 use crate::splice::piece::{self, Entry, PieceMeta};
@@ -69,11 +70,11 @@ pub async fn run(state: &AppState, job: PrepareJob, progress: &Progress) -> Resu
     pieces::lock(&mut tx, &job.task_id).await?;
     // Once the stop has begun, it prepares what is missing itself: a piece made now would go
     // into a body the stop has already consumed.
-    let state_now: Option<String> = sqlx::query_scalar("SELECT state FROM tasks WHERE task_id = $1")
+    let state_now: Option<TaskState> = sqlx::query_scalar("SELECT state FROM tasks WHERE task_id = $1")
         .bind(&job.task_id)
         .fetch_optional(&mut *tx)
         .await?;
-    if !matches!(state_now.as_deref(), Some("recording" | "paused" | "uploading")) {
+    if !state_now.is_some_and(TaskState::is_open) {
         return Ok(());
     }
     ensure(state, &mut tx, &body, &job.task_id, &[slice], progress).await?;

@@ -10,7 +10,7 @@
 
 use super::{queue, JobError};
 use crate::db::slices::{self, Slice};
-use crate::db::tasks;
+use crate::db::tasks::{self, TaskState};
 use crate::progress::Progress;
 use crate::splice::{splice_files_watched, SliceOutcome, Summary};
 use crate::startup::AppState;
@@ -42,8 +42,8 @@ pub async fn maybe_enqueue(state: &AppState, task_id: &str) -> sqlx::Result<bool
     let Some(task) = tasks::get(&state.db, task_id).await? else {
         return Ok(false);
     };
-    let delay = match task.state.as_str() {
-        "uploading" => {
+    let delay = match task.state {
+        TaskState::Uploading => {
             let stored: BTreeSet<i32> = slices::for_task(&state.db, task_id)
                 .await?
                 .iter()
@@ -53,7 +53,7 @@ pub async fn maybe_enqueue(state: &AppState, task_id: &str) -> sqlx::Result<bool
                 .all(|i| stored.contains(&i))
                 .then_some(Duration::ZERO)
         }
-        "splicing" | "done" | "partial" | "failed" => {
+        TaskState::Splicing | TaskState::Done | TaskState::Partial | TaskState::Failed => {
             Some(Duration::from_secs(state.settings.jobs.resplice_delay_secs))
         }
         _ => None,
@@ -87,7 +87,7 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     let task = tasks::get(&state.db, &task_id)
         .await?
         .ok_or_else(|| JobError::Permanent(anyhow!("task {task_id} is gone")))?;
-    tasks::set_state(&state.db, &task_id, "splicing").await?;
+    tasks::set_state(&state.db, &task_id, TaskState::Splicing).await?;
     let stored = slices::for_task(&state.db, &task_id).await?;
     if stored.is_empty() {
         return Err(JobError::Permanent(anyhow!("no slice of task {task_id} was uploaded")));
@@ -134,7 +134,11 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
         size: summary.size as i64,
         duration_ms: summary.duration_ms,
         splice_ms: summary.elapsed_ms as i64,
-        state: if missing.is_empty() { "done" } else { "partial" },
+        state: if missing.is_empty() {
+            TaskState::Done
+        } else {
+            TaskState::Partial
+        },
         missing_slices: missing,
     };
     // Publish under the fence: only while this run's claim holds, in one transaction with the
@@ -166,14 +170,14 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     let m = &crate::metrics::METRICS;
     m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
     crate::metrics::add(
-        if result.state == "done" {
+        if result.state == TaskState::Done {
             &m.splices_done
         } else {
             &m.splices_partial
         },
         1,
     );
-    tracing::info!(task = %task_id, state = result.state, assembled, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
+    tracing::info!(task = %task_id, state = %result.state, assembled, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
     Ok(())
 }
 

@@ -158,7 +158,7 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
             .await
             .unwrap()
             .unwrap();
-        if after.video_output_key != before.video_output_key && after.state == "done" {
+        if after.video_output_key != before.video_output_key && after.state == localrecord::db::tasks::TaskState::Done {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -444,7 +444,7 @@ async fn resplice_api_needs_an_admin_and_a_finished_recording() {
             .await
             .unwrap()
             .unwrap();
-        if now.video_output_key != before.video_output_key && now.state == "done" {
+        if now.video_output_key != before.video_output_key && now.state == localrecord::db::tasks::TaskState::Done {
             let audit = audit_actions(&app).await;
             assert!(
                 audit.contains(&("administrator".into(), "resplice".into())),

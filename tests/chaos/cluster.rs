@@ -325,7 +325,7 @@ impl Cluster {
                 ));
             }
             let mine: Vec<_> = deliveries.iter().filter(|d| &d.task == task).collect();
-            if !mine.iter().any(|d| d.state == t.state && d.signature_ok) {
+            if !mine.iter().any(|d| d.state == t.state.as_str() && d.signature_ok) {
                 report
                     .problems
                     .push(format!("{task}: no verified delivery of its {} result", t.state));

@@ -115,7 +115,7 @@ async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<Str
         splic_time => view::opt_time(t.splic_time),
         splice_ms => t.splice_ms, failure_reason => t.failure_reason,
         missing => t.missing_slices.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "),
-        finished => matches!(t.state.as_str(), "done" | "partial" | "failed"),
+        finished => t.state.is_finished(),
         href => view::task_href(&task_id),
     };
     render(

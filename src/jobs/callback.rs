@@ -35,7 +35,7 @@ pub fn key(webhook_id: &str) -> String {
 pub fn body(state: &AppState, app: &apps::App, task: tasks::Task) -> serde_json::Value {
     let (sdk_app_id, st, missing, reason) = (
         task.sdk_app_id,
-        task.state.clone(),
+        task.state,
         task.missing_slices.clone(),
         task.failure_reason.clone(),
     );

@@ -11,7 +11,7 @@
 use super::{queue, JobError};
 use crate::db::pieces::{self, PieceRow};
 use crate::db::slices::{self, Slice};
-use crate::db::tasks::TaskState;
+use crate::db::tasks;
 use crate::progress::Progress;
 use crate::splice::assemble::{self, Prepared};
 use crate::splice::piece::{self, Entry, PieceMeta};
@@ -70,11 +70,8 @@ pub async fn run(state: &AppState, job: PrepareJob, progress: &Progress) -> Resu
     pieces::lock(&mut tx, &job.task_id).await?;
     // Once the stop has begun, it prepares what is missing itself: a piece made now would go
     // into a body the stop has already consumed.
-    let state_now: Option<TaskState> = sqlx::query_scalar("SELECT state FROM tasks WHERE task_id = $1")
-        .bind(&job.task_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if !state_now.is_some_and(TaskState::is_open) {
+    let task = tasks::get(&mut *tx, &job.task_id).await?;
+    if !task.is_some_and(|t| t.state.is_open()) {
         return Ok(());
     }
     ensure(state, &mut tx, &body, &job.task_id, &[slice], progress).await?;
@@ -192,7 +189,6 @@ pub async fn assemble(
     let rows: Vec<_> = rows
         .iter()
         .zip(decoded)
-        .filter(|(r, _)| stored.iter().any(|s| s.slice_index == r.slice_index))
         .map(|(r, d)| d.map(|d| (r, d)))
         .collect::<Option<_>>()
         .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?;

@@ -9,7 +9,7 @@
 //! parameter sets, other codecs) is [`Plan`]'s `Err`, and the caller splices the classic way.
 
 use super::clock::Clock;
-use super::mp4::{free, ftyp, mdat_header, moov, Codec, Sample, Track};
+use super::mp4::{free, ftyp, mdat_header, moov, shift, Codec, Sample, Track};
 use super::piece::{unhex, AudioMeta, Entry, PieceMeta, VideoMeta};
 use super::sink::OWN_VIDEO_TIMESCALE;
 use super::{SliceOutcome, SliceReport, Summary};
@@ -92,13 +92,10 @@ pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, Stri
     for (i, p) in pieces.iter().enumerate() {
         let m = p.meta;
         let mut rep = SliceReport {
-            path: p.path.clone(),
             outcome: m.outcome.clone(),
-            packets: 0,
             dropped: m.dropped,
-            duration_ms: 0,
-            has_audio: false,
             note: m.note.clone(),
+            ..SliceReport::copied(p.path.clone())
         };
         if m.outcome == SliceOutcome::Skipped {
             reports.push(rep);
@@ -185,10 +182,7 @@ fn header(tracks: &[Track], body_len: u64, align: u64) -> Vec<u8> {
     let align = align.max(1);
     let mut len = align;
     loop {
-        let mut shifted = tracks.to_vec();
-        for s in shifted.iter_mut().flat_map(|t| t.samples.iter_mut()) {
-            s.offset += len;
-        }
+        let shifted = shift(tracks, len as i64);
         let mut h = ftyp();
         h.extend(moov(&shifted));
         let need = (h.len() as u64 + 8 + 16).div_ceil(align) * align;

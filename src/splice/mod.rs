@@ -50,6 +50,21 @@ pub struct SliceReport {
     pub note: Option<String>,
 }
 
+impl SliceReport {
+    /// A slice about to be read: copied whole until something says otherwise.
+    pub fn copied(path: PathBuf) -> SliceReport {
+        SliceReport {
+            path,
+            outcome: SliceOutcome::Copied,
+            packets: 0,
+            dropped: 0,
+            duration_ms: 0,
+            has_audio: false,
+            note: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub output: PathBuf,

@@ -291,15 +291,7 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
         in_band: false,
         oversized: false,
     };
-    let mut rep = SliceReport {
-        path: path.to_owned(),
-        outcome: SliceOutcome::Copied,
-        packets: 0,
-        dropped: 0,
-        duration_ms: 0,
-        has_audio: false,
-        note: None,
-    };
+    let mut rep = SliceReport::copied(path.to_owned());
     let mut checkers = Checkers::per_core();
     let extra = extradata(&r.video);
     let result = splice_one(

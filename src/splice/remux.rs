@@ -223,15 +223,7 @@ fn splice_with(
         if progress.cancelled() {
             bail!("cancelled");
         }
-        let mut rep = SliceReport {
-            path: path.clone(),
-            outcome: SliceOutcome::Copied,
-            packets: 0,
-            dropped: 0,
-            duration_ms: 0,
-            has_audio: false,
-            note: None,
-        };
+        let mut rep = SliceReport::copied(path.clone());
         if let Err(why) = splice_one(&mut mux, &mut checkers, mode, &r, &ref_extra, path, &mut rep, progress) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);

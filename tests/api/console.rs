@@ -48,10 +48,7 @@ async fn console_link_signs_in_once_finds_by_class_and_plays() {
 
     // Used, the link's token is refused by the sign-in POST itself too (not only its page).
     let token = link.split_once("token=").unwrap().1;
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = no_redirects()
         .post(app.url("/admin/login/link"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("token={token}"))
@@ -247,10 +244,7 @@ async fn console_refuses_without_session_csrf_or_from_another_site() {
         assert!(set_cookie.contains(attr), "{set_cookie}");
     }
     assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects();
     let html = client
         .get(app.url(&format!("/admin/recordings/{task}")))
         .header("cookie", &cookie)
@@ -463,10 +457,7 @@ async fn resplice_api_needs_an_admin_and_a_finished_recording() {
 #[tokio::test]
 async fn expired_links_and_sessions_are_refused() {
     let app = spawn_app().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects();
     let link = login_link(&app, None);
     let token = link.split_once("token=").unwrap().1.to_owned();
     sqlx::query("UPDATE console_login_tokens SET expires_at = now() - interval '1 second'")

@@ -154,13 +154,18 @@ pub async fn finished_recording(app: &TestApp, user: &str, class: i64) -> (Strin
     }
 }
 
+/// A client that shows redirects instead of following them (what the console answers is the test).
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// Signs in with a pasted UserSig over plain HTTP (no browser); returns the session cookie
 /// (`lr_admin=...`) and the Set-Cookie header.
 pub async fn sign_in(app: &TestApp, identifier: &str) -> (String, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirects();
     let sig = app.usersig(identifier);
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("sdkappid", &SDKAPPID.to_string())

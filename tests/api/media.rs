@@ -261,3 +261,20 @@ pub fn probe_packets(path: &Path) -> Vec<ProbedPacket> {
         })
         .collect()
 }
+
+/// The MD5 of every decoded frame (`ffmpeg -f framemd5`), header lines left out.
+pub fn frame_hashes(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}

@@ -6,23 +6,6 @@
 use crate::media::*;
 use localrecord::splice::{splice_files, splice_files_libav};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn frame_hashes(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
-}
 
 fn same_as_libav(inputs: &[PathBuf], dir: &Path) {
     let (ours, theirs) = (dir.join("ours.mp4"), dir.join("libav.mp4"));

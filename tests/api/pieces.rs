@@ -3,29 +3,13 @@
 //! times and bytes, every decoded frame) on recorder slices, foreign-encoder slices, and every
 //! defect the splice handles; and through the server, the stop takes that path and cleans up.
 
+use crate::faults::wait_task;
 use crate::helpers::*;
 use crate::media::*;
 use localrecord::splice::assemble::prepare_and_assemble;
 use localrecord::splice::{splice_files, SliceOutcome, Summary};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-fn frame_hashes(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
-}
 
 /// Asserts the two MP4s carry the same packets per stream and decode to the same frames.
 fn same_media(ours: &Path, theirs: &Path) {
@@ -166,7 +150,10 @@ async fn the_stop_assembles_what_was_prepared_while_recording() {
     let body = app.state.store.local_path(&format!("assembly/{task}/body")).unwrap();
     assert!(body.exists());
     assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
-    let st = wait_done(&app, &task).await;
+    let st = wait_task(&app, &task, 60, |st| {
+        st["State"] == "done" && st["VideoOutputUrl"].is_string()
+    })
+    .await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
         .bind(&task)
         .fetch_one(&app.state.db)
@@ -174,20 +161,7 @@ async fn the_stop_assembles_what_was_prepared_while_recording() {
         .unwrap();
     assert_eq!(rows, 0, "the stop consumed the pieces");
     assert!(!body.exists(), "the body became the recording");
-    let mp4 = dir.path().join("served.mp4");
-    let bytes = app
-        .client
-        .get(st["VideoOutputUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    std::fs::write(&mp4, &bytes).unwrap();
-    let spliced = dir.path().join("spliced.mp4");
-    splice_files(&ins, &spliced).unwrap();
-    same_media(&mp4, &spliced);
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
 }
 
 /// A stop that consumed the body and then died before publishing leaves rows without a body: the
@@ -205,8 +179,16 @@ async fn rows_without_their_body_are_prepared_again() {
     assert_eq!(wait_for_pieces(&app, &task, 2).await, 2);
     std::fs::remove_file(app.state.store.local_path(&format!("assembly/{task}/body")).unwrap()).unwrap();
     assert_eq!(app.stop_task("alice", &task, 2).await.status(), 200);
-    let st = wait_done(&app, &task).await;
-    let mp4 = dir.path().join("served.mp4");
+    let st = wait_task(&app, &task, 60, |st| {
+        st["State"] == "done" && st["VideoOutputUrl"].is_string()
+    })
+    .await;
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
+}
+
+/// The recording the server serves for status `st` is the MP4 a splice of `ins` makes.
+async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf], dir: &Path) {
+    let mp4 = dir.join("served.mp4");
     let bytes = app
         .client
         .get(st["VideoOutputUrl"].as_str().unwrap())
@@ -217,8 +199,8 @@ async fn rows_without_their_body_are_prepared_again() {
         .await
         .unwrap();
     std::fs::write(&mp4, &bytes).unwrap();
-    let spliced = dir.path().join("spliced.mp4");
-    splice_files(&ins, &spliced).unwrap();
+    let spliced = dir.join("spliced.mp4");
+    splice_files(ins, &spliced).unwrap();
     same_media(&mp4, &spliced);
 }
 
@@ -236,16 +218,4 @@ async fn wait_for_pieces(app: &TestApp, task: &str, want: i64) -> i64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     n
-}
-
-async fn wait_done(app: &TestApp, task: &str) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..600 {
-        last = app.task_status("alice", task).await;
-        if last["State"] == "done" && last["VideoOutputUrl"].is_string() {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("task never became done: {last}");
 }

@@ -108,8 +108,8 @@ mod stbl;
 mod writer;
 
 use boxes::W;
-pub(crate) use writer::copy_range;
 pub use writer::Mp4Writer;
+pub(crate) use writer::{copy_range, shift};
 
 const MOVIE_TIMESCALE: u32 = 1000;
 

@@ -165,7 +165,8 @@ impl Mp4Writer {
     }
 }
 
-fn shift(tracks: &[Track], by: i64) -> Vec<Track> {
+/// `tracks` with every sample's offset moved by `by` bytes.
+pub(crate) fn shift(tracks: &[Track], by: i64) -> Vec<Track> {
     let mut t = tracks.to_vec();
     for s in t.iter_mut().flat_map(|t| t.samples.iter_mut()) {
         s.offset = (s.offset as i64 + by) as u64;

@@ -200,6 +200,13 @@ pub struct UploadSettings {
     pub orphan_grace_secs: u64,
 }
 
+impl UploadSettings {
+    /// When an upload touched now expires.
+    pub fn expiry_from_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.expiry_secs as i64)
+    }
+}
+
 fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     use secrecy::ExposeSecret;
     v.as_ref().map(|x| x.expose_secret().to_owned()).serialize(s)

@@ -193,15 +193,7 @@ impl EmbeddedPostgres {
         for _ in 0..50 {
             match crate::db::connect(&admin, 1).await {
                 Ok(pool) => {
-                    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
-                        .bind(DB_NAME)
-                        .fetch_optional(&pool)
-                        .await?;
-                    if exists.is_none() {
-                        sqlx::query(&format!("CREATE DATABASE {DB_NAME}"))
-                            .execute(&pool)
-                            .await?;
-                    }
+                    crate::db::create_database_if_missing(&pool, DB_NAME).await?;
                     pool.close().await;
                     return Ok(());
                 }

@@ -9,6 +9,7 @@ pub mod failpoint;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
+pub mod links;
 pub mod metrics;
 pub mod outbound;
 pub mod progress;

@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::embedded_pg::EmbeddedPostgres;
+use crate::http::AppState;
 use crate::store::Store;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
@@ -12,29 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-/// Everything a handler or worker needs; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    pub db: PgPool,
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    /// For callbacks: see `outbound` (internal addresses refused where it connects).
-    pub http: reqwest::Client,
-    /// Apps for the query API's hot path.
-    pub apps: crate::db::apps::AppCache,
-    /// This instance's scratch dir (splice temp files).
-    pub scratch: Arc<crate::scratch::Scratch>,
-    /// Failed authentications per address.
-    pub auth_failures: Arc<crate::http::limits::FailureLimiter>,
-}
-
-impl AppState {
-    /// When an upload touched now expires.
-    pub fn expiry_from_now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now() + chrono::Duration::seconds(self.settings.upload.expiry_secs as i64)
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -87,18 +65,13 @@ impl Application {
         };
         let http = crate::outbound::client(&settings.callback)?;
         let scratch = Arc::new(crate::scratch::Scratch::create(&settings.data_dir)?);
-        let auth_failures = Arc::new(crate::http::limits::FailureLimiter::new(
-            settings.edge.auth_failures_per_minute,
-        ));
-        let state = AppState {
+        let state = AppState::new(crate::jobs::Context {
             db,
             store,
             settings: Arc::new(settings),
             http,
-            apps: Default::default(),
-            auth_failures,
             scratch,
-        };
+        });
         Ok(Application {
             listener,
             metrics_listener,
@@ -128,19 +101,19 @@ impl Application {
             // Keep the channel open so receivers see the value rather than a closed sender.
             std::future::pending::<()>().await;
         });
-        let sweeper = tokio::spawn(crate::ingest::sweep::run(self.state.clone()));
+        let sweeper = tokio::spawn(crate::ingest::sweep::run(self.state.ingest.clone()));
         let worker = self
             .state
             .settings
             .jobs
             .enabled
-            .then(|| tokio::spawn(crate::jobs::worker::run(self.state.clone(), stop_rx.clone())));
+            .then(|| tokio::spawn(crate::jobs::worker::run(self.state.jobs.clone(), stop_rx.clone())));
         let retention = self
             .state
             .settings
             .jobs
             .enabled
-            .then(|| tokio::spawn(crate::jobs::retention::schedule(self.state.clone())));
+            .then(|| tokio::spawn(crate::jobs::retention::schedule(self.state.jobs.clone())));
         let metrics = match self.metrics_listener.take() {
             Some(listener) => {
                 tracing::info!(addr = %listener.local_addr()?, "serving /metrics");

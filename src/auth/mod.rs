@@ -1,11 +1,9 @@
-//! Who is calling: UserSig verification and the request extractor built on it.
+//! Signing and verifying, nothing else: UserSig, the query API's sign, Standard Webhooks
+//! signatures. The request extractor built on them is `http::caller`.
 
-pub mod caller;
 pub mod query_sign;
 pub mod usersig;
 pub mod webhook;
-
-pub use caller::Caller;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {

@@ -3,14 +3,17 @@
 
 pub mod apps;
 pub mod audit;
+pub mod callback_log;
 pub mod console;
 pub mod console_views;
 pub mod deletion;
 pub mod pieces;
 pub mod query_nonces;
+pub mod queue;
 pub mod slices;
 pub mod task_state;
 pub mod tasks;
+mod text_enum;
 pub mod uploads;
 pub mod usage;
 
@@ -18,6 +21,23 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// Answers when the database does (the health check).
+pub async fn ping(db: &PgPool) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(db).await.map(drop)
+}
+
+/// Creates database `name` if the server has none by that name (the embedded Postgres's first start).
+pub async fn create_database_if_missing(admin: &PgPool, name: &str) -> sqlx::Result<()> {
+    let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(admin)
+        .await?;
+    if exists.is_none() {
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(admin).await?;
+    }
+    Ok(())
+}
 
 /// The embedded migrations (`migrations/`), run by `serve` and `migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -243,6 +243,15 @@ pub async fn delete(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<u64> 
         .rows_affected())
 }
 
+/// Forgets an upload's part rows (its parts were assembled into a slice).
+pub async fn delete_parts(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Uploads past their expiry, oldest first.
 pub async fn expired(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Uuid>> {
     let rows: Vec<(Uuid,)> =

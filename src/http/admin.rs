@@ -6,9 +6,9 @@
 
 use super::callbacks::admin_task;
 use super::error::{ok, Error, Result};
-use crate::auth::Caller;
+use crate::http::caller::Caller;
+use crate::http::AppState;
 use crate::retention::{delete_task, Actor};
-use crate::startup::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};

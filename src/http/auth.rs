@@ -2,8 +2,8 @@
 //! app has local recording enabled.
 
 use super::error::ok;
-use crate::auth::Caller;
-use crate::startup::AppState;
+use crate::http::caller::Caller;
+use crate::http::AppState;
 use axum::routing::post;
 use axum::{Json, Router};
 use localrecord_client::api::AuthInfo;

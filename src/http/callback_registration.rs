@@ -10,8 +10,8 @@
 
 use super::error::{ok, Error, Result};
 use super::json::{ApiJson, MAX_JSON_BODY};
-use crate::auth::Caller;
-use crate::startup::AppState;
+use crate::http::caller::Caller;
+use crate::http::AppState;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
 use axum::{Json, Router};

@@ -4,9 +4,9 @@
 //! message under the same `webhook-id`, so receivers that already have it can drop it.
 
 use super::error::{ok, Error, Result};
-use crate::auth::Caller;
+use crate::http::caller::Caller;
+use crate::http::AppState;
 use crate::jobs::callback;
-use crate::startup::AppState;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -131,7 +131,7 @@ pub async fn redeliver_task(
     let mut conn = state.db.acquire().await?;
     let webhook_id = match latest {
         Some((job, _, _)) => {
-            callback::send(state, &mut conn, &job).await?;
+            callback::send(&state.jobs, &mut conn, &job).await?;
             job.webhook_id
         }
         None => {
@@ -139,7 +139,7 @@ pub async fn redeliver_task(
             if !task.is_some_and(|t| t.state.is_finished()) {
                 return Err(Error::Conflict(format!("task {task_id} has no result to report yet")));
             }
-            callback::enqueue_result(state, &mut conn, task_id)
+            callback::enqueue_result(&state.jobs, &mut conn, task_id)
                 .await?
                 .ok_or_else(|| Error::Conflict("no callback URL is registered".into()))?
         }

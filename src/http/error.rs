@@ -55,6 +55,23 @@ impl From<crate::quota::Error> for Error {
     }
 }
 
+impl From<crate::ingest::Error> for Error {
+    fn from(e: crate::ingest::Error) -> Error {
+        use crate::ingest::Error as I;
+        match e {
+            I::NotFound(m) => Error::NotFound(m),
+            I::Conflict(m) => Error::Conflict(m),
+            I::TooLarge(m) => Error::TooLarge(m),
+            I::Invalid(m) => Error::InvalidParameter(m),
+            I::ChecksumMismatch(m) => Error::ChecksumMismatch(m),
+            I::Timeout(m) => Error::Timeout(m),
+            I::Db(e) => e.into(),
+            I::Store(e) => e.into(),
+            I::Internal(e) => Error::Internal(e),
+        }
+    }
+}
+
 impl Error {
     pub fn status_and_code(&self) -> (StatusCode, i64) {
         match self {

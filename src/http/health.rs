@@ -1,7 +1,7 @@
 //! `GET /health`: 200 when the database answers.
 
 use super::error::Result;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
     )
 )]
 async fn health(State(state): State<AppState>) -> Result<Json<Health>> {
-    sqlx::query("SELECT 1").execute(&state.db).await?;
+    crate::db::ping(&state.db).await?;
     Ok(Json(Health { status: "ok" }))
 }
 

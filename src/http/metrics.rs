@@ -3,8 +3,8 @@
 //! listener of its own without auth, for a scraper on a private network.
 
 use super::error::{Error, Result};
+use crate::http::AppState;
 use crate::metrics::{render, Sampled};
-use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod callback_registration;
 pub mod callbacks;
+pub mod caller;
 pub mod console;
 pub mod error;
 pub mod health;
@@ -15,11 +16,13 @@ pub mod query;
 pub mod recordings;
 pub mod request_id;
 pub mod serve;
+pub mod state;
 pub mod tasks;
 pub mod tus;
 pub mod upload;
 
-use crate::startup::AppState;
+pub use state::AppState;
+
 use axum::Router;
 
 pub fn router(state: AppState) -> Router {

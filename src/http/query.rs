@@ -4,10 +4,8 @@
 //! `{error_code, error_msg, finish, total, record_info_list}`, errors included.
 
 use crate::auth::query_sign::{self, SignError};
-use crate::config::Settings;
-use crate::db::apps::App;
 use crate::db::tasks;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::StatusCode;
@@ -37,49 +35,7 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-/// One record, fields exactly as the seed's `record_info_list`.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RecordInfo {
-    #[serde(rename = "RoomId")]
-    pub room_id: i64,
-    #[serde(rename = "UserId")]
-    pub user_id: String,
-    #[serde(rename = "TaskId")]
-    pub task_id: String,
-    #[serde(rename = "StartTime")]
-    pub start_time: i64,
-    #[serde(rename = "SplicTime")]
-    pub splic_time: i64,
-    #[serde(rename = "VideoOutputType")]
-    #[schema(value_type = String, example = "mp4")]
-    pub video_output_type: &'static str,
-    #[serde(rename = "VideoOutputId")]
-    pub video_output_id: String,
-    #[serde(rename = "VideoOutputUrl")]
-    pub video_output_url: String,
-    #[serde(rename = "VideoOutputSize")]
-    pub video_output_size: i64,
-    #[serde(rename = "VideoOutputDuration")]
-    pub video_output_duration: i64,
-}
-
-impl RecordInfo {
-    pub fn from_task(settings: &Settings, app: &App, t: tasks::Task) -> RecordInfo {
-        let id = t.video_output_id.unwrap_or_default();
-        RecordInfo {
-            room_id: t.class_id,
-            user_id: t.user_id,
-            task_id: t.task_id,
-            start_time: t.start_time.timestamp(),
-            splic_time: t.splic_time.map(|s| s.timestamp()).unwrap_or(0),
-            video_output_type: "mp4",
-            video_output_url: super::recordings::url(settings, app, &id),
-            video_output_id: id,
-            video_output_size: t.video_output_size.unwrap_or(0),
-            video_output_duration: t.video_output_duration_ms.unwrap_or(0),
-        }
-    }
-}
+pub use crate::links::RecordInfo;
 
 /// An error answer: HTTP status, `error_code`, `error_msg`.
 #[derive(Debug)]
@@ -286,7 +242,7 @@ async fn run(
     let finish = index + page.len() as i64 >= total;
     let list: Vec<RecordInfo> = page
         .into_iter()
-        .map(|t| RecordInfo::from_task(&state.settings, &app, t))
+        .map(|t| RecordInfo::from_task(&crate::links::Links::new(&state.settings), &app, t))
         .collect();
     Ok(Json(QueryAnswer {
         error_code: 0,

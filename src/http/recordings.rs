@@ -8,15 +8,13 @@ use super::error::{Error, Result};
 use crate::config::Settings;
 use crate::db::apps::App;
 use crate::db::tasks;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub fn router() -> Router<AppState> {
@@ -25,24 +23,7 @@ pub fn router() -> Router<AppState> {
 
 /// The URL of a recording (the seed's VideoOutputUrl), signed when URLs expire.
 pub fn url(settings: &Settings, app: &App, video_output_id: &str) -> String {
-    let base = format!(
-        "{}/localrecord/v1/recordings/{video_output_id}.mp4",
-        settings.public_base()
-    );
-    match settings.query.recording_url_ttl_secs {
-        0 => base,
-        ttl => {
-            let expires = crate::auth::now() + ttl as i64;
-            let sig = url_sig(&app.tic_key, video_output_id, expires);
-            format!("{base}?expires={expires}&sig={sig}")
-        }
-    }
-}
-
-fn url_sig(key: &str, video_output_id: &str, expires: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("recording:{video_output_id}:{expires}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    crate::links::Links::new(settings).recording(app, video_output_id)
 }
 
 /// `expires` and `sig` from a recording URL's query string.
@@ -79,7 +60,7 @@ fn check_signed(settings: &Settings, app: &App, id: &str, q: &Signed) -> Result<
     let valid = app
         .tic_keys()
         .into_iter()
-        .any(|k| bool::from(url_sig(k, id, expires).as_bytes().ct_eq(sig.as_bytes())));
+        .any(|k| bool::from(crate::links::sig(k, id, expires).as_bytes().ct_eq(sig.as_bytes())));
     if !valid {
         return Err(Error::Forbidden("the recording URL's signature is not valid".into()));
     }

@@ -6,11 +6,11 @@
 
 use super::error::{ok, Error, Result};
 use super::json::{ApiJson, MAX_JSON_BODY};
-use crate::auth::Caller;
 use crate::db::apps::App;
 use crate::db::tasks::{self, Task, TaskState};
 use crate::db::{slices, uploads};
-use crate::startup::AppState;
+use crate::http::caller::Caller;
+use crate::http::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -195,7 +195,7 @@ async fn stop(
         }
     } else {
         tracing::info!(task = %task_id, slices = req.slice_count, "task stopped");
-        crate::jobs::splice::maybe_enqueue(&state, &task_id).await?;
+        crate::jobs::splice::maybe_enqueue(&state.db, &task_id, state.ingest.resplice_delay).await?;
     }
     Ok(ok(task_status(&state, &caller.app, &task_id).await?))
 }

@@ -1,6 +1,7 @@
 //! tus 1.0.0 header grammar: versions, `Upload-Metadata`, `Upload-Concat`, `Upload-Expires`.
 
 use super::error::{Error, Result};
+use crate::ingest::checksum::{self, Algo, Checksum};
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -46,6 +47,33 @@ pub fn number(h: &HeaderMap, name: &str) -> Result<Option<i64>> {
                 .ok_or_else(|| Error::invalid(format!("{name} must be a non-negative integer")))
         })
         .transpose()
+}
+
+/// `Upload-Checksum: <md5|sha1> <base64 digest>` (the checksum extension).
+pub fn checksum(header: &str) -> Result<Checksum> {
+    let (algo, digest) = header
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| Error::invalid("Upload-Checksum must be '<algorithm> <base64 digest>'"))?;
+    let (algo, len) = match algo {
+        "md5" => (Algo::Md5, 16),
+        "sha1" => (Algo::Sha1, 20),
+        other => {
+            return Err(Error::invalid(format!(
+                "Upload-Checksum algorithm {other:?} is not supported; use one of {}",
+                checksum::ALGORITHMS
+            )))
+        }
+    };
+    let expected = STANDARD
+        .decode(digest.trim())
+        .map_err(|_| Error::invalid("Upload-Checksum digest is not base64"))?;
+    if expected.len() != len {
+        return Err(Error::invalid(format!(
+            "Upload-Checksum {algo:?} digest must be {len} bytes"
+        )));
+    }
+    Ok(Checksum { algo, expected })
 }
 
 /// `Upload-Metadata: key base64,key2 base64,flag`. Keys are unique; values must be UTF-8 here.

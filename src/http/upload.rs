@@ -6,11 +6,11 @@
 use super::error::{Error, Result};
 use super::tasks::{owned_task, MAX_SLICES};
 use super::tus::{self, Concat};
-use crate::auth::Caller;
 use crate::db::slices;
 use crate::db::uploads::{self, Upload};
-use crate::ingest::{self, checksum::Checksum};
-use crate::startup::AppState;
+use crate::http::caller::Caller;
+use crate::http::AppState;
+use crate::ingest;
 use crate::store::keys;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -288,7 +288,7 @@ async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMa
         offset,
         state: "receiving".into(),
         md5: None,
-        expires_at: state.expiry_from_now(),
+        expires_at: state.settings.upload.expiry_from_now(),
     };
     uploads::insert(&state.db, &up).await?;
     let loc = location(&state, &headers, up.id);
@@ -300,7 +300,7 @@ async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMa
         && tus::number(&headers, "content-length")?.unwrap_or(1) > 0;
     let result = if with_data {
         let checksum = tus::header(&headers, "upload-checksum")?
-            .map(Checksum::parse)
+            .map(tus::checksum)
             .transpose()?;
         ingest_chunk(&state, up.clone(), 0, body, checksum)
             .await
@@ -308,7 +308,7 @@ async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMa
     } else if up.offset == up.length {
         {
             let (st, id) = (state.clone(), up.id);
-            run_detached(async move { ingest::finish(&st, id).await })
+            run_detached(async move { Ok(ingest::finish(&st.ingest, id).await?) })
                 .await
                 .map(|u| u.offset)
         }
@@ -350,16 +350,16 @@ async fn ingest_chunk(
     up: Upload,
     offset: i64,
     body: Body,
-    checksum: Option<Checksum>,
+    checksum: Option<ingest::checksum::Checksum>,
 ) -> Result<ingest::Received> {
     use crate::metrics::{self, METRICS};
     let _in_flight = metrics::InFlight::start();
     let st = state.clone();
     run_detached(async move {
-        let received = ingest::receive(&st, &up, offset, body.into_data_stream(), checksum).await?;
+        let received = ingest::receive(&st.ingest, &up, offset, body.into_data_stream(), checksum).await?;
         metrics::add(&METRICS.bytes_received, (received.new_offset - offset).max(0) as u64);
         if received.new_offset == up.length {
-            ingest::finish(&st, up.id).await?;
+            ingest::finish(&st.ingest, up.id).await?;
             if up.task_id.is_some() {
                 metrics::add(&METRICS.slices_stored, 1);
             }
@@ -414,7 +414,7 @@ async fn head(
     let mut up = owned_upload(&state, &caller, &id).await?;
     if !up.is_complete() && up.offset > 0 {
         // fs store: an offset whose bytes an OS crash may have lost is given back first.
-        ingest::receive::recover(&state, up.id).await?;
+        ingest::recover(&state.ingest, up.id).await?;
         up = owned_upload(&state, &caller, &id).await?;
     }
     let mut h = vec![
@@ -484,7 +484,7 @@ async fn patch(
     let offset =
         tus::number(&headers, "upload-offset")?.ok_or_else(|| Error::invalid("Upload-Offset header is required"))?;
     let checksum = tus::header(&headers, "upload-checksum")?
-        .map(Checksum::parse)
+        .map(tus::checksum)
         .transpose()?;
     let up = owned_upload(&state, &caller, &id).await?;
     if up.is_final() {
@@ -509,7 +509,10 @@ async fn patch(
         StatusCode::NO_CONTENT,
         vec![
             ("upload-offset", received.new_offset.to_string()),
-            ("upload-expires", tus::http_date(state.expiry_from_now())),
+            (
+                "upload-expires",
+                tus::http_date(state.settings.upload.expiry_from_now()),
+            ),
         ],
     ))
 }

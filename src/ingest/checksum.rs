@@ -1,7 +1,7 @@
-//! The tus checksum extension (`Upload-Checksum: <md5|sha1> <base64 digest>`), and the MD5 every
-//! part and slice gets recorded with.
+//! Checking a chunk against the checksum its client sent (the header is parsed in `http::tus`), and
+//! the MD5 every part and slice gets recorded with.
 
-use crate::http::error::Error;
+use super::error::Error;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use md5::{Digest, Md5};
@@ -22,40 +22,6 @@ pub struct Checksum {
 }
 
 impl Checksum {
-    /// Parses an `Upload-Checksum` header value.
-    pub fn parse(header: &str) -> Result<Checksum, Error> {
-        let (algo, digest) = header
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| Error::invalid("Upload-Checksum must be '<algorithm> <base64 digest>'"))?;
-        let (algo, len) = match algo {
-            "md5" => (Algo::Md5, 16),
-            "sha1" => (Algo::Sha1, 20),
-            other => {
-                return Err(Error::invalid(format!(
-                    "Upload-Checksum algorithm {other:?} is not supported; use one of {ALGORITHMS}"
-                )))
-            }
-        };
-        let expected = STANDARD
-            .decode(digest.trim())
-            .map_err(|_| Error::invalid("Upload-Checksum digest is not base64"))?;
-        if expected.len() != len {
-            return Err(Error::invalid(format!(
-                "Upload-Checksum {algo:?} digest must be {len} bytes"
-            )));
-        }
-        Ok(Checksum { algo, expected })
-    }
-
-    pub fn verify(&self, h: &Hashes) -> Result<(), Error> {
-        let got = match self.algo {
-            Algo::Md5 => h.md5.clone().finalize().to_vec(),
-            Algo::Sha1 => h.sha1.clone().map(|s| s.finalize().to_vec()).unwrap_or_default(),
-        };
-        self.verify_digest(&got)
-    }
-
     /// Checks a digest computed elsewhere (of the same algorithm).
     pub fn verify_digest(&self, got: &[u8]) -> Result<(), Error> {
         if got == self.expected {
@@ -90,6 +56,14 @@ impl Hashes {
         self.md5.update(data);
         if let Some(s) = &mut self.sha1 {
             s.update(data);
+        }
+    }
+
+    /// The digest in `algo` (empty for SHA-1 when it was not asked for).
+    pub fn digest(&self, algo: Algo) -> Vec<u8> {
+        match algo {
+            Algo::Md5 => self.md5.clone().finalize().to_vec(),
+            Algo::Sha1 => self.sha1.clone().map(|s| s.finalize().to_vec()).unwrap_or_default(),
         }
     }
 

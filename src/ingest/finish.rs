@@ -8,25 +8,25 @@
 //! race deletes only the object it made itself.
 
 use super::checksum::{Hashes, RunningMd5};
+use super::error::{Error, Result};
+use super::Ingest;
 use crate::db::slices::{self, Slice};
 use crate::db::uploads::{self, Part, Upload};
-use crate::http::error::{Error, Result};
-use crate::startup::AppState;
 use crate::store::keys;
 use futures::TryStreamExt;
 use uuid::Uuid;
 
 /// Completes upload `id` if all of its bytes are in. Returns the upload as it stands afterwards.
-pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
-    let up = uploads::get(&state.db, id)
+pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
+    let up = uploads::get(&ing.db, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no upload {id}")))?;
     if up.is_complete() || up.offset != up.length {
         return Ok(up);
     }
     if up.is_partial() {
-        uploads::mark_complete(&state.db, id, None).await?;
-        return reload(state, id).await;
+        uploads::mark_complete(&ing.db, id, None).await?;
+        return reload(ing, id).await;
     }
     let (task_id, index) = match (&up.task_id, up.slice_index) {
         (Some(t), Some(i)) => (t.clone(), i),
@@ -38,7 +38,7 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     };
     let mut parts = Vec::new();
     for s in &sources {
-        parts.extend(stored_parts(state, *s).await?);
+        parts.extend(stored_parts(ing, *s).await?);
     }
     let total: i64 = parts.iter().map(|p| p.length).sum();
     if total != up.length {
@@ -49,11 +49,11 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     }
 
     let (object_key, md5) = match parts.as_slice() {
-        [only] => adopt(state, &task_id, index, only).await?,
-        _ => assemble(state, &task_id, index, &parts).await?,
+        [only] => adopt(ing, &task_id, index, only).await?,
+        _ => assemble(ing, &task_id, index, &parts).await?,
     };
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = ing.db.begin().await?;
     let candidate = Slice {
         task_id: task_id.clone(),
         slice_index: index,
@@ -70,10 +70,7 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
         uploads::delete(&mut *tx, &[id]).await?;
     } else {
         uploads::mark_complete(&mut *tx, id, Some(&md5)).await?;
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        uploads::delete_parts(&mut *tx, id).await?;
     }
     if up.is_final() {
         uploads::delete(&mut *tx, &sources).await?;
@@ -81,10 +78,10 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
     tx.commit().await?;
 
     if stored.object_key != object_key {
-        state.store.delete(&object_key).await.ok();
+        ing.store.delete(&object_key).await.ok();
     }
     for s in &sources {
-        if let Err(e) = state.store.delete_prefix(&keys::upload_prefix(*s)).await {
+        if let Err(e) = ing.store.delete_prefix(&keys::upload_prefix(*s)).await {
             tracing::warn!(upload = %s, "parts left for the sweeper: {e}");
         }
     }
@@ -95,38 +92,40 @@ pub async fn finish(state: &AppState, id: Uuid) -> Result<Upload> {
         )));
     }
     tracing::info!(upload = %id, task = %task_id, index, size = up.length, md5 = %md5, "slice stored");
-    crate::db::tasks::touch(&state.db, &task_id).await?;
-    crate::jobs::prepare::enqueue(state, &task_id, index).await?;
-    crate::jobs::splice::maybe_enqueue(state, &task_id).await?;
-    reload(state, id).await
+    crate::db::tasks::touch(&ing.db, &task_id).await?;
+    if ing.prepare_slices {
+        crate::jobs::prepare::enqueue(&ing.db, &task_id, index).await?;
+    }
+    crate::jobs::splice::maybe_enqueue(&ing.db, &task_id, ing.resplice_delay).await?;
+    reload(ing, id).await
 }
 
 /// What upload `id` stored: its append file as one part (with the running MD5 of all its bytes), or
 /// its part objects.
-async fn stored_parts(state: &AppState, id: Uuid) -> Result<Vec<Part>> {
-    match uploads::append_state(&state.db, id).await? {
+async fn stored_parts(ing: &Ingest, id: Uuid) -> Result<Vec<Part>> {
+    match uploads::append_state(&ing.db, id).await? {
         Some(a) if a.append => Ok(vec![Part {
             offset: 0,
             length: a.offset,
             object_key: keys::upload_append(id),
             md5: RunningMd5::resume(a.md5_state.as_deref())?.hex(),
         }]),
-        _ => Ok(uploads::parts(&state.db, id).await?),
+        _ => Ok(uploads::parts(&ing.db, id).await?),
     }
 }
 
-async fn reload(state: &AppState, id: Uuid) -> Result<Upload> {
-    uploads::get(&state.db, id)
+async fn reload(ing: &Ingest, id: Uuid) -> Result<Upload> {
+    uploads::get(&ing.db, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("upload {id} was removed")))
 }
 
 /// A one-part slice: move the part into place instead of copying it. The destination is derived from
 /// the part key, so a finisher that crashed after the move (or lost a race) finds it there.
-async fn adopt(state: &AppState, task_id: &str, index: i32, part: &Part) -> Result<(String, String)> {
+async fn adopt(ing: &Ingest, task_id: &str, index: i32, part: &Part) -> Result<(String, String)> {
     let dest = keys::slice_from_part(task_id, index, &part.object_key);
-    if let Err(e) = state.store.rename(&part.object_key, &dest).await {
-        if state.store.size(&dest).await? != Some(part.length as u64) {
+    if let Err(e) = ing.store.rename(&part.object_key, &dest).await {
+        if ing.store.size(&dest).await? != Some(part.length as u64) {
             return Err(e.into());
         }
     }
@@ -134,14 +133,14 @@ async fn adopt(state: &AppState, task_id: &str, index: i32, part: &Part) -> Resu
 }
 
 /// Several parts (or none): one streaming write, hashing as it goes.
-async fn assemble(state: &AppState, task_id: &str, index: i32, parts: &[Part]) -> Result<(String, String)> {
+async fn assemble(ing: &Ingest, task_id: &str, index: i32, parts: &[Part]) -> Result<(String, String)> {
     let key = keys::slice(task_id, index);
-    let mut writer = state.store.writer(&key).await?;
+    let mut writer = ing.store.writer(&key).await?;
     let mut hashes = Hashes::new(None);
     let copy = async {
         for p in parts {
-            let mut s = state.store.read_stream(&p.object_key, 0..p.length as u64).await?;
-            while let Some(chunk) = s.try_next().await.map_err(|e| Error::Internal(e.into()))? {
+            let mut s = ing.store.read_stream(&p.object_key, 0..p.length as u64).await?;
+            while let Some(chunk) = s.try_next().await? {
                 hashes.update(&chunk);
                 writer.write(chunk).await?;
             }
@@ -150,7 +149,7 @@ async fn assemble(state: &AppState, task_id: &str, index: i32, parts: &[Part]) -
         Ok::<_, Error>(())
     };
     if let Err(e) = copy.await {
-        state.store.delete(&key).await.ok();
+        ing.store.delete(&key).await.ok();
         return Err(e);
     }
     Ok((key, hashes.md5_hex()))

@@ -7,8 +7,8 @@
 //! about to commit is never touched), is deleted, as are fs writes a crash left half-done.
 
 use super::finish::finish;
+use super::Ingest;
 use crate::db::uploads;
-use crate::startup::AppState;
 use crate::store::keys;
 use uuid::Uuid;
 
@@ -29,12 +29,12 @@ pub struct ObjectSweep {
 }
 
 /// Deletes orphaned slice and recording objects older than the grace period.
-pub async fn sweep_objects(state: &AppState) -> anyhow::Result<ObjectSweep> {
-    let grace = std::time::Duration::from_secs(state.settings.upload.orphan_grace_secs);
+pub async fn sweep_objects(ing: &Ingest) -> anyhow::Result<ObjectSweep> {
+    let grace = std::time::Duration::from_secs(ing.upload.orphan_grace_secs);
     let cutoff = chrono::Utc::now() - chrono::Duration::from_std(grace)?;
     let mut report = ObjectSweep::default();
     for prefix in [keys::SLICES, keys::RECORDINGS] {
-        let old: Vec<String> = state
+        let old: Vec<String> = ing
             .store
             .list_aged(prefix)
             .await?
@@ -43,14 +43,14 @@ pub async fn sweep_objects(state: &AppState) -> anyhow::Result<ObjectSweep> {
             .map(|(k, _)| k)
             .collect();
         for batch in old.chunks(500) {
-            let live = crate::db::slices::referenced(&state.db, batch).await?;
+            let live = crate::db::slices::referenced(&ing.db, batch).await?;
             for key in batch.iter().filter(|k| !live.contains(k)) {
-                state.store.delete(key).await?;
+                ing.store.delete(key).await?;
                 report.orphans += 1;
             }
         }
     }
-    for path in state.store.stale_partials(grace) {
+    for path in ing.store.stale_partials(grace) {
         if std::fs::remove_file(&path).is_ok() {
             report.partials += 1;
         }
@@ -65,34 +65,34 @@ pub async fn sweep_objects(state: &AppState) -> anyhow::Result<ObjectSweep> {
 /// its finisher.
 const STUCK_AFTER_SECS: i64 = 60;
 
-pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
+pub async fn sweep(ing: &Ingest) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
     loop {
-        let ids = uploads::expired(&state.db, 100).await?;
+        let ids = uploads::expired(&ing.db, 100).await?;
         if ids.is_empty() {
             break;
         }
-        uploads::delete(&state.db, &ids).await?;
+        uploads::delete(&ing.db, &ids).await?;
         for id in &ids {
-            state.store.delete_prefix(&keys::upload_prefix(*id)).await?;
+            ing.store.delete_prefix(&keys::upload_prefix(*id)).await?;
         }
         report.expired += ids.len();
     }
-    let expiry = state.settings.upload.expiry_secs as i64;
-    for id in uploads::stuck_complete(&state.db, STUCK_AFTER_SECS.min(expiry), expiry).await? {
-        match finish(state, id).await {
+    let expiry = ing.upload.expiry_secs as i64;
+    for id in uploads::stuck_complete(&ing.db, STUCK_AFTER_SECS.min(expiry), expiry).await? {
+        match finish(ing, id).await {
             Ok(_) => report.finished += 1,
             Err(e) => tracing::warn!(upload = %id, "sweeper could not finish upload: {e}"),
         }
     }
-    let dirs = state.store.list_dirs("uploads/").await?;
+    let dirs = ing.store.list_dirs("uploads/").await?;
     let ids: Vec<Uuid> = dirs
         .iter()
         .filter_map(|d| d.trim_end_matches('/').rsplit('/').next()?.parse().ok())
         .collect();
-    let live = uploads::existing(&state.db, &ids).await?;
+    let live = uploads::existing(&ing.db, &ids).await?;
     for id in ids.iter().filter(|id| !live.contains(id)) {
-        state.store.delete_prefix(&keys::upload_prefix(*id)).await?;
+        ing.store.delete_prefix(&keys::upload_prefix(*id)).await?;
         report.orphans += 1;
     }
     if report != SweepReport::default() {
@@ -103,17 +103,17 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<SweepReport> {
 
 /// Runs [`sweep`] every `upload.sweep_interval_secs`, and [`sweep_objects`] (which lists every
 /// slice and recording) every quarter of the orphan grace period, until the process ends.
-pub async fn run(state: AppState) {
-    let every = std::time::Duration::from_secs(state.settings.upload.sweep_interval_secs.max(1));
-    let objects_every = std::time::Duration::from_secs((state.settings.upload.orphan_grace_secs / 4).max(1));
+pub async fn run(ing: Ingest) {
+    let every = std::time::Duration::from_secs(ing.upload.sweep_interval_secs.max(1));
+    let objects_every = std::time::Duration::from_secs((ing.upload.orphan_grace_secs / 4).max(1));
     let mut objects_at: Option<std::time::Instant> = None;
     loop {
-        if let Err(e) = sweep(&state).await {
+        if let Err(e) = sweep(&ing).await {
             tracing::warn!("upload sweep failed: {e:#}");
         }
         if objects_at.is_none_or(|t| t.elapsed() >= objects_every) {
             objects_at = Some(std::time::Instant::now());
-            if let Err(e) = sweep_objects(&state).await {
+            if let Err(e) = sweep_objects(&ing).await {
                 tracing::warn!("object sweep failed: {e:#}");
             }
         }

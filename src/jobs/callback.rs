@@ -6,11 +6,11 @@
 //! 10 h) with +-10% jitter; a `Retry-After` from the receiver wins; 2xx ends it; 410 Gone unregisters
 //! the URL. Each attempt is logged (`callback_attempts`) for the task's delivery log.
 
+use super::Context;
 use super::{queue, JobError};
 use crate::auth::webhook;
-use crate::db::{apps, tasks};
-use crate::http::query::RecordInfo;
-use crate::startup::AppState;
+use crate::db::{apps, callback_log, tasks};
+use crate::links::{Links, RecordInfo};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ pub fn key(webhook_id: &str) -> String {
 
 /// The seed's callback body with real values, plus `State` (done, partial, failed) and, when they
 /// apply, `MissingSlices` and `FailureReason`.
-pub fn body(state: &AppState, app: &apps::App, task: tasks::Task) -> serde_json::Value {
+pub fn body(links: &Links, app: &apps::App, task: tasks::Task) -> serde_json::Value {
     let (sdk_app_id, st, missing, reason) = (
         task.sdk_app_id,
         task.state,
@@ -40,7 +40,7 @@ pub fn body(state: &AppState, app: &apps::App, task: tasks::Task) -> serde_json:
         task.failure_reason.clone(),
     );
     let has_output = task.video_output_id.is_some();
-    let mut v = serde_json::to_value(RecordInfo::from_task(&state.settings, app, task)).expect("serialisable");
+    let mut v = serde_json::to_value(RecordInfo::from_task(links, app, task)).expect("serialisable");
     if !has_output {
         v["VideoOutputUrl"] = serde_json::Value::String(String::new());
     }
@@ -58,11 +58,7 @@ pub fn body(state: &AppState, app: &apps::App, task: tasks::Task) -> serde_json:
 /// Queues the callback for a task's current result, if its app registered a URL. Takes a
 /// connection so a job can queue it in the transaction that publishes the result: a crash can
 /// then lose neither, nor keep one without the other.
-pub async fn enqueue_result(
-    state: &AppState,
-    db: &mut sqlx::PgConnection,
-    task_id: &str,
-) -> sqlx::Result<Option<String>> {
+pub async fn enqueue_result(ctx: &Context, db: &mut sqlx::PgConnection, task_id: &str) -> sqlx::Result<Option<String>> {
     let Some(task) = tasks::get(&mut *db, task_id).await? else {
         return Ok(None);
     };
@@ -76,15 +72,15 @@ pub async fn enqueue_result(
         webhook_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
         task_id: task.task_id.clone(),
         sdk_app_id: task.sdk_app_id,
-        body: body(state, &app, task),
+        body: body(&Links::new(&ctx.settings), &app, task),
     };
-    send(state, db, &job).await?;
+    send(ctx, db, &job).await?;
     Ok(Some(job.webhook_id))
 }
 
 /// Queues (or re-arms, for a redelivery) one message.
-pub async fn send(state: &AppState, db: &mut sqlx::PgConnection, job: &CallbackJob) -> sqlx::Result<()> {
-    let attempts = state.settings.callback.retry_schedule_secs.len().max(1) as i32;
+pub async fn send(ctx: &Context, db: &mut sqlx::PgConnection, job: &CallbackJob) -> sqlx::Result<()> {
+    let attempts = ctx.settings.callback.retry_schedule_secs.len().max(1) as i32;
     let payload = serde_json::to_value(job).expect("serialisable");
     queue::enqueue_with(db, KIND, &key(&job.webhook_id), &payload, Duration::ZERO, attempts).await
 }
@@ -113,33 +109,33 @@ fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs.min(86_400)))
 }
 
-pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(), JobError> {
-    let app = apps::get(&state.db, job.sdk_app_id)
+pub async fn run(ctx: &Context, job: CallbackJob, attempt: i32) -> Result<(), JobError> {
+    let app = apps::get(&ctx.db, job.sdk_app_id)
         .await?
         .ok_or_else(|| JobError::Permanent(anyhow!("app is gone")))?;
     let url = app
         .callback_url
         .clone()
         .ok_or_else(|| JobError::Permanent(anyhow!("no callback URL is registered")))?;
-    let schedule = &state.settings.callback.retry_schedule_secs;
+    let schedule = &ctx.settings.callback.retry_schedule_secs;
     let retry = |e: anyhow::Error, after: Option<Duration>| {
         JobError::RetryAfter(after.unwrap_or_else(|| next_delay(schedule, attempt)), e)
     };
     // Checked again at every attempt (an IP literal never meets the client's guarded resolver).
-    let target = match crate::outbound::vet(&url, state.settings.callback.allow_private).await {
+    let target = match crate::outbound::vet(&url, ctx.settings.callback.allow_private).await {
         Ok(t) => t,
         Err(e) => {
-            log_attempt(state, &job, attempt, &url, None, Some(e.class()), 0).await?;
+            log_attempt(ctx, &job, attempt, &url, None, Some(e.class()), 0).await?;
             crate::metrics::add(&crate::metrics::METRICS.callbacks_refused, 1);
             return Err(retry(anyhow!("callback URL refused: {e}"), None));
         }
     };
     let mut message = job.body.clone();
-    if state.settings.query.recording_url_ttl_secs > 0 {
+    if ctx.settings.query.recording_url_ttl_secs > 0 {
         // An expiring URL is made anew for each attempt: a retry hours later still carries a
         // working link (the webhook-id, which receivers deduplicate on, stays the same).
         if let Some(id) = message["VideoOutputId"].as_str().filter(|id| !id.is_empty()) {
-            message["VideoOutputUrl"] = crate::http::recordings::url(&state.settings, &app, id).into();
+            message["VideoOutputUrl"] = Links::new(&ctx.settings).recording(&app, id).into();
         }
     }
     let body = serde_json::to_vec(&message).expect("serialisable");
@@ -154,7 +150,7 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         .map_err(JobError::Permanent)?
         .join(" ");
     let started = Instant::now();
-    let result = state
+    let result = ctx
         .http
         .post(target)
         .header("content-type", "application/json")
@@ -170,7 +166,7 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
         Ok(r) => (Some(r.status().as_u16() as i32), None, retry_after(r.headers())),
         Err(e) => (None, Some(crate::outbound::error_class(e)), None),
     };
-    log_attempt(state, &job, attempt, &url, status, error, ms).await?;
+    log_attempt(ctx, &job, attempt, &url, status, error, ms).await?;
     tracing::info!(task = %job.task_id, webhook_id = %job.webhook_id, attempt, status, error, ms, "callback attempt");
     let m = &crate::metrics::METRICS;
     let delivered = status.is_some_and(|s| (200..300).contains(&s));
@@ -185,7 +181,7 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
     match status {
         Some(s) if (200..300).contains(&s) => Ok(()),
         Some(410) => {
-            apps::clear_callback_url(&state.db, job.sdk_app_id, &url).await?;
+            apps::clear_callback_url(&ctx.db, job.sdk_app_id, &url).await?;
             tracing::warn!(
                 sdkappid = job.sdk_app_id,
                 "receiver answered 410 Gone: callback URL unregistered"
@@ -201,7 +197,7 @@ pub async fn run(state: &AppState, job: CallbackJob, attempt: i32) -> Result<(),
 
 /// One line of the delivery log: the status, or a class of failure (see `outbound::error_class`).
 async fn log_attempt(
-    state: &AppState,
+    ctx: &Context,
     job: &CallbackJob,
     attempt: i32,
     url: &str,
@@ -209,63 +205,24 @@ async fn log_attempt(
     error: Option<&str>,
     ms: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO callback_attempts (webhook_id, task_id, attempt, url, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&job.webhook_id)
-    .bind(&job.task_id)
-    .bind(attempt)
-    .bind(url)
-    .bind(status)
-    .bind(error)
-    .bind(ms)
-    .execute(&state.db)
-    .await
-    .map(drop)
+    let line = callback_log::NewAttempt {
+        webhook_id: &job.webhook_id,
+        task_id: &job.task_id,
+        attempt,
+        url,
+        status,
+        error,
+        duration_ms: ms,
+    };
+    callback_log::insert(&ctx.db, &line).await
 }
 
-/// One attempt, for the delivery log.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(as = DeliveryAttempt)]
-pub struct Attempt {
-    #[serde(rename = "WebhookId")]
-    pub webhook_id: String,
-    #[serde(rename = "Attempt")]
-    pub attempt: i32,
-    #[serde(rename = "Url")]
-    pub url: String,
-    /// The receiver's HTTP status, if it answered.
-    #[serde(rename = "Status")]
-    pub status: Option<i32>,
-    /// Why there was no answer (a class of failure), if none.
-    #[serde(rename = "Error")]
-    pub error: Option<String>,
-    #[serde(rename = "DurationMs")]
-    pub duration_ms: i64,
-    /// Unix seconds
-    #[serde(rename = "Time")]
-    pub time: i64,
-}
-
-pub async fn attempts(db: &sqlx::PgPool, task_id: &str) -> sqlx::Result<Vec<Attempt>> {
-    sqlx::query_as(
-        "SELECT webhook_id, attempt, url, status, error, duration_ms, extract(epoch from at)::bigint AS time
-         FROM callback_attempts WHERE task_id = $1 ORDER BY at, id",
-    )
-    .bind(task_id)
-    .fetch_all(db)
-    .await
-}
+pub use callback_log::{attempts, Attempt};
 
 /// The task's messages with their queue state, newest last.
 pub async fn messages(db: &sqlx::PgPool, task_id: &str) -> sqlx::Result<Vec<(CallbackJob, String, i32)>> {
-    let rows: Vec<(serde_json::Value, String, i32)> = sqlx::query_as(
-        "SELECT payload, state, attempts FROM jobs WHERE kind = 'callback' AND payload->>'task_id' = $1 ORDER BY created_at, id",
-    )
-    .bind(task_id)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
+    Ok(callback_log::messages(db, task_id)
+        .await?
         .into_iter()
         .filter_map(|(p, s, a)| Some((serde_json::from_value(p).ok()?, s, a)))
         .collect())

@@ -3,10 +3,30 @@
 
 pub mod callback;
 pub mod prepare;
-pub mod queue;
 pub mod retention;
 pub mod splice;
 pub mod worker;
+
+/// The queue's table lives with the other queries; jobs are its users.
+pub use crate::db::queue;
+
+use crate::config::Settings;
+use crate::store::Store;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// What jobs work with: the database, the store, the settings, the outbound HTTP client for
+/// callbacks and this instance's scratch dir. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub db: PgPool,
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    /// For callbacks: see `outbound` (internal addresses refused where it connects).
+    pub http: reqwest::Client,
+    /// Splice temp files.
+    pub scratch: Arc<crate::scratch::Scratch>,
+}
 
 /// How a job run ended, when not well.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 //! a body shorter than they say (consumed by a stop that did not publish, or lost) voids them and
 //! the slices are prepared again, so no crash can leave a recording made of the wrong bytes.
 
+use super::Context;
 use super::{queue, JobError};
 use crate::db::pieces::{self, PieceRow};
 use crate::db::slices::{self, Slice};
@@ -16,7 +17,6 @@ use crate::progress::Progress;
 use crate::splice::assemble::{self, Prepared};
 use crate::splice::piece::{self, Entry, PieceMeta};
 use crate::splice::Summary;
-use crate::startup::AppState;
 use crate::store::keys;
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
@@ -38,35 +38,37 @@ pub struct PrepareJob {
 }
 
 /// The task's body file, when slices are prepared (fs store, `jobs.prepare_slices`).
-pub fn body_path(state: &AppState, task_id: &str) -> Option<PathBuf> {
-    if !state.settings.jobs.prepare_slices {
+pub fn body_path(ctx: &Context, task_id: &str) -> Option<PathBuf> {
+    if !ctx.settings.jobs.prepare_slices {
         return None;
     }
-    state.store.local_path(&keys::assembly_body(task_id))
+    ctx.store.local_path(&keys::assembly_body(task_id))
 }
 
-/// After a slice is stored.
-pub async fn enqueue(state: &AppState, task_id: &str, slice_index: i32) -> sqlx::Result<()> {
-    if body_path(state, task_id).is_none() {
-        return Ok(());
-    }
+/// Whether slices are prepared as they land: configured so, on a store with local files.
+pub fn enabled(jobs: &crate::config::JobSettings, store: &crate::store::Store) -> bool {
+    jobs.prepare_slices && store.local_path(keys::SLICES).is_some()
+}
+
+/// After a slice is stored (when [`enabled`]).
+pub async fn enqueue(db: &sqlx::PgPool, task_id: &str, slice_index: i32) -> sqlx::Result<()> {
     let payload = serde_json::to_value(PrepareJob {
         task_id: task_id.to_owned(),
         slice_index,
     })
     .expect("serialisable");
     let key = format!("{KIND}:{task_id}:{slice_index}");
-    queue::enqueue(&state.db, KIND, &key, &payload, Duration::ZERO).await
+    queue::enqueue(db, KIND, &key, &payload, Duration::ZERO).await
 }
 
-pub async fn run(state: &AppState, job: PrepareJob, progress: &Progress) -> Result<(), JobError> {
-    let Some(body) = body_path(state, &job.task_id) else {
+pub async fn run(ctx: &Context, job: PrepareJob, progress: &Progress) -> Result<(), JobError> {
+    let Some(body) = body_path(ctx, &job.task_id) else {
         return Ok(());
     };
-    let Some(slice) = slices::get(&state.db, &job.task_id, job.slice_index).await? else {
+    let Some(slice) = slices::get(&ctx.db, &job.task_id, job.slice_index).await? else {
         return Ok(());
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, &job.task_id).await?;
     // Once the stop has begun, it prepares what is missing itself: a piece made now would go
     // into a body the stop has already consumed.
@@ -74,7 +76,7 @@ pub async fn run(state: &AppState, job: PrepareJob, progress: &Progress) -> Resu
     if !task.is_some_and(|t| t.state.is_open()) {
         return Ok(());
     }
-    ensure(state, &mut tx, &body, &job.task_id, &[slice], progress).await?;
+    ensure(ctx, &mut tx, &body, &job.task_id, &[slice], progress).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -82,7 +84,7 @@ pub async fn run(state: &AppState, job: PrepareJob, progress: &Progress) -> Resu
 /// Prepares those of `want` that have no piece yet, appending to the body. The caller holds the
 /// task's lock in `tx`.
 async fn ensure(
-    state: &AppState,
+    ctx: &Context,
     tx: &mut PgConnection,
     body: &Path,
     task_id: &str,
@@ -101,7 +103,7 @@ async fn ensure(
         end = 0;
     }
     for s in want.iter().filter(|s| !have.contains(&s.slice_index)) {
-        let Some(path) = state.store.local_path(&s.object_key) else {
+        let Some(path) = ctx.store.local_path(&s.object_key) else {
             return Err(JobError::Permanent(anyhow!(
                 "slice {} is not a local file",
                 s.slice_index
@@ -156,18 +158,18 @@ fn decode(row: &PieceRow) -> Option<(PieceMeta, Vec<Entry>)> {
 /// (frozen, or past its lease) holds nothing up, and the run that replaces it prepares the slices
 /// again.
 pub async fn assemble(
-    state: &AppState,
+    ctx: &Context,
     task_id: &str,
     stored: &[Slice],
     progress: &Progress,
 ) -> Result<Option<(Summary, PathBuf)>, JobError> {
-    let Some(body) = body_path(state, task_id) else {
+    let Some(body) = body_path(ctx, task_id) else {
         return Ok(None);
     };
     let started = Instant::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, task_id).await?;
-    ensure(state, &mut tx, &body, task_id, stored, progress).await?;
+    ensure(ctx, &mut tx, &body, task_id, stored, progress).await?;
     // The tables are read whole: a task of very many slices is left to the whole splice, which
     // streams.
     if pieces::table_bytes(&mut tx, task_id).await? > MAX_TABLES_BYTES {
@@ -182,7 +184,7 @@ pub async fn assemble(
     if decoded.iter().any(Option::is_none) {
         // Pieces of an older layout: prepare them all again.
         pieces::clear(&mut tx, task_id).await?;
-        ensure(state, &mut tx, &body, task_id, stored, progress).await?;
+        ensure(ctx, &mut tx, &body, task_id, stored, progress).await?;
         rows = pieces::for_task(&mut tx, task_id).await?;
         decoded = rows.iter().map(decode).collect();
     }
@@ -209,7 +211,7 @@ pub async fn assemble(
         .iter()
         .zip(stored)
         .map(|((r, (meta, entries)), s)| Prepared {
-            path: state.store.local_path(&s.object_key).unwrap_or_default(),
+            path: ctx.store.local_path(&s.object_key).unwrap_or_default(),
             meta,
             entries,
             body_offset: r.body_offset as u64,
@@ -225,7 +227,7 @@ pub async fn assemble(
     // The body becomes this run's: moved out of the rows' reach and the rows deleted together
     // (a crash between the two leaves rows without a body, which voids them).
     let fin_key = keys::assembly_final(task_id, &uuid::Uuid::new_v4().simple().to_string());
-    let fin = state
+    let fin = ctx
         .store
         .local_path(&fin_key)
         .ok_or_else(|| JobError::Permanent(anyhow!("the store has no local paths")))?;

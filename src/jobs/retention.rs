@@ -3,10 +3,10 @@
 //! `jobs.retention_interval_secs` and claimed by one; a run that dies is retried like any job, and
 //! deleting what is already gone is a no-op, so a retried run finishes the work.
 
+use super::Context;
 use super::{queue, JobError};
 use crate::progress::Progress;
 use crate::retention::{delete_task, Actor};
-use crate::startup::AppState;
 use std::time::Duration;
 
 pub const KIND: &str = "retention";
@@ -14,10 +14,10 @@ pub const KIND: &str = "retention";
 /// Recordings one run deletes at most; the next run takes the rest.
 const PER_RUN: i64 = 1000;
 
-pub async fn run(state: &AppState, progress: &Progress) -> Result<(), JobError> {
+pub async fn run(ctx: &Context, progress: &Progress) -> Result<(), JobError> {
     let mut deleted = 0;
     while deleted < PER_RUN {
-        let due = crate::db::deletion::expired(&state.db, 100).await?;
+        let due = crate::db::deletion::expired(&ctx.db, 100).await?;
         if due.is_empty() {
             break;
         }
@@ -27,7 +27,7 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<(), JobError> 
                 action: "retention",
                 detail: serde_json::json!({ "RetentionDays": days }),
             };
-            delete_task(&state.db, &state.store, &task_id, &actor)
+            delete_task(&ctx.db, &ctx.store, &task_id, &actor)
                 .await
                 .map_err(JobError::Retry)?;
             deleted += 1;
@@ -41,10 +41,10 @@ pub async fn run(state: &AppState, progress: &Progress) -> Result<(), JobError> 
 }
 
 /// Queues the retention job now and every `jobs.retention_interval_secs`.
-pub async fn schedule(state: AppState) {
-    let every = Duration::from_secs(state.settings.jobs.retention_interval_secs.max(1));
+pub async fn schedule(ctx: Context) {
+    let every = Duration::from_secs(ctx.settings.jobs.retention_interval_secs.max(1));
     loop {
-        if let Err(e) = queue::enqueue(&state.db, KIND, KIND, &serde_json::json!({}), Duration::ZERO).await {
+        if let Err(e) = queue::enqueue(&ctx.db, KIND, KIND, &serde_json::json!({}), Duration::ZERO).await {
             tracing::warn!("queueing the retention job: {e}");
         }
         tokio::time::sleep(every).await;

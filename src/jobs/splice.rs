@@ -8,12 +8,12 @@
 //! On the fs store the stop usually takes the fast path (`prepare::assemble`): the slices were
 //! prepared as they landed and only the index is written now. Otherwise the whole splice runs here.
 
+use super::Context;
 use super::{queue, JobError};
 use crate::db::slices::{self, Slice};
 use crate::db::tasks::{self, TaskState};
 use crate::progress::Progress;
 use crate::splice::{splice_files_watched, SliceOutcome, Summary};
-use crate::startup::AppState;
 use crate::store::keys;
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
@@ -37,14 +37,15 @@ pub async fn enqueue(db: &sqlx::PgPool, task_id: &str, delay: Duration) -> sqlx:
     queue::enqueue(db, KIND, &format!("{KIND}:{task_id}"), &payload, delay).await
 }
 
-/// After a stop or a stored slice: splice if the task is complete, or re-splice a finished one.
-pub async fn maybe_enqueue(state: &AppState, task_id: &str) -> sqlx::Result<bool> {
-    let Some(task) = tasks::get(&state.db, task_id).await? else {
+/// After a stop or a stored slice: splice if the task is complete, or re-splice a finished one
+/// (after `resplice_delay`, so that a burst of late slices makes one splice).
+pub async fn maybe_enqueue(db: &sqlx::PgPool, task_id: &str, resplice_delay: Duration) -> sqlx::Result<bool> {
+    let Some(task) = tasks::get(db, task_id).await? else {
         return Ok(false);
     };
     let delay = match task.state {
         TaskState::Uploading => {
-            let stored: BTreeSet<i32> = slices::for_task(&state.db, task_id)
+            let stored: BTreeSet<i32> = slices::for_task(db, task_id)
                 .await?
                 .iter()
                 .map(|s| s.slice_index)
@@ -53,23 +54,21 @@ pub async fn maybe_enqueue(state: &AppState, task_id: &str) -> sqlx::Result<bool
                 .all(|i| stored.contains(&i))
                 .then_some(Duration::ZERO)
         }
-        TaskState::Splicing | TaskState::Done | TaskState::Partial | TaskState::Failed => {
-            Some(Duration::from_secs(state.settings.jobs.resplice_delay_secs))
-        }
+        TaskState::Splicing | TaskState::Done | TaskState::Partial | TaskState::Failed => Some(resplice_delay),
         _ => None,
     };
     if let Some(delay) = delay {
-        enqueue(&state.db, task_id, delay).await?;
+        enqueue(db, task_id, delay).await?;
     }
     Ok(delay.is_some())
 }
 
 /// Tasks whose recorder has been silent too long are spliced from what arrived.
-pub async fn enqueue_idle(state: &AppState) -> sqlx::Result<()> {
-    for task_id in tasks::idle(&state.db, state.settings.jobs.splice_idle_secs as f64).await? {
+pub async fn enqueue_idle(ctx: &Context) -> sqlx::Result<()> {
+    for task_id in tasks::idle(&ctx.db, ctx.settings.jobs.splice_idle_secs as f64).await? {
         tracing::warn!(task = %task_id, "no sign of life from the recorder: splicing what arrived");
-        tasks::touch(&state.db, &task_id).await?;
-        enqueue(&state.db, &task_id, Duration::ZERO).await?;
+        tasks::touch(&ctx.db, &task_id).await?;
+        enqueue(&ctx.db, &task_id, Duration::ZERO).await?;
     }
     Ok(())
 }
@@ -82,17 +81,17 @@ fn new_video_output_id() -> String {
         .to_string()
 }
 
-pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress: &Progress) -> Result<(), JobError> {
+pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &Progress) -> Result<(), JobError> {
     let task_id = job.task_id;
-    let task = tasks::get(&state.db, &task_id)
+    let task = tasks::get(&ctx.db, &task_id)
         .await?
         .ok_or_else(|| JobError::Permanent(anyhow!("task {task_id} is gone")))?;
-    tasks::set_state(&state.db, &task_id, TaskState::Splicing).await?;
-    let stored = slices::for_task(&state.db, &task_id).await?;
+    tasks::set_state(&ctx.db, &task_id, TaskState::Splicing).await?;
+    let stored = slices::for_task(&ctx.db, &task_id).await?;
     if stored.is_empty() {
         return Err(JobError::Permanent(anyhow!("no slice of task {task_id} was uploaded")));
     }
-    let jobs = &state.settings.jobs;
+    let jobs = &ctx.settings.jobs;
     let bytes: u64 = stored.iter().map(|s| s.size.max(0) as u64).sum();
     progress.set_deadline(Duration::from_secs(
         jobs.deadline_min_secs + bytes / jobs.deadline_bytes_per_sec.max(1),
@@ -101,17 +100,17 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     let key = keys::recording(&task_id, &video_output_id);
     let tmp = tempfile::Builder::new()
         .prefix("splice-")
-        .tempdir_in(state.scratch.dir())?;
-    let (summary, mp4, assembled) = match super::prepare::assemble(state, &task_id, &stored, progress).await? {
+        .tempdir_in(ctx.scratch.dir())?;
+    let (summary, mp4, assembled) = match super::prepare::assemble(ctx, &task_id, &stored, progress).await? {
         Some((summary, mp4)) => (summary, mp4, true),
         None => {
-            let (summary, mp4) = splice_whole(state, &stored, tmp.path(), progress).await?;
+            let (summary, mp4) = splice_whole(ctx, &stored, tmp.path(), progress).await?;
             (summary, mp4, false)
         }
     };
-    crate::failpoint::hit(state.settings.failpoints.as_deref(), "splice-before-publish").await;
+    crate::failpoint::hit(ctx.settings.failpoints.as_deref(), "splice-before-publish").await;
     let tick = |n: u64| progress.tick(n);
-    if let Err(e) = state.store.put_file(&mp4, &key, &tick).await {
+    if let Err(e) = ctx.store.put_file(&mp4, &key, &tick).await {
         std::fs::remove_file(&mp4).ok();
         return Err(JobError::Retry(e));
     }
@@ -143,29 +142,29 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
     };
     // Publish under the fence: only while this run's claim holds, in one transaction with the
     // callback it owes. A stale run (reaped while it stalled) discards its output instead.
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     if !queue::holds(&mut tx, claim.id, claim.claim).await? {
         drop(tx);
-        state.store.delete(&key).await.ok();
+        ctx.store.delete(&key).await.ok();
         return Err(JobError::Retry(anyhow!(
             "superseded: this run lost its claim while it stalled; its output was discarded"
         )));
     }
-    let prepared_body = super::prepare::body_path(state, &task_id);
+    let prepared_body = super::prepare::body_path(ctx, &task_id);
     if prepared_body.is_some() && !assembled {
         // Spliced the classic way: what was prepared for this task is of no further use.
         crate::db::pieces::lock(&mut tx, &task_id).await?;
         crate::db::pieces::clear(&mut tx, &task_id).await?;
     }
     let old_key = tasks::record_splice(&mut tx, &task_id, &result).await?;
-    super::callback::enqueue_result(state, &mut tx, &task_id).await?;
+    super::callback::enqueue_result(ctx, &mut tx, &task_id).await?;
     tx.commit().await?;
     if prepared_body.is_some() {
         // What crashed or superseded runs left there, too.
-        state.store.delete_prefix(&keys::assembly_prefix(&task_id)).await.ok();
+        ctx.store.delete_prefix(&keys::assembly_prefix(&task_id)).await.ok();
     }
     if let Some(old) = old_key.filter(|k| *k != key) {
-        state.store.delete(&old).await.ok();
+        ctx.store.delete(&old).await.ok();
     }
     let m = &crate::metrics::METRICS;
     m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
@@ -185,20 +184,19 @@ pub async fn run(state: &AppState, job: SpliceJob, claim: &queue::Job, progress:
 /// the slices are read (downloaded into `tmp` first when the store is remote); the MP4 is made in
 /// `tmp`.
 async fn splice_whole(
-    state: &AppState,
+    ctx: &Context,
     stored: &[Slice],
     tmp: &Path,
     progress: &Progress,
 ) -> Result<(Summary, PathBuf), JobError> {
     let mut inputs = Vec::with_capacity(stored.len());
     for s in stored {
-        inputs.push(match state.store.local_path(&s.object_key) {
+        inputs.push(match ctx.store.local_path(&s.object_key) {
             Some(p) => p,
             None => {
                 let p = tmp.join(format!("{:06}.flv", s.slice_index));
                 let tick = |n: u64| progress.tick(n);
-                state
-                    .store
+                ctx.store
                     .download(&s.object_key, &p, &tick)
                     .await
                     .map_err(JobError::Retry)?;

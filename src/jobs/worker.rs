@@ -8,9 +8,8 @@
 //! back to the queue (`queue::release`) for the next instance. Every `lease / 2` it also reaps
 //! expired leases and starts splices for recordings whose recorder went quiet.
 
-use super::{callback, prepare, queue, retention, splice, JobError};
+use super::{callback, prepare, queue, retention, splice, Context, JobError};
 use crate::progress::Progress;
-use crate::startup::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
@@ -28,8 +27,8 @@ pub fn worker_id() -> String {
 
 /// Runs until `stop` turns true, then returns once running jobs finished or were handed back
 /// (at the latest when `stop_by` says).
-pub async fn run(state: AppState, mut stop: watch::Receiver<Option<Instant>>) {
-    let cfg = state.settings.jobs.clone();
+pub async fn run(ctx: Context, mut stop: watch::Receiver<Option<Instant>>) {
+    let cfg = ctx.settings.jobs.clone();
     let lease = Duration::from_secs(cfg.lease_secs.max(2));
     let poll = Duration::from_millis(cfg.poll_interval_ms.max(10));
     let worker = worker_id();
@@ -41,7 +40,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<Option<Instant>>) {
         while running.try_join_next().is_some() {}
         if last_maintenance.is_none_or(|t| t.elapsed() >= lease / 2) {
             last_maintenance = Some(Instant::now());
-            if let Err(e) = maintenance(&state).await {
+            if let Err(e) = maintenance(&ctx).await {
                 tracing::warn!("job maintenance: {e:#}");
             }
         }
@@ -49,11 +48,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<Option<Instant>>) {
             p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
             _ = stop.changed() => break,
         };
-        let pause = match queue::claim(&state.db, &worker, lease).await {
+        let pause = match queue::claim(&ctx.db, &worker, lease).await {
             Ok(Some(job)) => {
-                let (state, stop) = (state.clone(), stop.clone());
+                let (ctx, stop) = (ctx.clone(), stop.clone());
                 running.spawn(async move {
-                    execute(&state, job, lease, stop).await;
+                    execute(&ctx, job, lease, stop).await;
                     drop(permit);
                 });
                 continue;
@@ -75,13 +74,13 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<Option<Instant>>) {
     tracing::info!(worker, "job worker stopped");
 }
 
-async fn maintenance(state: &AppState) -> anyhow::Result<()> {
-    let reaped = queue::reap(&state.db).await?;
+async fn maintenance(ctx: &Context) -> anyhow::Result<()> {
+    let reaped = queue::reap(&ctx.db).await?;
     crate::metrics::add(&crate::metrics::METRICS.jobs_reaped, reaped);
     if reaped > 0 {
         tracing::warn!(reaped, "re-queued jobs whose worker stopped or stalled");
     }
-    splice::enqueue_idle(state).await?;
+    splice::enqueue_idle(ctx).await?;
     Ok(())
 }
 
@@ -95,13 +94,13 @@ enum Verdict {
 
 /// Watches a running job: renews its lease while it progresses; returns when it must be given up.
 async fn watchdog(
-    state: &AppState,
+    ctx: &Context,
     job: &queue::Job,
     progress: &Progress,
     lease: Duration,
     mut stop: watch::Receiver<Option<Instant>>,
 ) -> Verdict {
-    let stall = Duration::from_secs(state.settings.jobs.stall_secs.max(1));
+    let stall = Duration::from_secs(ctx.settings.jobs.stall_secs.max(1));
     let (mut seen, mut moved_at) = (progress.ticks(), Instant::now());
     let tick = (lease / 3).min(stall / 2).max(Duration::from_millis(100));
     loop {
@@ -123,7 +122,7 @@ async fn watchdog(
         } else if moved_at.elapsed() >= stall {
             return Verdict::Stalled(moved_at.elapsed());
         }
-        match queue::heartbeat(&state.db, job.id, job.claim, lease).await {
+        match queue::heartbeat(&ctx.db, job.id, job.claim, lease).await {
             Ok(true) => {}
             Ok(false) => return Verdict::LeaseLost,
             Err(e) => tracing::warn!(job = job.id, "heartbeat: {e}"),
@@ -131,19 +130,19 @@ async fn watchdog(
     }
 }
 
-async fn execute(state: &AppState, job: queue::Job, lease: Duration, stop: watch::Receiver<Option<Instant>>) {
+async fn execute(ctx: &Context, job: queue::Job, lease: Duration, stop: watch::Receiver<Option<Instant>>) {
     let started = Instant::now();
     tracing::info!(job = job.id, kind = %job.kind, key = %job.unique_key, attempt = job.attempts, "job started");
     let progress = Progress::new();
-    progress.set_deadline(Duration::from_secs(state.settings.jobs.deadline_min_secs.max(1)));
-    let mut run = tokio::spawn(dispatch(state.clone(), job.clone(), progress.clone()));
+    progress.set_deadline(Duration::from_secs(ctx.settings.jobs.deadline_min_secs.max(1)));
+    let mut run = tokio::spawn(dispatch(ctx.clone(), job.clone(), progress.clone()));
     let outcome = tokio::select! {
         r = &mut run => match r {
             Ok(r) => r,
             Err(e) if e.is_panic() => Err(JobError::Permanent(anyhow::anyhow!("the job panicked: {e}"))),
             Err(e) => Err(JobError::Retry(anyhow::anyhow!("the job was cancelled: {e}"))),
         },
-        v = watchdog(state, &job, &progress, lease, stop) => {
+        v = watchdog(ctx, &job, &progress, lease, stop) => {
             // Abandon the run: its thread notices `cancelled` at its next step, or never; either
             // way nothing waits on it, and its claim no longer lets it publish.
             progress.cancel();
@@ -158,7 +157,7 @@ async fn execute(state: &AppState, job: queue::Job, lease: Duration, stop: watch
                     return;
                 }
                 Verdict::Shutdown => {
-                    match queue::release(&state.db, job.id, job.claim).await {
+                    match queue::release(&ctx.db, job.id, job.claim).await {
                         Ok(_) => tracing::info!(job = job.id, "shutting down: job handed back to the queue"),
                         Err(e) => tracing::warn!(job = job.id, "handing the job back: {e} (its lease will expire)"),
                     }
@@ -171,17 +170,17 @@ async fn execute(state: &AppState, job: queue::Job, lease: Duration, stop: watch
     let recorded = match &outcome {
         Ok(()) => {
             tracing::info!(job = job.id, kind = %job.kind, ms, "job done");
-            queue::complete(&state.db, job.id, job.claim).await.map(|_| false)
+            queue::complete(&ctx.db, job.id, job.claim).await.map(|_| false)
         }
         Err(e) => {
             let retry = e.retry();
             tracing::warn!(job = job.id, kind = %job.kind, ms, ?retry, "job failed: {e}");
-            queue::fail(&state.db, &job, &e.to_string(), retry).await
+            queue::fail(&ctx.db, &job, &e.to_string(), retry).await
         }
     };
     match recorded {
         Ok(true) => {
-            if let Err(e) = gave_up(state, &job, outcome.err().map(|e| e.to_string()).unwrap_or_default()).await {
+            if let Err(e) = gave_up(ctx, &job, outcome.err().map(|e| e.to_string()).unwrap_or_default()).await {
                 tracing::warn!(job = job.id, "recording the failure: {e:#}");
             }
         }
@@ -190,34 +189,34 @@ async fn execute(state: &AppState, job: queue::Job, lease: Duration, stop: watch
     }
 }
 
-async fn dispatch(state: AppState, job: queue::Job, progress: Progress) -> Result<(), JobError> {
+async fn dispatch(ctx: Context, job: queue::Job, progress: Progress) -> Result<(), JobError> {
     crate::metrics::add(&crate::metrics::METRICS.job_attempts, 1);
     match job.kind.as_str() {
         splice::KIND => {
             let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
-            splice::run(&state, payload, &job, &progress).await
+            splice::run(&ctx, payload, &job, &progress).await
         }
         callback::KIND => {
             let payload = serde_json::from_value(job.payload).map_err(|e| JobError::Permanent(e.into()))?;
-            callback::run(&state, payload, job.attempts).await
+            callback::run(&ctx, payload, job.attempts).await
         }
-        retention::KIND => retention::run(&state, &progress).await,
+        retention::KIND => retention::run(&ctx, &progress).await,
         prepare::KIND => {
             let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
-            prepare::run(&state, payload, &progress).await
+            prepare::run(&ctx, payload, &progress).await
         }
         other => Err(JobError::Permanent(anyhow::anyhow!("unknown job kind {other:?}"))),
     }
 }
 
 /// A job out of attempts: tell whoever waits on it.
-async fn gave_up(state: &AppState, job: &queue::Job, error: String) -> anyhow::Result<()> {
+async fn gave_up(ctx: &Context, job: &queue::Job, error: String) -> anyhow::Result<()> {
     if job.kind == splice::KIND {
         crate::metrics::add(&crate::metrics::METRICS.splices_failed, 1);
         let payload: splice::SpliceJob = serde_json::from_value(job.payload.clone())?;
-        let mut tx = state.db.begin().await?;
+        let mut tx = ctx.db.begin().await?;
         crate::db::tasks::mark_failed(&mut *tx, &payload.task_id, &error).await?;
-        callback::enqueue_result(state, &mut tx, &payload.task_id).await?;
+        callback::enqueue_result(ctx, &mut tx, &payload.task_id).await?;
         tx.commit().await?;
     }
     Ok(())

@@ -219,7 +219,9 @@ async fn orphaned_objects_and_half_written_files_are_swept_and_live_ones_stay() 
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // The instance's own periodic sweep may get there first; either way they go.
-    localrecord::ingest::sweep::sweep_objects(&app.state).await.unwrap();
+    localrecord::ingest::sweep::sweep_objects(&app.state.ingest)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read_dir(&partial_dir).unwrap().count(),
         0,

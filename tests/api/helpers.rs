@@ -4,7 +4,8 @@
 use localrecord::admin::{self, AppKeys};
 use localrecord::auth::usersig;
 use localrecord::config::{Settings, StoreBackend};
-use localrecord::startup::{AppState, Application};
+use localrecord::http::AppState;
+use localrecord::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};

@@ -107,7 +107,7 @@ async fn scenario_upload_stop_splice_play(kind: StoreKind) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Temp files are gone once the job is done (the instance's scratch dir keeps only its lock).
-    let left: Vec<_> = std::fs::read_dir(app.state.scratch.dir())
+    let left: Vec<_> = std::fs::read_dir(app.state.jobs.scratch.dir())
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())

@@ -509,7 +509,7 @@ async fn abandoned_uploads_expire_and_their_bytes_are_deleted() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = app.tus(Method::HEAD, &url, "alice").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
-    let report = localrecord::ingest::sweep::sweep(&app.state).await.unwrap();
+    let report = localrecord::ingest::sweep::sweep(&app.state.ingest).await.unwrap();
     assert_eq!((report.expired, report.orphans), (1, 1));
     no_parts_left(&app).await;
     let r = app.tus(Method::HEAD, &url, "alice").send().await.unwrap();

@@ -342,8 +342,8 @@ impl Cluster {
                 report.duplicate_deliveries += 1;
             }
         }
-        localrecord::ingest::sweep::sweep(&state).await.unwrap();
-        let swept = localrecord::ingest::sweep::sweep_objects(&state).await.unwrap();
+        localrecord::ingest::sweep::sweep(&state.ingest).await.unwrap();
+        let swept = localrecord::ingest::sweep::sweep_objects(&state.ingest).await.unwrap();
         if swept.orphans > 0 {
             tracing::info!(orphans = swept.orphans, "orphans left by kills were swept");
         }

@@ -9,7 +9,7 @@ use super::session::{self, Action};
 use super::{render, render_status, Page, PageError};
 use crate::db::console::{self, Principal};
 use crate::http::error::Error;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -78,7 +78,7 @@ async fn usersig(State(state): State<AppState>, req: Request) -> Page {
     if appid.is_empty() || identifier.is_empty() || sig.is_empty() {
         return refused("Give the SdkAppId, the identifier and its UserSig.".into());
     }
-    let caller = match crate::auth::caller::verify(&state, appid, identifier, sig).await {
+    let caller = match crate::http::caller::verify(&state, appid, identifier, sig).await {
         Ok(c) => c,
         Err(Error::AuthFailed(msg)) => {
             if let Some(ip) = ip {

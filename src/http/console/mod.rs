@@ -17,7 +17,7 @@ pub mod session;
 mod view;
 
 use super::error::Error;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

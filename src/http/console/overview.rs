@@ -4,7 +4,7 @@
 use super::session::Session;
 use super::{render, view, Page};
 use crate::db::{audit, console_views};
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::Router;

@@ -8,7 +8,7 @@ use super::session::Session;
 use super::{render, render_status, view, Page};
 use crate::db::console_views::{self, Search};
 use crate::db::tasks::Task;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;

@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::db::apps::App;
 use crate::db::console::{self, Principal};
 use crate::http::error::Error;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

@@ -8,7 +8,7 @@ pub mod errors;
 mod security;
 mod webhook;
 
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;

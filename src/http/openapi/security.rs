@@ -1,5 +1,5 @@
 //! The security schemes: a UserSig (Tencent TLS signature v2) as three query parameters or one
-//! `Authorization: UserSig ...` header (see `auth::caller`), the query API's `sign`, and the
+//! `Authorization: UserSig ...` header (see `http::caller`), the query API's `sign`, and the
 //! metrics token.
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -3,10 +3,10 @@
 //! `Authorization: UserSig sdkappid=1400000001,identifier=alice,usersig=<token>`
 //! (values may be percent-encoded, for identifiers outside ASCII).
 
-use super::usersig;
+use super::error::Error;
+use crate::auth::usersig;
 use crate::db::apps::App;
-use crate::http::error::Error;
-use crate::startup::AppState;
+use crate::http::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::collections::HashMap;
@@ -120,7 +120,7 @@ pub async fn verify(state: &AppState, appid: &str, identifier: &str, token: &str
         .ok_or_else(|| Error::AuthFailed(format!("unknown SdkAppId {sdkappid}")))?;
     // The current key, then (during a rotation's overlap) the one it replaced; the error reported
     // is the current key's.
-    let now = super::now();
+    let now = crate::auth::now();
     let mut verified = Err(Error::AuthFailed("no key".into()));
     for (i, key) in app.secret_keys().into_iter().enumerate() {
         match usersig::verify(token, sdkappid as u64, identifier, key, now) {

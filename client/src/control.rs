@@ -6,7 +6,7 @@
 
 mod guard;
 
-pub use guard::{parse_origin, Access};
+pub use guard::{parse_origin, Access, BadOrigin};
 
 use crate::api::codes;
 use crate::recorder::{CtlError, Recorder, StartParams};

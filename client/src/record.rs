@@ -53,40 +53,65 @@ pub struct RecordArgs {
     wait_secs: u64,
 }
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A command-line value that does not parse; clap prints the message after the value and flag.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgError {
+    #[error("bad duration '{given}'")]
+    Duration {
+        given: String,
+        source: std::num::ParseFloatError,
+    },
+    #[error("bad duration unit in '{0}' (use s, m, h)")]
+    DurationUnit(String),
+    #[error("bad window id '{given}'")]
+    Window {
+        given: String,
+        source: std::num::ParseIntError,
+    },
+    #[error("use x,y,width,height")]
+    Region,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, ArgError> {
     let (num, unit) = s.trim().split_at(
         s.trim()
             .find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(s.trim().len()),
     );
-    let n: f64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
+    let n: f64 = num.parse().map_err(|source| ArgError::Duration {
+        given: s.to_owned(),
+        source,
+    })?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "ms" => n / 1000.0,
-        _ => return Err(format!("bad duration unit in '{s}' (use s, m, h)")),
+        _ => return Err(ArgError::DurationUnit(s.to_owned())),
     };
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn parse_window(s: &str) -> Result<u32, String> {
+fn parse_window(s: &str) -> Result<u32, ArgError> {
     match s.strip_prefix("0x") {
         Some(h) => u32::from_str_radix(h, 16),
         None => s.parse(),
     }
-    .map_err(|_| format!("bad window id '{s}'"))
+    .map_err(|source| ArgError::Window {
+        given: s.to_owned(),
+        source,
+    })
 }
 
-fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), String> {
+fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), ArgError> {
     let v: Vec<u32> = s
         .split(',')
         .map(|p| p.trim().parse())
         .collect::<Result<_, _>>()
-        .map_err(|_| "use x,y,width,height")?;
+        .map_err(|_| ArgError::Region)?;
     match v[..] {
         [x, y, w, h] => Ok((x, y, w, h)),
-        _ => Err("use x,y,width,height".into()),
+        _ => Err(ArgError::Region),
     }
 }
 

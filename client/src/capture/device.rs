@@ -1,7 +1,7 @@
 //! FFmpeg input devices (x11grab, gdigrab, avfoundation, pulse, alsa): open, decode, convert to
 //! the engine's formats, stamp with the capture instant.
 
-use super::{stopped, Input, AUDIO_RATE};
+use super::{stopped, Error, Input, AUDIO_RATE};
 use ffmpeg::format::{Pixel, Sample};
 use ffmpeg::software::{resampling, scaling};
 use ffmpeg::util::channel_layout::ChannelLayout;
@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Opens `input` with FFmpeg's input device `format` and its options.
-pub fn open(format: &str, input: &str, options: &[(String, String)]) -> Result<ffmpeg::format::context::Input, String> {
-    let name = CString::new(format).map_err(|_| "bad device name".to_owned())?;
+pub fn open(format: &str, input: &str, options: &[(String, String)]) -> Result<ffmpeg::format::context::Input, Error> {
+    let name = CString::new(format).map_err(Error::BadDeviceName)?;
     // SAFETY: av_find_input_format only reads the name; the returned pointer is static.
     let fmt = unsafe { ffmpeg::ffi::av_find_input_format(name.as_ptr()) };
     if fmt.is_null() {
-        return Err(format!("this FFmpeg has no input device '{format}'"));
+        return Err(Error::NoDevice(format.to_owned()));
     }
     let mut dict = Dictionary::new();
     for (k, v) in options {
@@ -29,8 +29,12 @@ pub fn open(format: &str, input: &str, options: &[(String, String)]) -> Result<f
     let fmt = ffmpeg::Format::Input(unsafe { ffmpeg::format::Input::wrap(fmt as *mut _) });
     match ffmpeg::format::open_with(input, &fmt, dict) {
         Ok(ffmpeg::format::context::Context::Input(i)) => Ok(i),
-        Ok(_) => Err("not an input".into()),
-        Err(e) => Err(format!("{format} '{input}': {e}")),
+        Ok(_) => Err(Error::NotAnInput),
+        Err(source) => Err(Error::Device {
+            format: format.to_owned(),
+            input: input.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -38,16 +42,17 @@ pub fn open(format: &str, input: &str, options: &[(String, String)]) -> Result<f
 fn best_stream(
     ictx: &ffmpeg::format::context::Input,
     kind: media::Type,
-) -> Result<(usize, ffmpeg::decoder::Decoder), String> {
+) -> Result<(usize, ffmpeg::decoder::Decoder), Error> {
     let what = if kind == media::Type::Audio { "audio" } else { "video" };
-    let stream = ictx
-        .streams()
-        .best(kind)
-        .ok_or_else(|| format!("the device gives no {what}"))?;
+    let stream = ictx.streams().best(kind).ok_or(Error::NoStream(what))?;
     let decoder = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| format!("{what} decoder: {e}"))?
+        .map_err(decoder_error(what))?
         .decoder();
     Ok((stream.index(), decoder))
+}
+
+fn decoder_error(kind: &'static str) -> impl FnOnce(ffmpeg::Error) -> Error {
+    move |source| Error::Decoder { kind, source }
 }
 
 /// Starts a thread that grabs video from the device, converted to even-sized YUV420P.
@@ -57,11 +62,11 @@ pub fn video(
     options: Vec<(String, String)>,
     tx: SyncSender<Input>,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>, String> {
+) -> Result<std::thread::JoinHandle<()>, Error> {
     let mut ictx = open(format, input, &options)?;
     let (index, decoder) = best_stream(&ictx, media::Type::Video)?;
-    let mut decoder = decoder.video().map_err(|e| format!("video decoder: {e}"))?;
-    let what = format!("{format} '{input}'");
+    let mut decoder = decoder.video().map_err(decoder_error("video"))?;
+    let (format, input) = (format.to_owned(), input.to_owned());
     Ok(std::thread::spawn(move || {
         let mut decoded = frame::Video::empty();
         let mut scaler: Option<scaling::Context> = None;
@@ -73,7 +78,7 @@ pub fn video(
                 return;
             }
             let Some((s, packet)) = packets.next() else {
-                let _ = tx.send(Input::VideoFailed(format!("{what} ended")));
+                let _ = tx.send(Input::VideoFailed(Error::VideoEnded { format, input }));
                 return;
             };
             let at = Instant::now();
@@ -88,7 +93,7 @@ pub fn video(
                     slot => match scaling::Context::get(f, w, h, Pixel::YUV420P, ow, oh, scaling::Flags::BILINEAR) {
                         Ok(s) => slot.insert(s),
                         Err(e) => {
-                            let _ = tx.send(Input::VideoFailed(format!("scaler: {e}")));
+                            let _ = tx.send(Input::VideoFailed(Error::Scaler(e)));
                             return;
                         }
                     },
@@ -108,10 +113,10 @@ pub fn audio(
     input: &str,
     tx: SyncSender<Input>,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>, String> {
+) -> Result<std::thread::JoinHandle<()>, Error> {
     let mut ictx = open(format, input, &[])?;
     let (index, decoder) = best_stream(&ictx, media::Type::Audio)?;
-    let mut decoder = decoder.audio().map_err(|e| format!("audio decoder: {e}"))?;
+    let mut decoder = decoder.audio().map_err(decoder_error("audio"))?;
     Ok(std::thread::spawn(move || {
         let mut decoded = frame::Audio::empty();
         let mut swr: Option<resampling::Context> = None;
@@ -147,7 +152,7 @@ pub fn audio(
                 let cap = decoded.samples() * AUDIO_RATE as usize / rate.max(1) as usize + 256;
                 let mut out = frame::Audio::new(packed, cap, ChannelLayout::STEREO);
                 if let Err(e) = sw.run(&decoded, &mut out) {
-                    let _ = tx.send(Input::AudioFailed(format!("resampling: {e}")));
+                    let _ = tx.send(Input::AudioFailed(Error::Resampler(e)));
                     return;
                 }
                 let bytes = &out.data(0)[..out.samples() * 8];
@@ -160,6 +165,6 @@ pub fn audio(
                 }
             }
         }
-        let _ = tx.send(Input::AudioFailed("the audio device ended".into()));
+        let _ = tx.send(Input::AudioFailed(Error::AudioEnded));
     }))
 }

@@ -3,9 +3,11 @@
 //! stamped with the instant it was captured. The engine owns time; sources only report it.
 
 pub mod device;
+mod error;
 pub mod synthetic;
 pub mod x11;
 
+pub use error::Error;
 use ffmpeg_next as ffmpeg;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -23,9 +25,9 @@ pub enum Input {
     Audio(Vec<f32>, Instant),
     /// The video source failed for good (the window closed, the device vanished): the recording
     /// ends with what it has.
-    VideoFailed(String),
+    VideoFailed(Error),
     /// The audio source failed; the recording goes on without sound.
-    AudioFailed(String),
+    AudioFailed(Error),
     Pause(Instant),
     Resume(Instant),
     Stop,
@@ -96,8 +98,8 @@ impl Capture {
 
 /// Opens the sources (errors here are the caller's bad parameters or missing devices) and starts
 /// one thread per source feeding `tx`.
-pub fn start(spec: &CaptureSpec, tx: SyncSender<Input>) -> Result<Capture, String> {
-    ffmpeg::init().map_err(|e| format!("FFmpeg: {e}"))?;
+pub fn start(spec: &CaptureSpec, tx: SyncSender<Input>) -> Result<Capture, Error> {
+    ffmpeg::init().map_err(Error::Init)?;
     ffmpeg::device::register_all();
     // libx264's statistics and device chatter are not the user's business; errors still show.
     ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);

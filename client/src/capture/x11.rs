@@ -2,8 +2,9 @@
 //! through `_NET_WM_PID`; `x`/`y`/`Width`/`Height` cut a region out of the window (or the screen).
 //! The grab itself is FFmpeg's x11grab.
 
-use super::Region;
+use super::{Error, Region};
 use x11rb::connection::Connection;
+use x11rb::errors::ReplyError;
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, MapState, Window};
 
 /// What x11grab is asked to grab.
@@ -34,12 +35,15 @@ impl Grab {
 }
 
 /// Finds the window and checks the region fits in it. Errors are for the caller's parameters.
-pub fn resolve(display: Option<&str>, region: &Region) -> Result<Grab, String> {
+pub fn resolve(display: Option<&str>, region: &Region) -> Result<Grab, Error> {
     let name = display
         .map(str::to_owned)
         .or_else(|| std::env::var("DISPLAY").ok())
-        .ok_or("no X display (set DISPLAY or --display)")?;
-    let (conn, screen) = x11rb::connect(Some(&name)).map_err(|e| format!("X display {name}: {e}"))?;
+        .ok_or(Error::NoDisplay)?;
+    let (conn, screen) = match x11rb::connect(Some(&name)) {
+        Ok(c) => c,
+        Err(source) => return Err(Error::Display { name, source }),
+    };
     let root = conn.setup().roots[screen].root;
     let window = match (region.window, &region.app_proc) {
         (0, Some(proc_name)) => find_window_of(&conn, root, proc_name)?,
@@ -48,9 +52,9 @@ pub fn resolve(display: Option<&str>, region: &Region) -> Result<Grab, String> {
     };
     let geo = conn
         .get_geometry(window)
-        .map_err(|e| e.to_string())?
+        .map_err(ReplyError::from)?
         .reply()
-        .map_err(|_| format!("no X window {window:#x}"))?;
+        .map_err(|source| Error::NoWindow { window, source })?;
     let (ww, wh) = (geo.width as u32, geo.height as u32);
     let width = if region.width == 0 {
         ww.saturating_sub(region.x)
@@ -63,10 +67,15 @@ pub fn resolve(display: Option<&str>, region: &Region) -> Result<Grab, String> {
         region.height
     };
     if width < 2 || height < 2 || region.x + width > ww || region.y + height > wh {
-        return Err(format!(
-            "region {}x{} at {},{} does not fit the {ww}x{wh} window {window:#x}",
-            width, height, region.x, region.y
-        ));
+        return Err(Error::RegionOutside {
+            x: region.x,
+            y: region.y,
+            width,
+            height,
+            window,
+            window_width: ww,
+            window_height: wh,
+        });
     }
     Ok(Grab {
         input: name,
@@ -99,16 +108,15 @@ pub fn pids_named(name: &str) -> Vec<u32> {
 }
 
 /// The largest viewable window whose `_NET_WM_PID` belongs to a process named `name`.
-fn find_window_of(conn: &impl Connection, root: Window, name: &str) -> Result<Window, String> {
+fn find_window_of(conn: &impl Connection, root: Window, name: &str) -> Result<Window, Error> {
     let pids = pids_named(name);
     if pids.is_empty() {
-        return Err(format!("no process named '{name}'"));
+        return Err(Error::NoProcess(name.to_owned()));
     }
     let atom = conn
         .intern_atom(false, b"_NET_WM_PID")
-        .map_err(|e| e.to_string())?
-        .reply()
-        .map_err(|e| e.to_string())?
+        .map_err(ReplyError::from)?
+        .reply()?
         .atom;
     let mut best: Option<(u32, Window)> = None;
     let mut todo = vec![root];
@@ -140,5 +148,5 @@ fn find_window_of(conn: &impl Connection, root: Window, name: &str) -> Result<Wi
         }
     }
     best.map(|(_, w)| w)
-        .ok_or_else(|| format!("process '{name}' has no visible X window"))
+        .ok_or_else(|| Error::WindowNotFound(name.to_owned()))
 }

@@ -29,17 +29,20 @@ pub struct Access {
     pub origins: Vec<String>,
 }
 
+/// A value given as a web origin that is not one (a path, a wildcard, `null`, no scheme).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not an origin like https://class.example.com")]
+pub struct BadOrigin(pub String);
+
 /// `scheme://host[:port]`, lowercased, without a trailing slash. `*` and `null` are refused:
 /// every allowed page is named.
-pub fn parse_origin(s: &str) -> Result<String, String> {
+pub fn parse_origin(s: &str) -> Result<String, BadOrigin> {
     let o = s.trim().trim_end_matches('/').to_ascii_lowercase();
-    let (scheme, rest) = o
-        .split_once("://")
-        .ok_or_else(|| format!("'{s}' is not an origin like https://class.example.com"))?;
+    let (scheme, rest) = o.split_once("://").ok_or_else(|| BadOrigin(s.to_owned()))?;
     let ok_scheme = matches!(scheme, "http" | "https");
     let ok_rest = !rest.is_empty() && !rest.contains(['/', '?', '#', '@', '*', ' ']);
     if !ok_scheme || !ok_rest {
-        return Err(format!("'{s}' is not an origin like https://class.example.com"));
+        return Err(BadOrigin(s.to_owned()));
     }
     Ok(o)
 }

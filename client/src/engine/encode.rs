@@ -1,6 +1,7 @@
 //! The two encoders: H.264 (libx264) with millisecond timestamps of the recording clock, and AAC
 //! fed from a sample FIFO in exact 1024-sample frames.
 
+use super::Error;
 use crate::capture::AUDIO_RATE;
 use ffmpeg::codec::{self, Id};
 use ffmpeg::format::{Pixel, Sample};
@@ -17,14 +18,11 @@ pub struct VideoEncoder {
 }
 
 impl VideoEncoder {
-    pub fn new(width: u32, height: u32, fps: u32, bps: u32) -> Result<VideoEncoder, String> {
+    pub fn new(width: u32, height: u32, fps: u32, bps: u32) -> Result<VideoEncoder, Error> {
         let codec = ffmpeg::encoder::find_by_name("libx264")
             .or_else(|| ffmpeg::encoder::find(Id::H264))
-            .ok_or("this FFmpeg has no H.264 encoder (libx264)")?;
-        let mut enc = codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .video()
-            .map_err(|e| e.to_string())?;
+            .ok_or(Error::NoH264Encoder)?;
+        let mut enc = codec::context::Context::new_with_codec(codec).encoder().video()?;
         enc.set_width(width);
         enc.set_height(height);
         enc.set_format(Pixel::YUV420P);
@@ -41,20 +39,20 @@ impl VideoEncoder {
         // is on disk within a frame, and a kill loses at most that.
         opts.set("tune", "zerolatency");
         opts.set("forced-idr", "1");
-        let enc = enc.open_with(opts).map_err(|e| format!("opening libx264: {e}"))?;
+        let enc = enc.open_with(opts).map_err(encoder_error("opening libx264"))?;
         let params = codec::Parameters::from(&enc);
         Ok(VideoEncoder { enc, params })
     }
 
     /// Encodes a frame at `ms` (None: flush); a keyframe when `key`.
-    pub fn encode(&mut self, frame: Option<(&mut frame::Video, i64, bool)>) -> Result<Vec<Packet>, String> {
+    pub fn encode(&mut self, frame: Option<(&mut frame::Video, i64, bool)>) -> Result<Vec<Packet>, Error> {
         match frame {
             Some((f, ms, key)) => {
                 f.set_pts(Some(ms));
                 f.set_kind(if key { picture::Type::I } else { picture::Type::None });
-                self.enc.send_frame(f).map_err(|e| format!("encoding video: {e}"))?;
+                self.enc.send_frame(f).map_err(encoder_error("encoding video"))?;
             }
-            None => self.enc.send_eof().map_err(|e| e.to_string())?,
+            None => self.enc.send_eof()?,
         }
         let mut out = Vec::new();
         let mut p = Packet::empty();
@@ -75,19 +73,16 @@ pub struct AudioEncoder {
 }
 
 impl AudioEncoder {
-    pub fn new() -> Result<AudioEncoder, String> {
-        let codec = ffmpeg::encoder::find(Id::AAC).ok_or("this FFmpeg has no AAC encoder")?;
-        let mut enc = codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .audio()
-            .map_err(|e| e.to_string())?;
+    pub fn new() -> Result<AudioEncoder, Error> {
+        let codec = ffmpeg::encoder::find(Id::AAC).ok_or(Error::NoAacEncoder)?;
+        let mut enc = codec::context::Context::new_with_codec(codec).encoder().audio()?;
         enc.set_rate(AUDIO_RATE as i32);
         enc.set_channel_layout(ChannelLayout::STEREO);
         enc.set_format(Sample::F32(ffmpeg::format::sample::Type::Planar));
         enc.set_bit_rate(128_000);
         enc.set_time_base(Rational(1, AUDIO_RATE as i32));
         enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        let enc = enc.open().map_err(|e| format!("opening the AAC encoder: {e}"))?;
+        let enc = enc.open().map_err(encoder_error("opening the AAC encoder"))?;
         let params = codec::Parameters::from(&enc);
         let frame_size = (enc.frame_size() as usize).max(1);
         Ok(AudioEncoder {
@@ -105,7 +100,7 @@ impl AudioEncoder {
     }
 
     /// Appends interleaved stereo samples; returns packets (pts in 1/44100).
-    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Packet>, String> {
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<Packet>, Error> {
         self.fifo.extend_from_slice(samples);
         let mut out = Vec::new();
         while self.fifo.len() >= self.frame_size * 2 {
@@ -116,24 +111,24 @@ impl AudioEncoder {
     }
 
     /// `n` samples of silence (to close a gap in the device's delivery).
-    pub fn silence(&mut self, n: usize) -> Result<Vec<Packet>, String> {
+    pub fn silence(&mut self, n: usize) -> Result<Vec<Packet>, Error> {
         self.push(&vec![0.0; n * 2])
     }
 
     /// Encodes what is queued (padded with silence) and drains the encoder.
-    pub fn finish(&mut self) -> Result<Vec<Packet>, String> {
+    pub fn finish(&mut self) -> Result<Vec<Packet>, Error> {
         let mut out = Vec::new();
         if !self.fifo.is_empty() {
             let mut chunk = std::mem::take(&mut self.fifo);
             chunk.resize(self.frame_size * 2, 0.0);
             self.send(&chunk, &mut out)?;
         }
-        self.enc.send_eof().map_err(|e| e.to_string())?;
+        self.enc.send_eof()?;
         self.drain(&mut out);
         Ok(out)
     }
 
-    fn send(&mut self, interleaved: &[f32], out: &mut Vec<Packet>) -> Result<(), String> {
+    fn send(&mut self, interleaved: &[f32], out: &mut Vec<Packet>) -> Result<(), Error> {
         let n = interleaved.len() / 2;
         let mut f = frame::Audio::new(
             Sample::F32(ffmpeg::format::sample::Type::Planar),
@@ -149,7 +144,7 @@ impl AudioEncoder {
         }
         f.set_pts(Some(self.written));
         self.written += n as i64;
-        self.enc.send_frame(&f).map_err(|e| format!("encoding audio: {e}"))?;
+        self.enc.send_frame(&f).map_err(encoder_error("encoding audio"))?;
         self.drain(out);
         Ok(())
     }
@@ -160,4 +155,8 @@ impl AudioEncoder {
             out.push(std::mem::replace(&mut p, Packet::empty()));
         }
     }
+}
+
+fn encoder_error(step: &'static str) -> impl FnOnce(ffmpeg::Error) -> Error {
+    move |source| Error::Encoder { step, source }
 }

@@ -3,6 +3,7 @@
 //! its last frame; the data is fsynced at every keyframe, so a power cut loses at most a GOP.
 
 use super::encode::MS;
+use super::Error;
 use ffmpeg::codec::{self, Id};
 use ffmpeg::Packet;
 use ffmpeg_next as ffmpeg;
@@ -36,8 +37,8 @@ impl FlvOut {
         base_ms: i64,
         video: &codec::Parameters,
         audio: Option<&codec::Parameters>,
-    ) -> Result<FlvOut, String> {
-        let err = |e: ffmpeg::Error| format!("writing {}: {e}", path.display());
+    ) -> Result<FlvOut, Error> {
+        let err = muxer_error("writing", path);
         let mut octx = ffmpeg::format::output_as(path, "flv").map_err(err)?;
         for p in std::iter::once(video).chain(audio) {
             let mut s = octx.add_stream(ffmpeg::encoder::find(Id::None)).map_err(err)?;
@@ -49,7 +50,7 @@ impl FlvOut {
         let mut opts = ffmpeg::Dictionary::new();
         opts.set("flush_packets", "1");
         octx.write_header_with(opts).map_err(err)?;
-        let sync = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let sync = std::fs::File::open(path).map_err(file_error(path))?;
         Ok(FlvOut {
             octx,
             path: path.to_owned(),
@@ -61,7 +62,7 @@ impl FlvOut {
         })
     }
 
-    pub fn write(&mut self, t: &Timed) -> Result<(), String> {
+    pub fn write(&mut self, t: &Timed) -> Result<(), Error> {
         if t.stream == 1 && !self.has_audio {
             return Ok(());
         }
@@ -84,26 +85,38 @@ impl FlvOut {
         p.set_dts(Some(ts));
         p.set_duration(t.duration_ms);
         p.set_position(-1);
-        p.write(&mut self.octx)
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
+        p.write(&mut self.octx).map_err(muxer_error("writing", &self.path))?;
         self.end_ms = self.end_ms.max(t.ms + t.duration_ms);
         if t.stream == 0 && t.packet.is_key() {
-            self.sync
-                .sync_data()
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            self.sync.sync_data().map_err(file_error(&self.path))?;
         }
         Ok(())
     }
 
     /// Writes the trailer (duration and size in the header) and fsyncs. Returns (ms, bytes).
-    pub fn finish(mut self) -> Result<(i64, u64), String> {
+    pub fn finish(mut self) -> Result<(i64, u64), Error> {
         self.octx
             .write_trailer()
-            .map_err(|e| format!("finishing {}: {e}", self.path.display()))?;
+            .map_err(muxer_error("finishing", &self.path))?;
         drop(self.octx);
-        self.sync.sync_all().map_err(|e| e.to_string())?;
+        self.sync.sync_all().map_err(Error::Io)?;
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         Ok((self.end_ms - self.base_ms, size))
+    }
+}
+
+fn muxer_error<'a>(step: &'static str, path: &'a Path) -> impl Fn(ffmpeg::Error) -> Error + Copy + 'a {
+    move |source| Error::Muxer {
+        step,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::File {
+        path: path.to_owned(),
+        source,
     }
 }
 

@@ -6,6 +6,7 @@
 //! frame-rate grid of the clock (`grid`), so timestamps never bunch up under load.
 
 pub mod encode;
+mod error;
 pub mod flv;
 pub mod grid;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod tests;
 
 use crate::capture::{Input, AUDIO_RATE};
 use encode::{AudioEncoder, VideoEncoder};
+pub use error::Error;
 use flv::{FlvOut, Timed};
 use grid::FrameGrid;
 use std::path::PathBuf;
@@ -117,10 +119,12 @@ pub fn run(
         on_event,
     };
     let error = e.run(rx).err();
+    // Events are cloned and compared (the book, tests): the error travels as its message.
     let error = match e.finish() {
         Err(f) => error.or(Some(f)),
         Ok(()) => error,
-    };
+    }
+    .map(|e| e.to_string());
     let recorded_ms = e.recorded.load(Ordering::SeqCst);
     (e.on_event)(Event::Finished {
         slices: e.next_index,
@@ -130,7 +134,7 @@ pub fn run(
 }
 
 impl Engine {
-    fn run(&mut self, rx: Receiver<Input>) -> Result<(), String> {
+    fn run(&mut self, rx: Receiver<Input>) -> Result<(), Error> {
         if self.spec.audio {
             self.audio = Some(AudioEncoder::new()?);
         }
@@ -169,7 +173,7 @@ impl Engine {
                         self.clock.resumed_at = Some(at);
                     }
                 }
-                Input::VideoFailed(why) => return Err(why),
+                Input::VideoFailed(why) => return Err(why.into()),
                 Input::AudioFailed(why) => {
                     tracing::warn!("audio: {why}; the rest of the recording is silent");
                 }
@@ -179,7 +183,7 @@ impl Engine {
         Ok(())
     }
 
-    fn route_audio_samples(&mut self, samples: &[f32], end_ms: i64) -> Result<(), String> {
+    fn route_audio_samples(&mut self, samples: &[f32], end_ms: i64) -> Result<(), Error> {
         let Some(enc) = self.audio.as_mut() else { return Ok(()) };
         let n = samples.len() / 2;
         let start_ms = end_ms - (n as i64 * 1000 / AUDIO_RATE as i64);
@@ -202,7 +206,7 @@ impl Engine {
 
     /// A sound device that stops delivering (or never started) must not leave the track short:
     /// once audio lags video by more than a second, silence fills it to half a second behind.
-    fn pad_stalled_audio(&mut self, video_ms: i64) -> Result<(), String> {
+    fn pad_stalled_audio(&mut self, video_ms: i64) -> Result<(), Error> {
         let Some(enc) = self.audio.as_mut() else { return Ok(()) };
         let behind = video_ms - enc.position_ms();
         if behind <= 1000 {
@@ -215,7 +219,7 @@ impl Engine {
         Ok(())
     }
 
-    fn route_video(&mut self, p: ffmpeg_next::Packet) -> Result<(), String> {
+    fn route_video(&mut self, p: ffmpeg_next::Packet) -> Result<(), Error> {
         let ms = p.pts().unwrap_or(self.last_video_ms);
         if p.is_key() && (self.current.is_none() || ms >= self.next_cut_ms) {
             self.cut(ms)?;
@@ -239,7 +243,7 @@ impl Engine {
         Ok(())
     }
 
-    fn route_audio(&mut self, p: ffmpeg_next::Packet) -> Result<(), String> {
+    fn route_audio(&mut self, p: ffmpeg_next::Packet) -> Result<(), Error> {
         let Some(pts) = p.pts() else { return Ok(()) };
         if pts < 0 {
             return Ok(()); // the encoder's priming frame
@@ -270,7 +274,7 @@ impl Engine {
     }
 
     /// Starts a new slice at `ms` (a keyframe).
-    fn cut(&mut self, ms: i64) -> Result<(), String> {
+    fn cut(&mut self, ms: i64) -> Result<(), Error> {
         self.close_closing()?;
         let video = self.video.as_ref().expect("video before any cut");
         let audio = self.audio.as_ref().map(|a| &a.params);
@@ -298,14 +302,14 @@ impl Engine {
         Ok(())
     }
 
-    fn close_closing(&mut self) -> Result<(), String> {
+    fn close_closing(&mut self) -> Result<(), Error> {
         match self.closing.take() {
             Some(c) => self.close(c),
             None => Ok(()),
         }
     }
 
-    fn close(&mut self, (index, out): (i32, FlvOut)) -> Result<(), String> {
+    fn close(&mut self, (index, out): (i32, FlvOut)) -> Result<(), Error> {
         let path = out.path.clone();
         let (duration_ms, size) = out.finish()?;
         (self.on_event)(Event::SliceClosed {
@@ -318,7 +322,7 @@ impl Engine {
     }
 
     /// Drains the encoders into the files and closes them all.
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), Error> {
         let mut first_err = None;
         if let Some(v) = self.video.as_mut() {
             match v.encode(None) {

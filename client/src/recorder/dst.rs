@@ -48,8 +48,8 @@ impl DstFile {
     }
 }
 
-fn c_path(p: &Path) -> Result<CString, String> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| "a NUL byte in the path".to_owned())
+fn c_path(p: &Path) -> Result<CString, std::ffi::NulError> {
+    CString::new(p.as_os_str().as_bytes())
 }
 
 /// Where an open descriptor really is (its /proc link), or None where there is no /proc.
@@ -86,8 +86,9 @@ pub fn create(p: &str, allowed: &[PathBuf]) -> Result<DstFile, CtlError> {
             }
         )));
     }
-    let cdir = c_path(&dir).map_err(|e| wrong(&e))?;
-    let cname = c_path(Path::new(name)).map_err(|e| wrong(&e))?;
+    let nul = |_| wrong("a NUL byte in the path");
+    let cdir = c_path(&dir).map_err(nul)?;
+    let cname = c_path(Path::new(name)).map_err(nul)?;
     // SAFETY: plain syscalls on valid NUL-terminated strings; each returned fd is owned at once.
     let dirfd = unsafe { libc::open(cdir.as_ptr(), libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
     if dirfd < 0 {

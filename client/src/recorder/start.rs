@@ -126,7 +126,7 @@ impl Recorder {
         let capture = tokio::task::spawn_blocking(move || capture::start(&spec, tx2))
             .await
             .map_err(|e| CtlError::new(codes::INTERNAL, e.to_string()))?
-            .map_err(bad)?;
+            .map_err(|e| bad(e.to_string()))?;
         let client = plan.client;
         let task_id = if plan.upload {
             let req = CreateTask {

@@ -5,8 +5,9 @@
 use crate::config::Settings;
 use crate::db::apps::App;
 use crate::db::tasks::Task;
+pub use localrecord_api::RecordInfo;
+
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use sha2::Sha256;
 
 /// How recordings are linked.
@@ -47,46 +48,19 @@ pub fn sig(key: &str, video_output_id: &str, expires: i64) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// One record, fields exactly as the seed's `record_info_list` (and its callback body).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct RecordInfo {
-    #[serde(rename = "RoomId")]
-    pub room_id: i64,
-    #[serde(rename = "UserId")]
-    pub user_id: String,
-    #[serde(rename = "TaskId")]
-    pub task_id: String,
-    #[serde(rename = "StartTime")]
-    pub start_time: i64,
-    #[serde(rename = "SplicTime")]
-    pub splic_time: i64,
-    #[serde(rename = "VideoOutputType")]
-    #[schema(value_type = String, example = "mp4")]
-    pub video_output_type: &'static str,
-    #[serde(rename = "VideoOutputId")]
-    pub video_output_id: String,
-    #[serde(rename = "VideoOutputUrl")]
-    pub video_output_url: String,
-    #[serde(rename = "VideoOutputSize")]
-    pub video_output_size: i64,
-    #[serde(rename = "VideoOutputDuration")]
-    pub video_output_duration: i64,
-}
-
-impl RecordInfo {
-    pub fn from_task(links: &Links, app: &App, t: Task) -> RecordInfo {
-        let id = t.video_output_id.unwrap_or_default();
-        RecordInfo {
-            room_id: t.class_id,
-            user_id: t.user_id,
-            task_id: t.task_id,
-            start_time: t.start_time.timestamp(),
-            splic_time: t.splic_time.map(|s| s.timestamp()).unwrap_or(0),
-            video_output_type: "mp4",
-            video_output_url: links.recording(app, &id),
-            video_output_id: id,
-            video_output_size: t.video_output_size.unwrap_or(0),
-            video_output_duration: t.video_output_duration_ms.unwrap_or(0),
-        }
+/// The record of a task's recording, as the query API lists it and the callback sends it.
+pub fn record_info(links: &Links, app: &App, t: Task) -> RecordInfo {
+    let id = t.video_output_id.unwrap_or_default();
+    RecordInfo {
+        room_id: t.class_id,
+        user_id: t.user_id,
+        task_id: t.task_id,
+        start_time: t.start_time.timestamp(),
+        splic_time: t.splic_time.map(|s| s.timestamp()).unwrap_or(0),
+        video_output_type: "mp4".into(),
+        video_output_url: links.recording(app, &id),
+        video_output_id: id,
+        video_output_size: t.video_output_size.unwrap_or(0),
+        video_output_duration: t.video_output_duration_ms.unwrap_or(0),
     }
 }

@@ -8,7 +8,7 @@ mod guard;
 
 pub use guard::{parse_origin, Access, BadOrigin};
 
-use crate::api::codes;
+use crate::api::{codes, Envelope};
 use crate::recorder::{CtlError, Recorder, StartParams};
 use crate::server::Credentials;
 use axum::extract::{Request, State};
@@ -91,11 +91,11 @@ async fn answer(ctl: &Ctl, origin: Option<&axum::http::HeaderValue>, req: Reques
 }
 
 fn ok(body: Value) -> Response {
-    axum::Json(json!({ "Response": body })).into_response()
+    axum::Json(Envelope { response: body }).into_response()
 }
 
 fn refuse(e: CtlError) -> Response {
-    ok(json!({ "Error": { "Code": e.code, "Message": e.message } }))
+    axum::Json(guard::error_envelope(e.code, e.message)).into_response()
 }
 
 fn bad(msg: impl Into<String>) -> CtlError {

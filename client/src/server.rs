@@ -1,6 +1,6 @@
 //! A client of the server's recorder-facing API, authenticated with a UserSig on every request.
 
-use crate::api::{AuthInfo, CreateTask, Envelope, StopTask, TaskCreated, TaskStatus};
+use crate::api::{AuthInfo, CreateTask, Envelope, ErrorResponse, StopTask, TaskCreated, TaskStatus};
 use serde::de::DeserializeOwned;
 
 #[derive(Debug, Clone)]
@@ -88,12 +88,11 @@ impl ServerClient {
     pub(crate) async fn answer<T: DeserializeOwned>(r: reqwest::Response) -> Result<T, Error> {
         let status = r.status().as_u16();
         let v: serde_json::Value = r.json().await?;
-        let resp = &v["Response"];
-        if let Some(e) = resp.get("Error") {
+        if let Ok(Envelope { response: refusal }) = serde_json::from_value::<Envelope<ErrorResponse>>(v.clone()) {
             return Err(Error::Refused {
                 status,
-                code: e["Code"].as_i64().unwrap_or(0),
-                message: e["Message"].as_str().unwrap_or_default().to_owned(),
+                code: refusal.error.code,
+                message: refusal.error.message,
             });
         }
         serde_json::from_value::<Envelope<T>>(v)

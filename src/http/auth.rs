@@ -6,7 +6,7 @@ use crate::http::caller::Caller;
 use crate::http::AppState;
 use axum::routing::post;
 use axum::{Json, Router};
-use localrecord_client::api::AuthInfo;
+use localrecord_api::AuthInfo;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/localrecord/v1/auth", post(auth))

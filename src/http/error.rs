@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use localrecord_client::api::codes;
+use localrecord_api::{codes, Answer, Envelope, ErrorBody, ErrorResponse};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -164,13 +164,18 @@ impl IntoResponse for Error {
                 other.to_string()
             }
         };
-        let body = serde_json::json!({
-            "Response": { "Error": { "Code": code, "Message": message }, "RequestId": request_id }
-        });
+        let body = Envelope {
+            response: ErrorResponse {
+                error: ErrorBody { code, message },
+                request_id,
+            },
+        };
         let mut resp = (status, Json(body)).into_response();
         // tus clients read these on every response, errors included.
-        resp.headers_mut()
-            .insert("tus-resumable", axum::http::HeaderValue::from_static("1.0.0"));
+        resp.headers_mut().insert(
+            "tus-resumable",
+            axum::http::HeaderValue::from_static(super::tus::VERSION),
+        );
         if let Some(secs) = retry_after {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
         }
@@ -180,10 +185,13 @@ impl IntoResponse for Error {
 
 /// The seed's success envelope: `{"Response":{...fields, "RequestId":"..."}}`.
 pub fn ok<T: serde::Serialize>(body: T) -> Json<serde_json::Value> {
-    let mut v = serde_json::to_value(body).unwrap_or_else(|_| serde_json::json!({}));
-    if !v.is_object() {
-        v = serde_json::json!({});
-    }
-    v["RequestId"] = serde_json::Value::String(super::request_id::current());
-    Json(serde_json::json!({ "Response": v }))
+    let request_id = super::request_id::current();
+    let answer = Envelope {
+        response: Answer { body, request_id },
+    };
+    // A body that is not a JSON object (never one of ours) still answers with the envelope.
+    Json(
+        serde_json::to_value(&answer)
+            .unwrap_or_else(|_| serde_json::json!({ "Response": { "RequestId": answer.response.request_id } })),
+    )
 }

@@ -242,7 +242,7 @@ async fn run(
     let finish = index + page.len() as i64 >= total;
     let list: Vec<RecordInfo> = page
         .into_iter()
-        .map(|t| RecordInfo::from_task(&crate::links::Links::new(&state.settings), &app, t))
+        .map(|t| crate::links::record_info(&crate::links::Links::new(&state.settings), &app, t))
         .collect();
     Ok(Json(QueryAnswer {
         error_code: 0,

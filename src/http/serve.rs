@@ -72,7 +72,7 @@ where
 async fn refuse_busy<IO: AsyncWrite + Unpin>(mut io: IO) {
     let body = format!(
         "{{\"Response\":{{\"Error\":{{\"Code\":{},\"Message\":\"too many connections; retry in a second\"}}}}}}",
-        localrecord_client::api::codes::BUSY
+        localrecord_api::codes::BUSY
     );
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -14,7 +14,7 @@ use crate::http::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use localrecord_client::api::{CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskStatus};
+use localrecord_api::{CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskStatus};
 use std::collections::BTreeMap;
 
 /// More slices than this in one task is a bug in the recorder (5-minute slices: over a year).

@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub const VERSION: &str = "1.0.0";
-pub const EXTENSIONS: &str = "creation,creation-with-upload,expiration,checksum,termination,concatenation";
-pub const OFFSET_CONTENT_TYPE: &str = "application/offset+octet-stream";
+pub use localrecord_api::tus::{metadata, EXTENSIONS, OFFSET_CONTENT_TYPE, VERSION};
 
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
     match h.get(name) {

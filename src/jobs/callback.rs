@@ -10,7 +10,7 @@ use super::Context;
 use super::{queue, JobError};
 use crate::auth::webhook;
 use crate::db::{apps, callback_log, tasks};
-use crate::links::{Links, RecordInfo};
+use crate::links::{record_info, Links};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ pub fn body(links: &Links, app: &apps::App, task: tasks::Task) -> serde_json::Va
         task.failure_reason.clone(),
     );
     let has_output = task.video_output_id.is_some();
-    let mut v = serde_json::to_value(RecordInfo::from_task(links, app, task)).expect("serialisable");
+    let mut v = serde_json::to_value(record_info(links, app, task)).expect("serialisable");
     if !has_output {
         v["VideoOutputUrl"] = serde_json::Value::String(String::new());
     }

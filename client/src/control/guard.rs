@@ -16,9 +16,9 @@
 //! Requests without `Origin` come from programs, not web pages (desktop apps, curl, the seed's
 //! C++ sample) and pass the origin check.
 
+use crate::api::{Envelope, ErrorBody, ErrorResponse};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// What the API accepts besides its own commands.
 #[derive(Debug, Clone, Default)]
@@ -59,9 +59,18 @@ pub struct Refused(StatusCode, String);
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        let code = crate::api::codes::INVALID_PARAMETER;
-        let body = json!({"Response": {"Error": {"Code": code, "Message": self.1}}});
+        let body = error_envelope(crate::api::codes::INVALID_PARAMETER, self.1);
         (self.0, axum::Json(body)).into_response()
+    }
+}
+
+/// `{"Response": {"Error": {"Code": ..., "Message": ...}}}`, the seed's refusal.
+pub fn error_envelope(code: i64, message: String) -> Envelope<ErrorResponse> {
+    Envelope {
+        response: ErrorResponse {
+            error: ErrorBody { code, message },
+            request_id: String::new(),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 //! server's own origin, since every request to it carries the UserSig.
 
 use super::journal::Entry;
+use crate::api::tus;
 use crate::server::{Error, ServerClient};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -16,7 +17,7 @@ impl ServerClient {
     fn tus(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, url)
-            .header("tus-resumable", "1.0.0")
+            .header("tus-resumable", tus::VERSION)
             .header("authorization", self.authorization())
     }
 
@@ -27,9 +28,12 @@ impl ServerClient {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("{}.flv", e.index));
         let md = format!(
-            "task_id {},slice_index {},filename {}",
+            "{} {},{} {},{} {}",
+            tus::metadata::TASK_ID,
             b64(&e.task_id),
+            tus::metadata::SLICE_INDEX,
             b64(&e.index.to_string()),
+            tus::metadata::FILENAME,
             b64(&name)
         );
         let r = self
@@ -91,7 +95,7 @@ impl ServerClient {
         let sum = STANDARD.encode(Md5::digest(&chunk));
         let r = self
             .tus(reqwest::Method::PATCH, url)
-            .header("content-type", "application/offset+octet-stream")
+            .header("content-type", tus::OFFSET_CONTENT_TYPE)
             .header("upload-offset", offset.to_string())
             .header("upload-checksum", format!("md5 {sum}"))
             .body(chunk)

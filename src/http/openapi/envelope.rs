@@ -90,7 +90,7 @@ impl ToSchema for ErrorResponse {
     }
 }
 
-/// `Response.Error.Code`, from `localrecord_client::api::codes`.
+/// `Response.Error.Code`, from `localrecord_api::codes`.
 pub const CODES: &str = "-10000 invalid parameter (400, 412 tus version, 415 content type); \
 -10001 authentication failed (401); -10006 forbidden (403); -10007 not found (404, 410 expired upload); \
 -10008 conflict with the current state (409); -10009 too large (413); -10010 tus checksum mismatch (460); \

@@ -1,5 +1,15 @@
 //! Wire types shared by the recorder and the server. Field names follow the TIC seed (PascalCase
 //! inside a `{"Response": {...}}` envelope); new fields are only ever added, optional.
+//!
+//! Kept small on purpose (serde, and utoipa behind `openapi`): the server depends on this crate
+//! alone, not on the recorder and its capture code.
+
+pub mod record;
+pub mod task_id;
+pub mod tus;
+
+pub use record::RecordInfo;
+pub use task_id::{is_safe_task_id, is_server_task_id, TaskId};
 
 use serde::{Deserialize, Serialize};
 
@@ -39,25 +49,30 @@ pub mod codes {
     pub const INTERNAL: i64 = -10099;
 }
 
-/// A TaskId that is safe as a file or directory name: ASCII letters, digits, `-` and `_`, at
-/// most 128 of them (no `.`, no `/`). Every TaskId the recorder keeps on disk is one.
-pub fn is_safe_task_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The server's TaskIds: `{SdkAppId}-{ClassId}-{32 lowercase hex}`.
-pub fn is_server_task_id(id: &str, sdk_app_id: u64, class_id: i64) -> bool {
-    let Some(rest) = id.strip_prefix(&format!("{sdk_app_id}-{class_id}-")) else {
-        return false;
-    };
-    is_safe_task_id(id) && rest.len() == 32 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// `{"Response": T}`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope<T> {
     #[serde(rename = "Response")]
     pub response: T,
+}
+
+/// The `Response` of a successful call: the answer's own fields, and `RequestId`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answer<T> {
+    #[serde(flatten)]
+    pub body: T,
+    #[serde(rename = "RequestId", default)]
+    pub request_id: String,
+}
+
+/// The `Response` of a failed call: `{"Error": {"Code": ..., "Message": ...}, "RequestId": ...}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    #[serde(rename = "Error")]
+    pub error: ErrorBody,
+    /// The server's (absent from the recorder's local control API, which has none).
+    #[serde(rename = "RequestId", default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,21 +213,4 @@ pub struct TaskStatus {
     /// why the task failed
     #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_ids_that_could_leave_a_directory_are_refused() {
-        let good = "1400000001-1212-6f0c0e3b9a0d4f4c8a1b2c3d4e5f6a7b";
-        assert!(is_server_task_id(good, 1400000001, 1212));
-        assert!(!is_server_task_id(good, 1400000001, 1213), "another class");
-        assert!(!is_server_task_id("1400000001-1212-../../x", 1400000001, 1212));
-        assert!(is_safe_task_id("local-1700000000-00ff"));
-        for bad in ["", "../../x", "a/b", "a.b", ".", "..", "x\\y", "a b", &"x".repeat(129)] {
-            assert!(!is_safe_task_id(bad), "{bad:?}");
-        }
-    }
 }

@@ -1,0 +1,32 @@
+//! The record of one spliced recording: an element of the query API's `record_info_list` and the
+//! body of the result callback (which adds `SdkAppId`, `State` and, when they apply,
+//! `MissingSlices` and `FailureReason`).
+
+use serde::{Deserialize, Serialize};
+
+/// One record, fields exactly as the seed's `record_info_list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordInfo {
+    #[serde(rename = "RoomId")]
+    pub room_id: i64,
+    #[serde(rename = "UserId")]
+    pub user_id: String,
+    #[serde(rename = "TaskId")]
+    pub task_id: String,
+    #[serde(rename = "StartTime")]
+    pub start_time: i64,
+    #[serde(rename = "SplicTime")]
+    pub splic_time: i64,
+    #[serde(rename = "VideoOutputType")]
+    #[cfg_attr(feature = "openapi", schema(example = "mp4"))]
+    pub video_output_type: String,
+    #[serde(rename = "VideoOutputId")]
+    pub video_output_id: String,
+    #[serde(rename = "VideoOutputUrl")]
+    pub video_output_url: String,
+    #[serde(rename = "VideoOutputSize")]
+    pub video_output_size: i64,
+    #[serde(rename = "VideoOutputDuration")]
+    pub video_output_duration: i64,
+}

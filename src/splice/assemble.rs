@@ -71,75 +71,13 @@ fn tracks_for(v: &VideoMeta, a: Option<&AudioMeta>) -> Result<Vec<Track>, String
 /// a multiple of `align`. Err(why): the fast path does not apply.
 pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, String> {
     let started = std::time::Instant::now();
-    // The reference, as a splice picks it: the first slice with H.264 video, and the first audio
-    // from there on.
-    let at = pieces
+    let mut replay = Replay::new(pieces)?;
+    let slices = pieces
         .iter()
-        .position(|p| p.meta.video.as_ref().is_some_and(|v| v.codec == "h264"))
-        .ok_or("no slice has H.264 video")?;
-    let rv = pieces[at].meta.video.clone().expect("found above");
-    let ra = pieces[at..].iter().find_map(|p| p.meta.audio.clone());
-    let mut tracks = tracks_for(&rv, ra.as_ref())?;
-    let (rate, frame) = ra.as_ref().map(|a| (a.rate, a.frame)).unwrap_or((48_000, 1024));
-    let mut clock = Clock::new(
-        rv.frame_us,
-        Rational::new(1, OWN_VIDEO_TIMESCALE as i32),
-        ra.as_ref().map(|a| Rational::new(1, a.rate as i32)),
-        rate,
-        frame,
-    );
-    let mut reports = Vec::with_capacity(pieces.len());
-    for (i, p) in pieces.iter().enumerate() {
-        let m = p.meta;
-        let mut rep = SliceReport {
-            outcome: m.outcome.clone(),
-            dropped: m.dropped,
-            note: m.note.clone(),
-            ..SliceReport::copied(p.path.clone())
-        };
-        if m.outcome == SliceOutcome::Skipped {
-            reports.push(rep);
-            continue;
-        }
-        if m.oversized {
-            return Err(format!("slice {i} has too many packets for a table"));
-        }
-        if m.video.as_ref() != Some(&rv) || m.in_band {
-            return Err(format!("slice {i}'s video differs from the first slice's"));
-        }
-        let audio_ok = match (&m.audio, &ra) {
-            (Some(a), Some(r)) => a.codec == r.codec && a.rate == r.rate,
-            _ => false,
-        };
-        rep.has_audio = audio_ok;
-        clock.tl.begin_slice();
-        let start = clock.tl.end();
-        for (k, e) in p.entries.iter().enumerate() {
-            if m.origin_at == Some(k) {
-                clock.tl.set_origin(m.origin.unwrap_or_default());
-            }
-            let offset = p.body_offset + e.offset;
-            if !e.audio {
-                let (dts, pts, dur) = clock.video(e.dts, e.pts, e.dur);
-                tracks[0].samples.push(sample(offset, e, dts, pts, dur));
-                rep.packets += 1;
-            } else if audio_ok {
-                if let Some((t, dur)) = clock.audio(e.dts) {
-                    tracks[1].samples.push(sample(offset, e, t, t, dur));
-                    rep.packets += 1;
-                }
-            }
-        }
-        if m.origin_at == Some(p.entries.len()) {
-            clock.tl.set_origin(m.origin.unwrap_or_default());
-        }
-        if rep.packets == 0 {
-            rep.outcome = SliceOutcome::Skipped;
-            rep.note.get_or_insert_with(|| "no packets".into());
-        }
-        rep.duration_ms = (clock.tl.end() - start) / 1000;
-        reports.push(rep);
-    }
+        .enumerate()
+        .map(|(i, p)| replay.slice(i, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tracks = std::mem::take(&mut replay.tracks);
     tracks.retain(|t| !t.samples.is_empty());
     if tracks.is_empty() {
         return Err("no packets in any slice".into());
@@ -148,21 +86,116 @@ pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, Stri
         t.settle_durations();
     }
     let header = header(&tracks, body_len, align);
-    let v = &rv;
+    let v = &replay.video;
     Ok(Plan {
         summary: Summary {
             output: PathBuf::new(),
             size: header.len() as u64 + body_len,
-            duration_ms: clock.tl.end() / 1000,
+            duration_ms: replay.clock.tl.end() / 1000,
             width: v.width,
             height: v.height,
             video_codec: v.codec.clone(),
-            audio_codec: ra.map(|a| a.codec),
-            slices: reports,
+            audio_codec: replay.audio.map(|a| a.codec),
+            slices,
             elapsed_ms: started.elapsed().as_millis() as u64,
         },
         header,
     })
+}
+
+/// The pieces' tables replayed through the splice's [`Clock`] into the output's tracks.
+struct Replay {
+    video: VideoMeta,
+    audio: Option<AudioMeta>,
+    clock: Clock,
+    tracks: Vec<Track>,
+}
+
+impl Replay {
+    fn new(pieces: &[Prepared]) -> Result<Replay, String> {
+        // The reference, as a splice picks it: the first slice with H.264 video, and the first
+        // audio from there on.
+        let at = pieces
+            .iter()
+            .position(|p| p.meta.video.as_ref().is_some_and(|v| v.codec == "h264"))
+            .ok_or("no slice has H.264 video")?;
+        let video = pieces[at].meta.video.clone().expect("found above");
+        let audio = pieces[at..].iter().find_map(|p| p.meta.audio.clone());
+        let tracks = tracks_for(&video, audio.as_ref())?;
+        let (rate, frame) = audio.as_ref().map(|a| (a.rate, a.frame)).unwrap_or((48_000, 1024));
+        let clock = Clock::new(
+            video.frame_us,
+            Rational::new(1, OWN_VIDEO_TIMESCALE as i32),
+            audio.as_ref().map(|a| Rational::new(1, a.rate as i32)),
+            rate,
+            frame,
+        );
+        Ok(Replay {
+            video,
+            audio,
+            clock,
+            tracks,
+        })
+    }
+
+    /// Slice `i`'s report, its packets placed; Err(why): the fast path cannot take it.
+    fn slice(&mut self, i: usize, p: &Prepared) -> Result<SliceReport, String> {
+        let m = p.meta;
+        let mut rep = SliceReport {
+            outcome: m.outcome.clone(),
+            dropped: m.dropped,
+            note: m.note.clone(),
+            ..SliceReport::copied(p.path.clone())
+        };
+        if m.outcome == SliceOutcome::Skipped {
+            return Ok(rep);
+        }
+        if m.oversized {
+            return Err(format!("slice {i} has too many packets for a table"));
+        }
+        if m.video.as_ref() != Some(&self.video) || m.in_band {
+            return Err(format!("slice {i}'s video differs from the first slice's"));
+        }
+        rep.has_audio = match (&m.audio, &self.audio) {
+            (Some(a), Some(r)) => a.codec == r.codec && a.rate == r.rate,
+            _ => false,
+        };
+        self.clock.tl.begin_slice();
+        let start = self.clock.tl.end();
+        rep.packets = self.place(p, rep.has_audio);
+        if rep.packets == 0 {
+            rep.outcome = SliceOutcome::Skipped;
+            rep.note.get_or_insert_with(|| "no packets".into());
+        }
+        rep.duration_ms = (self.clock.tl.end() - start) / 1000;
+        Ok(rep)
+    }
+
+    /// Places the piece's packets where the packet loop's muxer would; returns how many it kept.
+    fn place(&mut self, p: &Prepared, audio_ok: bool) -> u64 {
+        let m = p.meta;
+        let mut kept = 0;
+        for (k, e) in p.entries.iter().enumerate() {
+            if m.origin_at == Some(k) {
+                self.clock.tl.set_origin(m.origin.unwrap_or_default());
+            }
+            let offset = p.body_offset + e.offset;
+            if !e.audio {
+                let (dts, pts, dur) = self.clock.video(e.dts, e.pts, e.dur);
+                self.tracks[0].samples.push(sample(offset, e, dts, pts, dur));
+                kept += 1;
+            } else if audio_ok {
+                if let Some((t, dur)) = self.clock.audio(e.dts) {
+                    self.tracks[1].samples.push(sample(offset, e, t, t, dur));
+                    kept += 1;
+                }
+            }
+        }
+        if m.origin_at == Some(p.entries.len()) {
+            self.clock.tl.set_origin(m.origin.unwrap_or_default());
+        }
+        kept
+    }
 }
 
 fn sample(offset: u64, e: &Entry, dts: i64, pts: i64, dur: i64) -> Sample {

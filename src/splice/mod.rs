@@ -1,5 +1,6 @@
 //! Splicing FLV slices into one MP4 (index at the front) by stream copy with FFmpeg's libraries.
-//! See `timeline` for where packets land and `remux` for the packet loop and its defect handling.
+//! See `timeline` for where packets land, `slice` for the packet loop and its defect handling, and
+//! `remux` for the whole splice.
 //! Blocking: run it on a blocking thread.
 
 pub mod assemble;
@@ -8,6 +9,7 @@ mod clock;
 mod ffparams;
 pub mod flvscan;
 pub mod h264;
+mod hold;
 pub mod input;
 pub mod mp4;
 pub mod piece;
@@ -15,6 +17,7 @@ pub mod reencode;
 mod reference;
 pub mod remux;
 mod sink;
+mod slice;
 pub mod timeline;
 pub mod verify;
 

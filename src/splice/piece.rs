@@ -1,7 +1,7 @@
 //! Pieces: the splice's per-slice work done while the class goes on, so that the stop only has to
 //! write an index.
 //!
-//! Preparing a slice runs the same packet loop as a splice (`remux::splice_one`: the FLV read, the
+//! Preparing a slice runs the same packet loop as a splice (`slice::splice_one`: the FLV read, the
 //! bitstream checks, the keyframe decodes that drop corrupt GOPs), but instead of placing packets
 //! on the output's timeline it appends their bytes to the task's body file, grouped per track in
 //! runs of about half a second as our MP4 writer groups them, and keeps a table of every packet
@@ -17,8 +17,8 @@
 
 use super::clock::Place;
 use super::ffparams::extradata;
-use super::reference::reference;
-use super::remux::splice_one;
+use super::reference::{reference, AudioRef, Reference};
+use super::slice::splice_one;
 use super::timeline::Micros;
 use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport};
@@ -61,6 +61,31 @@ pub struct AudioMeta {
     pub channels: i32,
     /// The AudioSpecificConfig (hex).
     pub config: String,
+}
+
+impl VideoMeta {
+    fn of(r: &Reference) -> VideoMeta {
+        VideoMeta {
+            codec: format!("{:?}", r.video_id).to_lowercase(),
+            width: r.width,
+            height: r.height,
+            frame_us: r.frame_us,
+            config: hex(&extradata(&r.video)),
+        }
+    }
+}
+
+impl AudioMeta {
+    fn of(a: &AudioRef) -> AudioMeta {
+        AudioMeta {
+            codec: format!("{:?}", a.id).to_lowercase(),
+            rate: a.sample_rate,
+            frame: a.frame_size,
+            // SAFETY: a.params wraps a valid AVCodecParameters for as long as it lives.
+            channels: unsafe { (*a.params.as_ptr()).ch_layout.nb_channels },
+            config: hex(&extradata(&a.params)),
+        }
+    }
 }
 
 /// What a piece knows of its slice besides the packet table.
@@ -139,6 +164,27 @@ pub struct Piece {
     pub media_len: u64,
 }
 
+impl Piece {
+    fn skipped(note: String) -> Piece {
+        Piece {
+            meta: PieceMeta {
+                version: VERSION,
+                video: None,
+                audio: None,
+                origin_at: None,
+                origin: None,
+                outcome: SliceOutcome::Skipped,
+                dropped: 0,
+                note: Some(note),
+                in_band: false,
+                oversized: false,
+            },
+            entries: Vec::new(),
+            media_len: 0,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     buf: Vec<u8>,
@@ -159,6 +205,18 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    fn new(out: &mut File) -> Builder<'_> {
+        Builder {
+            out,
+            written: 0,
+            pending: Default::default(),
+            entries: Vec::new(),
+            origin: None,
+            in_band: false,
+            oversized: false,
+        }
+    }
+
     fn add(&mut self, audio: bool, p: &Packet, dts: Micros, pts: Micros, dur: Micros) -> anyhow::Result<()> {
         if self.entries.len() >= MAX_ENTRIES {
             self.oversized = true;
@@ -196,6 +254,14 @@ impl Builder<'_> {
         }
         self.written += p.buf.len() as u64;
         p.buf.clear();
+        Ok(())
+    }
+
+    /// Writes both tracks' pending runs and syncs the body file.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.flush(0)?;
+        self.flush(1)?;
+        self.out.sync_data()?;
         Ok(())
     }
 }
@@ -246,51 +312,11 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 /// (that is a skipped piece, as a splice would skip it); fails only when `out` cannot be written.
 pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Result<Piece> {
     super::remux::init();
-    let skipped = |note: String| Piece {
-        meta: PieceMeta {
-            version: VERSION,
-            video: None,
-            audio: None,
-            origin_at: None,
-            origin: None,
-            outcome: SliceOutcome::Skipped,
-            dropped: 0,
-            note: Some(note),
-            in_band: false,
-            oversized: false,
-        },
-        entries: Vec::new(),
-        media_len: 0,
-    };
     let r = match reference(&[path.to_owned()], progress) {
         Ok(r) => r,
-        Err(e) => return Ok(skipped(format!("{e:#}"))),
+        Err(e) => return Ok(Piece::skipped(format!("{e:#}"))),
     };
-    let (width, height) = (r.width, r.height);
-    let video = Some(VideoMeta {
-        codec: format!("{:?}", r.video_id).to_lowercase(),
-        width,
-        height,
-        frame_us: r.frame_us,
-        config: hex(&extradata(&r.video)),
-    });
-    let audio = r.audio.as_ref().map(|(p, id, rate, frame)| AudioMeta {
-        codec: format!("{id:?}").to_lowercase(),
-        rate: *rate,
-        frame: *frame,
-        // SAFETY: p wraps a valid AVCodecParameters for as long as it lives.
-        channels: unsafe { (*p.as_ptr()).ch_layout.nb_channels },
-        config: hex(&extradata(p)),
-    });
-    let mut b = Builder {
-        out,
-        written: 0,
-        pending: Default::default(),
-        entries: Vec::new(),
-        origin: None,
-        in_band: false,
-        oversized: false,
-    };
+    let mut b = Builder::new(out);
     let mut rep = SliceReport::copied(path.to_owned());
     let mut checkers = Checkers::per_core();
     let extra = extradata(&r.video);
@@ -307,22 +333,17 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
     if progress.cancelled() {
         anyhow::bail!("cancelled");
     }
-    b.flush(0)?;
-    b.flush(1)?;
-    b.out.sync_data()?;
-    let media_len = b.written;
-    let (mut entries, outcome, note) = match result {
-        Ok(()) => (std::mem::take(&mut b.entries), rep.outcome, rep.note),
-        Err(why) => (Vec::new(), SliceOutcome::Skipped, Some(why)),
+    b.finish()?;
+    let keep_table = result.is_ok() && !b.oversized;
+    let (outcome, note) = match result {
+        Ok(()) => (rep.outcome, rep.note),
+        Err(why) => (SliceOutcome::Skipped, Some(why)),
     };
-    if b.oversized {
-        entries = Vec::new();
-    }
     Ok(Piece {
         meta: PieceMeta {
             version: VERSION,
-            video,
-            audio,
+            video: Some(VideoMeta::of(&r)),
+            audio: r.audio.as_ref().map(AudioMeta::of),
             origin_at: b.origin.map(|o| o.0),
             origin: b.origin.map(|o| o.1),
             outcome,
@@ -331,7 +352,7 @@ pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Resu
             in_band: b.in_band,
             oversized: b.oversized,
         },
-        entries,
-        media_len,
+        entries: if keep_table { b.entries } else { Vec::new() },
+        media_len: b.written,
     })
 }

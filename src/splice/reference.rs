@@ -18,7 +18,17 @@ pub(super) struct Reference {
     pub(super) height: u32,
     pub(super) frame_us: Micros,
     pub(super) fps: Rational,
-    pub(super) audio: Option<(codec::Parameters, Id, i64, i64)>,
+    pub(super) audio: Option<AudioRef>,
+}
+
+/// The reference's audio: the first audio stream in the slices from the reference's video on.
+pub(super) struct AudioRef {
+    pub(super) params: codec::Parameters,
+    pub(super) id: Id,
+    /// Samples per second: the output's audio time base.
+    pub(super) sample_rate: i64,
+    /// Samples per packet (1024 where the stream does not say): the step of the audio timeline.
+    pub(super) frame_size: i64,
 }
 
 /// Scans slices until the first with usable video (and the first with audio) is found.
@@ -70,8 +80,13 @@ fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> 
             if r.audio.is_none() {
                 if let Some(s) = ictx.streams().best(media::Type::Audio) {
                     let p = s.parameters();
-                    let (rate, frame) = audio_format(&p);
-                    r.audio = Some((p.clone(), p.id(), rate, frame));
+                    let (sample_rate, frame_size) = audio_format(&p);
+                    r.audio = Some(AudioRef {
+                        params: p.clone(),
+                        id: p.id(),
+                        sample_rate,
+                        frame_size,
+                    });
                 }
             }
             if r.audio.is_some() {

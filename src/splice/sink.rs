@@ -6,7 +6,6 @@ use super::budget;
 use super::ffparams::{clear_codec_tag, extradata};
 use super::mp4::{Codec, Mp4Writer};
 use super::reference::Reference;
-use super::remux::RESERVED_TOO_SMALL;
 use anyhow::Context;
 use ffmpeg::codec::Id;
 use ffmpeg::{format, Packet, Rational};
@@ -18,6 +17,15 @@ use std::path::Path;
 pub(super) enum Sink {
     Own(Mp4Writer),
     Libav(format::context::Output),
+}
+
+/// libavformat's index outgrew the room kept for it at the front of the output. The splice then
+/// runs again with a faststart pass: the one failure a splice recovers from, so it has a type.
+#[derive(Debug, thiserror::Error)]
+#[error("reserved index room too small ({room} bytes): {cause}")]
+pub(super) struct RoomTooSmall {
+    room: u64,
+    cause: ffmpeg::Error,
 }
 
 /// The video timescale of our own writer: 90 kHz, as libavformat's muxer picks for FLV input.
@@ -46,7 +54,7 @@ impl Sink {
                     }
                 }
                 octx.write_trailer().map_err(|e| match moov_room {
-                    Some(n) => anyhow::anyhow!("{RESERVED_TOO_SMALL} ({n} bytes): {e}"),
+                    Some(room) => RoomTooSmall { room, cause: e }.into(),
                     None => anyhow::anyhow!("finishing the MP4: {e}"),
                 })
             }
@@ -68,20 +76,20 @@ pub(super) fn own_tracks(r: &Reference) -> Option<Vec<(Codec, u32)>> {
         },
         OWN_VIDEO_TIMESCALE,
     )];
-    if let Some((p, id, rate, _)) = &r.audio {
-        let asc = extradata(p);
-        // SAFETY: p wraps a valid AVCodecParameters for as long as it lives.
-        let channels = unsafe { (*p.as_ptr()).ch_layout.nb_channels };
-        if *id != Id::AAC || asc.is_empty() || !(1..=8).contains(&channels) || !(1..=96_000).contains(rate) {
+    if let Some(a) = &r.audio {
+        let asc = extradata(&a.params);
+        // SAFETY: a.params wraps a valid AVCodecParameters for as long as it lives.
+        let channels = unsafe { (*a.params.as_ptr()).ch_layout.nb_channels };
+        if a.id != Id::AAC || asc.is_empty() || !(1..=8).contains(&channels) || !(1..=96_000).contains(&a.sample_rate) {
             return None;
         }
         tracks.push((
             Codec::Aac {
                 asc,
                 channels: channels as u16,
-                sample_rate: *rate as u32,
+                sample_rate: a.sample_rate as u32,
             },
-            *rate as u32,
+            a.sample_rate as u32,
         ));
     }
     Some(tracks)
@@ -100,10 +108,10 @@ pub(super) fn libav_sink(
         v.set_time_base(Rational::new(1, 90_000));
         clear_codec_tag(&mut v.parameters());
     }
-    if let Some((p, _, rate, _)) = &r.audio {
+    if let Some(audio) = &r.audio {
         let mut a = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
-        a.set_parameters(p.clone());
-        a.set_time_base(Rational::new(1, *rate as i32));
+        a.set_parameters(audio.params.clone());
+        a.set_time_base(Rational::new(1, audio.sample_rate as i32));
         clear_codec_tag(&mut a.parameters());
     }
     let mut opts = ffmpeg::Dictionary::new();

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod defaults;
+
 /// Sections whose env names are `LOCALRECORD_<SECTION>_<KEY>`.
 const SECTIONS: [&str; 10] = [
     "store", "upload", "db", "jobs", "query", "callback", "tls", "edge", "quota", "metrics",
@@ -212,77 +214,6 @@ fn ser_secret_opt<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Resul
     v.as_ref().map(|x| x.expose_secret().to_owned()).serialize(s)
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            listen: "127.0.0.1:8080".parse().expect("literal address"),
-            database_url: None,
-            data_dir: PathBuf::from("localrecord-data"),
-            public_url: None,
-            shutdown_grace_secs: 10,
-            failpoints: None,
-            db: DatabaseSettings { max_connections: 20 },
-            store: StoreSettings {
-                backend: StoreBackend::Fs,
-                root: None,
-                bucket: None,
-                endpoint: None,
-                region: None,
-                virtual_host_style: false,
-                access_key_id: None,
-                secret_access_key: None,
-                part_size: 5 * 1024 * 1024,
-            },
-            upload: UploadSettings {
-                max_size: 4 * 1024 * 1024 * 1024,
-                expiry_secs: 24 * 3600,
-                sweep_interval_secs: 60,
-                orphan_grace_secs: 3600,
-            },
-            tls: TlsSettings::default(),
-            edge: EdgeSettings {
-                header_read_timeout_secs: 15,
-                idle_timeout_secs: 60,
-                body_idle_secs: 30,
-                max_connections: 4096,
-                auth_failures_per_minute: 30,
-            },
-            query: QuerySettings {
-                max_expire_window_secs: 300,
-                max_page_size: 100,
-                replay_cache: false,
-                recording_url_ttl_secs: 0,
-            },
-            callback: CallbackSettings {
-                allow_private: false,
-                retry_schedule_secs: vec![0, 5, 300, 1800, 7200, 18000, 36000, 36000],
-                timeout_secs: 15,
-                proxy: None,
-            },
-            metrics: MetricsSettings::default(),
-            quota: QuotaSettings {
-                open_tasks_per_user: 8,
-                partial_bytes_per_user: 8 << 30,
-                slices_per_task: 10_000,
-                stored_bytes_per_app: 0,
-            },
-            jobs: JobSettings {
-                enabled: true,
-                concurrency: 2,
-                lease_secs: 30,
-                poll_interval_ms: 250,
-                splice_idle_secs: 1800,
-                stall_secs: 120,
-                deadline_min_secs: 300,
-                deadline_bytes_per_sec: 256 * 1024,
-                resplice_delay_secs: 10,
-                prepare_slices: true,
-                retention_interval_secs: 3600,
-            },
-        }
-    }
-}
-
 impl Settings {
     /// Defaults, then `file` (if given), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
@@ -303,12 +234,23 @@ impl Settings {
         .map_err(Box::new)
     }
 
-    /// Base URL used in links handed to clients.
+    /// Base URL used in links handed to clients that are not answering a request.
     pub fn public_base(&self) -> String {
-        match &self.public_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None if self.tls.cert_file.is_some() => format!("https://{}", self.listen),
-            None => format!("http://{}", self.listen),
+        self.public_base_seen(None, None)
+    }
+
+    /// Base URL used in links handed to clients: `public_url` when set, otherwise this server as
+    /// the client reached it: `host` (a request's Host; default the listen address) over
+    /// `forwarded_proto` (a proxy's X-Forwarded-Proto; default https when serving TLS, else http).
+    pub fn public_base_seen(&self, host: Option<&str>, forwarded_proto: Option<&str>) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let own = if self.tls.cert_file.is_some() { "https" } else { "http" };
+        let proto = forwarded_proto.unwrap_or(own);
+        match host {
+            Some(host) => format!("{proto}://{host}"),
+            None => format!("{proto}://{}", self.listen),
         }
     }
 }
@@ -326,6 +268,24 @@ mod tests {
         s.store.secret_access_key = Some("s3cr3t-key".into());
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("s3cr3t-key"), "{dbg}");
+    }
+
+    #[test]
+    fn public_base_urls() {
+        let mut s = Settings::default();
+        assert_eq!(s.public_base(), "http://127.0.0.1:8080");
+        assert_eq!(
+            s.public_base_seen(Some("rec.example:81"), None),
+            "http://rec.example:81"
+        );
+        assert_eq!(s.public_base_seen(Some("h"), Some("https")), "https://h");
+        s.tls.cert_file = Some("cert.pem".into());
+        assert_eq!(s.public_base(), "https://127.0.0.1:8080");
+        assert_eq!(s.public_base_seen(Some("h"), None), "https://h");
+        assert_eq!(s.public_base_seen(Some("h"), Some("http")), "http://h");
+        s.public_url = Some("https://rec.example/base//".into());
+        assert_eq!(s.public_base(), "https://rec.example/base");
+        assert_eq!(s.public_base_seen(Some("h"), Some("http")), "https://rec.example/base");
     }
 
     #[test]

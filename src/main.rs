@@ -4,7 +4,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use localrecord::config::Settings;
 use localrecord::{admin, auth, db, startup, telemetry};
-use std::path::PathBuf;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(name = "localrecord", version, about = "Classroom/meeting local recording backend")]
@@ -145,123 +147,150 @@ async fn main() -> anyhow::Result<()> {
         prepared,
     } = &cli.command
     {
-        let summary = if *prepared {
-            let (summary, times) = localrecord::splice::assemble::prepare_and_assemble_timed(slices, output)?;
-            let mut v = serde_json::to_value(&summary)?;
-            v["prepare_ms"] = serde_json::json!(times);
-            v["stop_ms"] = serde_json::json!(summary.elapsed_ms);
-            v
-        } else {
-            serde_json::to_value(localrecord::splice::splice_files(slices, output)?)?
-        };
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
+        return splice(slices, output, *prepared);
     }
-    let config = cli.config.clone().or_else(|| {
-        let installed = std::path::PathBuf::from("/etc/localrecord.toml");
-        installed.is_file().then_some(installed)
-    });
-    let settings = Settings::load(config.as_deref()).context("loading configuration")?;
+    let settings = load_settings(cli.config.as_deref())?;
     // Everything the server writes (objects, scratch files, the private PostgreSQL) is for its
     // own user alone: files 0600, directories 0700.
     // SAFETY: umask only swaps the process's file mode mask; it cannot fail.
     unsafe { libc::umask(0o077) };
     match cli.command {
-        Command::Serve => {
-            tracing::info!(?settings, "configuration");
-            let app = startup::Application::build(settings).await?;
-            app.run_until(startup::shutdown_signal()).await?;
-            // Leave now: an abandoned splice thread (a stuck decoder) must not hold up the exit.
-            std::process::exit(0);
-        }
+        Command::Serve => serve(settings).await,
         Command::Migrate => {
             startup::database(&settings).await?;
             println!("migrations applied");
+            Ok(())
         }
-        Command::App { command } => {
-            let (pool, _pg) = startup::database(&settings).await?;
-            let out = match command {
-                AppCommand::Create {
-                    sdkappid,
-                    secret_key,
-                    tic_key,
-                    admins,
-                } => serde_json::to_value(admin::create_app(&pool, sdkappid, secret_key, tic_key, admins).await?)?,
-                AppCommand::List => serde_json::to_value(
-                    db::apps::list(&pool)
-                        .await?
-                        .into_iter()
-                        .map(admin::AppKeys::from)
-                        .collect::<Vec<_>>(),
-                )?,
-                AppCommand::Rotate {
-                    sdkappid,
-                    secret_key,
-                    tic_key,
-                    webhook_secret,
-                    overlap_secs,
-                } => {
-                    use db::apps::KeyKind;
-                    let kinds: Vec<KeyKind> = [
-                        (secret_key, KeyKind::SecretKey),
-                        (tic_key, KeyKind::TicKey),
-                        (webhook_secret, KeyKind::WebhookSecret),
-                    ]
-                    .into_iter()
-                    .filter_map(|(on, k)| on.then_some(k))
-                    .collect();
-                    let overlap = std::time::Duration::from_secs(overlap_secs);
-                    serde_json::to_value(admin::rotate(&pool, sdkappid, &kinds, overlap).await?)?
-                }
-                AppCommand::Retention { sdkappid, days } => {
-                    let days = (days > 0).then(|| days.min(i32::MAX as u32) as i32);
-                    anyhow::ensure!(
-                        db::deletion::set_retention(&pool, sdkappid, days).await?,
-                        "no app {sdkappid}"
-                    );
-                    let detail = serde_json::json!({ "RetentionDays": days });
-                    db::audit::record(&pool, sdkappid, "cli", "retention", "", detail).await?;
-                    serde_json::json!({ "SdkAppId": sdkappid, "RetentionDays": days })
-                }
-                AppCommand::Enable { sdkappid } | AppCommand::Disable { sdkappid } => {
-                    let on = matches!(command, AppCommand::Enable { .. });
-                    anyhow::ensure!(
-                        db::apps::set_local_record_enabled(&pool, sdkappid, on).await?,
-                        "no app {sdkappid}"
-                    );
-                    let action = if on { "enable" } else { "disable" };
-                    db::audit::record(&pool, sdkappid, "cli", action, "", serde_json::json!({})).await?;
-                    serde_json::json!({ "SdkAppId": sdkappid, "LocalRecordEnabled": on })
-                }
-            };
-            pool.close().await;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
+        Command::App { command } => app(&settings, command).await,
         Command::Admin {
             command: AdminCommand::Login { sdkappid, identifier },
-        } => {
-            let (pool, _pg) = startup::database(&settings).await?;
-            let link = localrecord::http::console::session::create_link(&pool, &settings, sdkappid, identifier).await;
-            pool.close().await;
-            println!("{}", link?);
-        }
+        } => admin_login(&settings, sdkappid, identifier).await,
         Command::Usersig {
             sdkappid,
             identifier,
             expire,
-        } => {
-            let (pool, _pg) = startup::database(&settings).await?;
-            let app = db::apps::get(&pool, sdkappid)
-                .await?
-                .with_context(|| format!("no app {sdkappid}"))?;
-            pool.close().await;
-            let sdkappid = u64::try_from(sdkappid)?;
-            println!(
-                "{}",
-                auth::usersig::generate(sdkappid, &app.secret_key, &identifier, expire, auth::now(), None)
-            );
-        }
+        } => usersig(&settings, sdkappid, &identifier, expire).await,
         Command::Splice { .. } => unreachable!("handled before loading the configuration"),
     }
+}
+
+/// `--config`, else the installed /etc/localrecord.toml when there is one.
+fn load_settings(config: Option<&Path>) -> anyhow::Result<Settings> {
+    let installed = Path::new("/etc/localrecord.toml");
+    let config = config.or_else(|| installed.is_file().then_some(installed));
+    Settings::load(config).context("loading configuration")
+}
+
+fn splice(slices: &[PathBuf], output: &Path, prepared: bool) -> anyhow::Result<()> {
+    let summary = if prepared {
+        let (summary, times) = localrecord::splice::assemble::prepare_and_assemble_timed(slices, output)?;
+        let mut v = serde_json::to_value(&summary)?;
+        v["prepare_ms"] = serde_json::json!(times);
+        v["stop_ms"] = serde_json::json!(summary.elapsed_ms);
+        v
+    } else {
+        serde_json::to_value(localrecord::splice::splice_files(slices, output)?)?
+    };
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(?settings, "configuration");
+    let app = startup::Application::build(settings).await?;
+    app.run_until(startup::shutdown_signal()).await?;
+    // Leave now: an abandoned splice thread (a stuck decoder) must not hold up the exit.
+    std::process::exit(0);
+}
+
+async fn app(settings: &Settings, command: AppCommand) -> anyhow::Result<()> {
+    let (pool, _pg) = startup::database(settings).await?;
+    let out = app_command(&pool, command).await?;
+    pool.close().await;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Runs one `app` subcommand; what it prints.
+async fn app_command(pool: &PgPool, command: AppCommand) -> anyhow::Result<Value> {
+    Ok(match command {
+        AppCommand::Create {
+            sdkappid,
+            secret_key,
+            tic_key,
+            admins,
+        } => serde_json::to_value(admin::create_app(pool, sdkappid, secret_key, tic_key, admins).await?)?,
+        AppCommand::List => serde_json::to_value(
+            db::apps::list(pool)
+                .await?
+                .into_iter()
+                .map(admin::AppKeys::from)
+                .collect::<Vec<_>>(),
+        )?,
+        AppCommand::Rotate {
+            sdkappid,
+            secret_key,
+            tic_key,
+            webhook_secret,
+            overlap_secs,
+        } => {
+            use db::apps::KeyKind;
+            let kinds: Vec<KeyKind> = [
+                (secret_key, KeyKind::SecretKey),
+                (tic_key, KeyKind::TicKey),
+                (webhook_secret, KeyKind::WebhookSecret),
+            ]
+            .into_iter()
+            .filter_map(|(on, k)| on.then_some(k))
+            .collect();
+            let overlap = std::time::Duration::from_secs(overlap_secs);
+            serde_json::to_value(admin::rotate(pool, sdkappid, &kinds, overlap).await?)?
+        }
+        AppCommand::Retention { sdkappid, days } => set_retention(pool, sdkappid, days).await?,
+        AppCommand::Enable { sdkappid } => set_enabled(pool, sdkappid, true).await?,
+        AppCommand::Disable { sdkappid } => set_enabled(pool, sdkappid, false).await?,
+    })
+}
+
+async fn set_retention(pool: &PgPool, sdkappid: i64, days: u32) -> anyhow::Result<Value> {
+    let days = (days > 0).then(|| days.min(i32::MAX as u32) as i32);
+    anyhow::ensure!(
+        db::deletion::set_retention(pool, sdkappid, days).await?,
+        "no app {sdkappid}"
+    );
+    let detail = serde_json::json!({ "RetentionDays": days });
+    db::audit::record(pool, sdkappid, "cli", "retention", "", detail).await?;
+    Ok(serde_json::json!({ "SdkAppId": sdkappid, "RetentionDays": days }))
+}
+
+async fn set_enabled(pool: &PgPool, sdkappid: i64, on: bool) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        db::apps::set_local_record_enabled(pool, sdkappid, on).await?,
+        "no app {sdkappid}"
+    );
+    let action = if on { "enable" } else { "disable" };
+    db::audit::record(pool, sdkappid, "cli", action, "", serde_json::json!({})).await?;
+    Ok(serde_json::json!({ "SdkAppId": sdkappid, "LocalRecordEnabled": on }))
+}
+
+async fn admin_login(settings: &Settings, sdkappid: i64, identifier: Option<String>) -> anyhow::Result<()> {
+    let (pool, _pg) = startup::database(settings).await?;
+    let link = localrecord::http::console::session::create_link(&pool, settings, sdkappid, identifier).await;
+    pool.close().await;
+    println!("{}", link?);
+    Ok(())
+}
+
+async fn usersig(settings: &Settings, sdkappid: i64, identifier: &str, expire: i64) -> anyhow::Result<()> {
+    let (pool, _pg) = startup::database(settings).await?;
+    let app = db::apps::get(&pool, sdkappid)
+        .await?
+        .with_context(|| format!("no app {sdkappid}"))?;
+    pool.close().await;
+    let sdkappid = u64::try_from(sdkappid)?;
+    println!(
+        "{}",
+        auth::usersig::generate(sdkappid, &app.secret_key, identifier, expire, auth::now(), None)
+    );
     Ok(())
 }

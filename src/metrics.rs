@@ -7,6 +7,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+mod exposition;
+pub use exposition::render;
+
 /// A histogram of seconds with fixed buckets.
 pub struct Histogram {
     bounds: &'static [f64],
@@ -135,127 +138,6 @@ pub struct Sampled {
     pub pool_idle: usize,
     pub pool_max: u32,
     pub splice_queue: i64,
-}
-
-fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// The exposition text.
-pub fn render(s: &Sampled) -> String {
-    let m = &METRICS;
-    let mut o = String::with_capacity(4096);
-    let v = |c: &AtomicU64| c.load(Relaxed);
-    metric(
-        &mut o,
-        "localrecord_uploads_in_flight",
-        "gauge",
-        "tus requests being received now",
-    );
-    let _ = writeln!(o, "localrecord_uploads_in_flight {}", m.uploads_in_flight.load(Relaxed));
-    metric(
-        &mut o,
-        "localrecord_received_bytes_total",
-        "counter",
-        "upload bytes received and stored",
-    );
-    let _ = writeln!(o, "localrecord_received_bytes_total {}", v(&m.bytes_received));
-    metric(
-        &mut o,
-        "localrecord_patch_seconds",
-        "histogram",
-        "tus PATCH handling time",
-    );
-    m.patch_seconds.render(&mut o, "localrecord_patch_seconds", "");
-    metric(
-        &mut o,
-        "localrecord_slices_stored_total",
-        "counter",
-        "slices stored whole and verified",
-    );
-    let _ = writeln!(o, "localrecord_slices_stored_total {}", v(&m.slices_stored));
-    metric(
-        &mut o,
-        "localrecord_splice_queue_depth",
-        "gauge",
-        "splice jobs queued and not yet running",
-    );
-    let _ = writeln!(o, "localrecord_splice_queue_depth {}", s.splice_queue);
-    metric(
-        &mut o,
-        "localrecord_splice_seconds",
-        "histogram",
-        "time of each splice run",
-    );
-    m.splice_seconds.render(&mut o, "localrecord_splice_seconds", "");
-    metric(
-        &mut o,
-        "localrecord_splices_total",
-        "counter",
-        "splices published, by outcome",
-    );
-    for (outcome, c) in [
-        ("done", &m.splices_done),
-        ("partial", &m.splices_partial),
-        ("failed", &m.splices_failed),
-    ] {
-        let _ = writeln!(o, "localrecord_splices_total{{outcome=\"{outcome}\"}} {}", v(c));
-    }
-    metric(
-        &mut o,
-        "localrecord_job_attempts_total",
-        "counter",
-        "job runs started (any kind)",
-    );
-    let _ = writeln!(o, "localrecord_job_attempts_total {}", v(&m.job_attempts));
-    metric(
-        &mut o,
-        "localrecord_jobs_reaped_total",
-        "counter",
-        "running jobs whose lease expired and were re-queued",
-    );
-    let _ = writeln!(o, "localrecord_jobs_reaped_total {}", v(&m.jobs_reaped));
-    metric(
-        &mut o,
-        "localrecord_callback_deliveries_total",
-        "counter",
-        "callback attempts, by outcome",
-    );
-    for (outcome, c) in [
-        ("delivered", &m.callbacks_delivered),
-        ("failed", &m.callbacks_failed),
-        ("refused", &m.callbacks_refused),
-    ] {
-        let _ = writeln!(
-            o,
-            "localrecord_callback_deliveries_total{{outcome=\"{outcome}\"}} {}",
-            v(c)
-        );
-    }
-    metric(
-        &mut o,
-        "localrecord_query_seconds",
-        "histogram",
-        "query API handling time",
-    );
-    m.query_seconds.render(&mut o, "localrecord_query_seconds", "");
-    metric(
-        &mut o,
-        "localrecord_db_pool_connections",
-        "gauge",
-        "database pool connections, by state",
-    );
-    let busy = s.pool_size as i64 - s.pool_idle as i64;
-    let _ = writeln!(o, "localrecord_db_pool_connections{{state=\"busy\"}} {}", busy.max(0));
-    let _ = writeln!(o, "localrecord_db_pool_connections{{state=\"idle\"}} {}", s.pool_idle);
-    metric(
-        &mut o,
-        "localrecord_db_pool_max_connections",
-        "gauge",
-        "the pool's size limit (db.max_connections)",
-    );
-    let _ = writeln!(o, "localrecord_db_pool_max_connections {}", s.pool_max);
-    o
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
-use serde_json::Value;
-use std::collections::HashMap;
+
+mod request;
+pub use request::{page_request, params, parse_body, PageRequest, Params};
 
 /// Error codes in `error_code` (0 is success).
 pub mod codes {
@@ -56,29 +57,6 @@ impl IntoResponse for QueryError {
 
 fn bad(msg: impl Into<String>) -> QueryError {
     QueryError(StatusCode::BAD_REQUEST, codes::INVALID_PARAMETER, msg.into())
-}
-
-/// An integer field: a JSON number, or absent/null (`None`). Anything else is refused.
-fn int_field(body: &Value, key: &str) -> Result<Option<i64>, QueryError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| bad(format!("{key} must be an integer"))),
-        Some(_) => Err(bad(format!("{key} must be an integer"))),
-    }
-}
-
-/// A string filter: absent, null, "" and "0" (the seed's default) mean no filter.
-fn str_field<'a>(body: &'a Value, key: &str) -> Result<Option<&'a str>, QueryError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() || s == "0" => Ok(None),
-        Some(Value::String(s)) if s.len() <= 128 => Ok(Some(s)),
-        Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(None),
-        Some(_) => Err(bad(format!("{key} must be a string of at most 128 characters"))),
-    }
 }
 
 /// The answer, success and failure alike (the seed's shape).
@@ -160,8 +138,18 @@ async fn run(
         sign,
         random,
     } = params(q)?;
+    let body = parse_body(&read_body(body)?)?;
+    let app = known_app(state, sdkappid).await?;
+    verify_sign(&app, expire_time, &sign, state.settings.query.max_expire_window_secs)?;
+    if state.settings.query.replay_cache {
+        refuse_replay(state, sdkappid, &sign, random, expire_time).await?;
+    }
+    let page = page_request(&body, expire_time, state.settings.query.max_page_size)?;
+    answer(state, &app, sdkappid, page).await
+}
 
-    let body = body.map_err(|e| {
+fn read_body(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Bytes, QueryError> {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             QueryError(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -171,22 +159,24 @@ async fn run(
         } else {
             bad(e.body_text())
         }
-    })?;
-    let body = parse_body(&body)?;
+    })
+}
 
-    let internal = |e: sqlx::Error| {
-        if super::error::is_bad_value(&e) {
-            return bad("a value the database cannot hold (e.g. a NUL character)");
-        }
-        let id = super::request_id::current();
-        tracing::error!(request_id = %id, "query: {e}");
-        QueryError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            codes::INTERNAL,
-            format!("internal error {id}"),
-        )
-    };
-    let app = state
+fn internal(e: sqlx::Error) -> QueryError {
+    if super::error::is_bad_value(&e) {
+        return bad("a value the database cannot hold (e.g. a NUL character)");
+    }
+    let id = super::request_id::current();
+    tracing::error!(request_id = %id, "query: {e}");
+    QueryError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        codes::INTERNAL,
+        format!("internal error {id}"),
+    )
+}
+
+async fn known_app(state: &AppState, sdkappid: i64) -> Result<App, QueryError> {
+    state
         .apps
         .get(&state.db, sdkappid)
         .await
@@ -197,13 +187,15 @@ async fn run(
                 codes::UNKNOWN_APP,
                 format!("unknown sdkappid {sdkappid}"),
             )
-        })?;
-    let window = state.settings.query.max_expire_window_secs;
+        })
+}
+
+fn verify_sign(app: &App, expire_time: i64, sign: &str, window: i64) -> Result<(), QueryError> {
     let now = crate::auth::now();
     // The current TicKey, then (during a rotation's overlap) the one it replaced.
     let mut verified = Err(SignError::Mismatch);
     for k in app.tic_keys() {
-        match query_sign::verify(k, expire_time, &sign, now, window) {
+        match query_sign::verify(k, expire_time, sign, now, window) {
             Err(SignError::Mismatch) => {}
             other => {
                 verified = other;
@@ -214,21 +206,33 @@ async fn run(
     verified.map_err(|e| match e {
         SignError::Mismatch => QueryError(StatusCode::UNAUTHORIZED, codes::BAD_SIGN, e.to_string()),
         _ => QueryError(StatusCode::UNAUTHORIZED, codes::SIGN_EXPIRED, e.to_string()),
-    })?;
-    if state.settings.query.replay_cache {
-        let random = random.ok_or_else(|| bad("query parameter random is required (replay protection is on)"))?;
-        if !crate::db::query_nonces::remember(&state.db, sdkappid, &sign, random, expire_time)
-            .await
-            .map_err(internal)?
-        {
-            return Err(QueryError(
-                StatusCode::UNAUTHORIZED,
-                codes::REPLAYED,
-                "this sign and random were already used; send a new random".into(),
-            ));
-        }
+    })
+}
+
+/// `query.replay_cache`: each `(sign, random)` is accepted once.
+async fn refuse_replay(
+    state: &AppState,
+    sdkappid: i64,
+    sign: &str,
+    random: Option<i64>,
+    expire_time: i64,
+) -> Result<(), QueryError> {
+    let random = random.ok_or_else(|| bad("query parameter random is required (replay protection is on)"))?;
+    if !crate::db::query_nonces::remember(&state.db, sdkappid, sign, random, expire_time)
+        .await
+        .map_err(internal)?
+    {
+        return Err(QueryError(
+            StatusCode::UNAUTHORIZED,
+            codes::REPLAYED,
+            "this sign and random were already used; send a new random".into(),
+        ));
     }
-    let page = page_request(&body, expire_time, state.settings.query.max_page_size)?;
+    Ok(())
+}
+
+/// The page of the app's recordings the request asks for.
+async fn answer(state: &AppState, app: &App, sdkappid: i64, page: PageRequest<'_>) -> Result<Response, QueryError> {
     let (index, size) = (page.index, page.size);
     let filter = tasks::RecordFilter {
         sdk_app_id: sdkappid,
@@ -240,9 +244,10 @@ async fn run(
         .await
         .map_err(internal)?;
     let finish = index + page.len() as i64 >= total;
+    let links = crate::links::Links::new(&state.settings);
     let list: Vec<RecordInfo> = page
         .into_iter()
-        .map(|t| crate::links::record_info(&crate::links::Links::new(&state.settings), &app, t))
+        .map(|t| crate::links::record_info(&links, app, t))
         .collect();
     Ok(Json(QueryAnswer {
         error_code: 0,
@@ -252,88 +257,4 @@ async fn run(
         record_info_list: list,
     })
     .into_response())
-}
-
-/// The signed query string's parameters.
-#[derive(Debug)]
-pub struct Params {
-    pub sdkappid: i64,
-    pub expire_time: i64,
-    pub sign: String,
-    /// Only remembered with `query.replay_cache`.
-    pub random: Option<i64>,
-}
-
-/// Parses the query string. Pure, so the fuzz target (fuzz/) reaches it without a database.
-pub fn params(q: &str) -> Result<Params, QueryError> {
-    let params: HashMap<String, String> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-    let num = |k: &str| -> Result<i64, QueryError> {
-        params
-            .get(k)
-            .ok_or_else(|| bad(format!("query parameter {k} is required")))?
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("query parameter {k} must be an integer")))
-    };
-    let sdkappid = num("sdkappid")?;
-    let expire_time = num("expire_time")?;
-    let random = params
-        .get("random")
-        .map(|r| r.trim().parse::<i64>())
-        .transpose()
-        .map_err(|_| bad("query parameter random must be an integer"))?;
-    let sign = params
-        .get("sign")
-        .ok_or_else(|| bad("query parameter sign is required"))?
-        .clone();
-    Ok(Params {
-        sdkappid,
-        expire_time,
-        sign,
-        random,
-    })
-}
-
-/// The body must be a JSON object.
-pub fn parse_body(body: &[u8]) -> Result<Value, QueryError> {
-    let body: Value = serde_json::from_slice(body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
-    if !body.is_object() {
-        return Err(bad("body must be a JSON object"));
-    }
-    Ok(body)
-}
-
-/// The page a (signed) body asks for.
-#[derive(Debug)]
-pub struct PageRequest<'a> {
-    pub class_id: i64,
-    pub index: i64,
-    pub size: i64,
-    pub user_id: Option<&'a str>,
-    pub task_id: Option<&'a str>,
-}
-
-/// Validates the body's fields against the URL's `expire_time` and the page size limit.
-pub fn page_request(body: &Value, expire_time: i64, max_page_size: i64) -> Result<PageRequest<'_>, QueryError> {
-    if let Some(t) = int_field(body, "expire_time")? {
-        if t != expire_time {
-            return Err(bad("expire_time in the body differs from the one in the URL"));
-        }
-    }
-    let class_id = int_field(body, "class_id")?.ok_or_else(|| bad("class_id is required"))?;
-    let index = int_field(body, "Index")?.unwrap_or(0);
-    let size = int_field(body, "size")?.ok_or_else(|| bad("size is required"))?;
-    if index < 0 {
-        return Err(bad("Index must be 0 or more"));
-    }
-    if !(1..=max_page_size).contains(&size) {
-        return Err(bad(format!("size must be between 1 and {max_page_size}")));
-    }
-    Ok(PageRequest {
-        class_id,
-        index,
-        size,
-        user_id: str_field(body, "user_id")?,
-        task_id: str_field(body, "task_id")?,
-    })
 }

@@ -140,6 +140,54 @@ pub fn concat(raw: Option<&str>) -> Result<Concat> {
     }
 }
 
+impl Concat {
+    /// The kind as the `uploads.concat` column stores it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Concat::None => "none",
+            Concat::Partial => "partial",
+            Concat::Final(_) => "final",
+        }
+    }
+}
+
+/// What a creation request (POST) says in its tus headers.
+#[derive(Debug)]
+pub struct CreateRequest {
+    pub concat: Concat,
+    /// `Upload-Metadata` as sent: stored so HEAD can echo it.
+    pub raw_metadata: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// `Upload-Length`. Never read for a final concatenation, whose length is its parts'; whether it
+    /// is required otherwise is the handler's call, made after it has checked the metadata.
+    pub length: Option<i64>,
+}
+
+impl CreateRequest {
+    /// Reads the headers in the order their errors take precedence.
+    pub fn parse(h: &HeaderMap) -> Result<CreateRequest> {
+        check_version(h)?;
+        if h.contains_key("upload-defer-length") {
+            return Err(Error::invalid(
+                "Upload-Defer-Length is not supported: send Upload-Length",
+            ));
+        }
+        let concat = concat(header(h, "upload-concat")?)?;
+        let raw_metadata = header(h, "upload-metadata")?;
+        let metadata = metadata(raw_metadata)?;
+        let length = match concat {
+            Concat::Final(_) => None,
+            _ => number(h, "upload-length")?,
+        };
+        Ok(CreateRequest {
+            raw_metadata: raw_metadata.map(str::to_owned),
+            concat,
+            metadata,
+            length,
+        })
+    }
+}
+
 /// RFC 9110 date, as `Upload-Expires` wants it.
 pub fn http_date(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
@@ -170,5 +218,38 @@ mod tests {
         assert!(concat(Some("final;")).is_err());
         assert!(concat(Some("final;/x/y")).is_err());
         assert!(concat(Some("whole")).is_err());
+    }
+
+    #[test]
+    fn create_request() {
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            h.insert("tus-resumable", VERSION.parse().unwrap());
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        let r = CreateRequest::parse(&headers(&[
+            ("upload-length", "10"),
+            ("upload-metadata", "task_id MTIz"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (r.length, r.concat, r.raw_metadata.as_deref()),
+            (Some(10), Concat::None, Some("task_id MTIz"))
+        );
+        assert_eq!(r.metadata["task_id"], "123");
+        // A final concatenation's length is its parts': its Upload-Length is not even read.
+        let a = Uuid::new_v4();
+        let fin = format!("final;/localrecord/v1/uploads/{a}");
+        let r = CreateRequest::parse(&headers(&[("upload-concat", &fin), ("upload-length", "x")])).unwrap();
+        assert_eq!((r.length, r.concat), (None, Concat::Final(vec![a])));
+        assert_eq!(CreateRequest::parse(&headers(&[])).unwrap().length, None);
+        assert!(CreateRequest::parse(&headers(&[("upload-length", "-1")])).is_err());
+        assert!(CreateRequest::parse(&headers(&[("upload-defer-length", "1")])).is_err());
+        let mut unversioned = headers(&[("upload-length", "10")]);
+        unversioned.remove("tus-resumable");
+        assert!(CreateRequest::parse(&unversioned).is_err());
     }
 }

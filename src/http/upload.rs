@@ -4,21 +4,24 @@
 //! instance can continue an upload another began. This handler never sees which store is behind it.
 
 use super::error::{Error, Result};
-use super::tasks::{owned_task, MAX_SLICES};
-use super::tus::{self, Concat};
-use crate::db::slices;
-use crate::db::uploads::{self, Upload};
+use super::tus;
 use crate::http::caller::Caller;
-use crate::http::AppState;
+use crate::db::uploads::{self, Upload};
 use crate::ingest;
+use crate::http::AppState;
 use crate::store::keys;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use uuid::Uuid;
+
+mod chunk;
+mod creation;
+
+use chunk::{ingest_chunk, upload_checksum};
 
 const BASE: &str = "/localrecord/v1/uploads";
 
@@ -88,87 +91,6 @@ async fn options_upload(state: State<AppState>) -> Response {
     options(state).await
 }
 
-/// The slice an upload fills, from `task_id` / `slice_index` / `filename` metadata.
-struct SliceTarget {
-    task_id: String,
-    index: i32,
-    filename: Option<String>,
-}
-
-async fn slice_target(
-    state: &AppState,
-    caller: &Caller,
-    md: &std::collections::BTreeMap<String, String>,
-) -> Result<Option<SliceTarget>> {
-    let filename = match md.get("filename") {
-        Some(f)
-            if f.is_empty()
-                || f.len() > 255
-                || f.contains(['/', '\\', '\0'])
-                || f == ".."
-                || f.chars().any(char::is_control) =>
-        {
-            return Err(Error::invalid(
-                "filename metadata must be a plain file name (no path characters, at most 255 bytes)",
-            ))
-        }
-        f => f.cloned(),
-    };
-    let (task_id, index) = match (md.get("task_id"), md.get("slice_index")) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => return Err(Error::invalid("Upload-Metadata has task_id but no slice_index")),
-        (None, Some(_)) => return Err(Error::invalid("Upload-Metadata has slice_index but no task_id")),
-        (Some(t), Some(i)) => (t, i),
-    };
-    let index: i32 = index
-        .parse()
-        .ok()
-        .filter(|i| (0..MAX_SLICES).contains(i))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "slice_index {index:?} must be an integer from 0 to {}",
-                MAX_SLICES - 1
-            ))
-        })?;
-    if task_id.is_empty()
-        || task_id.len() > 128
-        || !task_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(Error::invalid("task_id metadata is not a task id"));
-    }
-    owned_task(state, caller, task_id).await?;
-    Ok(Some(SliceTarget {
-        task_id: task_id.clone(),
-        index,
-        filename,
-    }))
-}
-
-fn location(state: &AppState, headers: &HeaderMap, id: Uuid) -> String {
-    let base = match &state.settings.public_url {
-        Some(u) => u.trim_end_matches('/').to_owned(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            let own = if state.settings.tls.cert_file.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            let proto = headers
-                .get("x-forwarded-proto")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or(own);
-            format!("{proto}://{host}")
-        }
-    };
-    format!("{base}{BASE}/{id}")
-}
-
 /// tus creation (with creation-with-upload and concatenation): a new upload for one slice of a
 /// task, named in `Upload-Metadata` as `task_id <base64>,slice_index <base64>[,filename <base64>]`;
 /// a partial upload (`Upload-Concat: partial`) names none. A body sent with Content-Type
@@ -197,176 +119,22 @@ fn location(state: &AppState, headers: &HeaderMap, id: Uuid) -> String {
     )
 )]
 async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response> {
-    tus::check_version(&headers)?;
-    if headers.contains_key("upload-defer-length") {
-        return Err(Error::invalid(
-            "Upload-Defer-Length is not supported: send Upload-Length",
-        ));
-    }
-    let concat = tus::concat(tus::header(&headers, "upload-concat")?)?;
-    let raw_md = tus::header(&headers, "upload-metadata")?;
-    let md = tus::metadata(raw_md)?;
-    let target = slice_target(&state, &caller, &md).await?;
-    let max = state.settings.upload.max_size as i64;
+    let req = tus::CreateRequest::parse(&headers)?;
+    let target = creation::slice_target(&state, &caller, &req.metadata).await?;
+    let (length, offset) = creation::extent(&state, &caller, &req).await?;
+    creation::check_size(&state.settings, length)?;
+    creation::require_target(&req.concat, target.as_ref())?;
+    creation::check_stored_slice(&state, target.as_ref(), length).await?;
+    creation::check_quota(&state, &caller, &req.concat, target.as_ref(), length).await?;
 
-    let (length, offset, parts) = match &concat {
-        Concat::Final(ids) => {
-            let partials = uploads::get_many(&state.db, ids).await?;
-            let mut total = 0i64;
-            for id in ids {
-                let p = partials
-                    .iter()
-                    .find(|p| p.id == *id && p.sdk_app_id == caller.sdk_app_id() && p.user_id == caller.identifier);
-                match p {
-                    None => {
-                        return Err(Error::invalid(format!(
-                            "Upload-Concat names upload {id}, which is not yours or does not exist"
-                        )))
-                    }
-                    Some(p) if !p.is_partial() => {
-                        return Err(Error::invalid(format!("upload {id} is not a partial upload")))
-                    }
-                    Some(p) if !p.is_complete() => {
-                        return Err(Error::invalid(format!("partial upload {id} is not complete yet")))
-                    }
-                    Some(p) => total += p.length,
-                }
-            }
-            (total, total, Some(ids.clone()))
-        }
-        _ => {
-            let length = tus::number(&headers, "upload-length")?
-                .ok_or_else(|| Error::invalid("Upload-Length header is required"))?;
-            (length, 0, None)
-        }
-    };
-    if length > max {
-        return Err(Error::TooLarge(format!(
-            "Upload-Length {length} exceeds the maximum of {max} bytes"
-        )));
-    }
-    if concat != Concat::Partial && target.is_none() {
-        return Err(Error::invalid(
-            "Upload-Metadata must carry task_id and slice_index (base64), e.g. 'task_id <b64>,slice_index <b64>'",
-        ));
-    }
-    if let Some(t) = &target {
-        if let Some(stored) = slices::get(&state.db, &t.task_id, t.index).await? {
-            if stored.size != length {
-                return Err(Error::Conflict(format!(
-                    "slice {} of task {} is already stored with {} bytes, not {length}",
-                    t.index, t.task_id, stored.size
-                )));
-            }
-        }
-    }
-
-    if let Some(t) = &target {
-        crate::quota::slice_index(&state.settings.quota, t.index as i64)?;
-    }
-    if !matches!(concat, Concat::Final(_)) {
-        let q = &state.settings.quota;
-        crate::quota::new_upload(&state.db, q, caller.sdk_app_id(), &caller.identifier, length).await?;
-    }
-
-    let up = Upload {
-        id: Uuid::new_v4(),
-        sdk_app_id: caller.sdk_app_id(),
-        user_id: caller.identifier.clone(),
-        task_id: target.as_ref().map(|t| t.task_id.clone()),
-        slice_index: target.as_ref().map(|t| t.index),
-        filename: target.as_ref().and_then(|t| t.filename.clone()),
-        metadata: raw_md.map(str::to_owned),
-        concat: match concat {
-            Concat::None => "none",
-            Concat::Partial => "partial",
-            Concat::Final(_) => "final",
-        }
-        .into(),
-        concat_parts: parts,
-        length,
-        offset,
-        state: "receiving".into(),
-        md5: None,
-        expires_at: state.settings.upload.expiry_from_now(),
-    };
+    let up = creation::new_upload(&state, &caller, req, target, (length, offset));
     uploads::insert(&state.db, &up).await?;
-    let loc = location(&state, &headers, up.id);
+    let loc = creation::location(&state.settings, &headers, up.id);
     tracing::info!(upload = %up.id, task = ?up.task_id, index = ?up.slice_index, length, concat = %up.concat, "upload created");
 
-    // creation-with-upload: the POST may carry the first chunk.
-    let with_data = tus::header(&headers, "content-type")? == Some(tus::OFFSET_CONTENT_TYPE)
-        && up.concat != "final"
-        && tus::number(&headers, "content-length")?.unwrap_or(1) > 0;
-    let result = if with_data {
-        let checksum = tus::header(&headers, "upload-checksum")?
-            .map(tus::checksum)
-            .transpose()?;
-        ingest_chunk(&state, up.clone(), 0, body, checksum)
-            .await
-            .map(|r| r.new_offset)
-    } else if up.offset == up.length {
-        {
-            let (st, id) = (state.clone(), up.id);
-            run_detached(async move { Ok(ingest::finish(&st.ingest, id).await?) })
-                .await
-                .map(|u| u.offset)
-        }
-    } else {
-        Ok(0)
-    };
-    match result {
-        Ok(new_offset) => Ok(respond(
-            StatusCode::CREATED,
-            vec![
-                ("location", loc),
-                ("upload-offset", new_offset.to_string()),
-                ("upload-expires", tus::http_date(up.expires_at)),
-            ],
-        )),
-        Err(e) => {
-            // The upload exists even though its first chunk failed: say where, so it can resume.
-            let mut r = e.into_response();
-            if let Ok(v) = HeaderValue::from_str(&loc) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            Ok(r)
-        }
-    }
-}
-
-/// Runs `fut` on its own task so it completes even if the client disconnects and the request is
-/// dropped: a chunk is committed (or discarded) whole, never left half-recorded.
-async fn run_detached<T: Send + 'static>(
-    fut: impl std::future::Future<Output = Result<T>> + Send + 'static,
-) -> Result<T> {
-    tokio::spawn(fut)
-        .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("upload task failed: {e}")))?
-}
-
-async fn ingest_chunk(
-    state: &AppState,
-    up: Upload,
-    offset: i64,
-    body: Body,
-    checksum: Option<ingest::checksum::Checksum>,
-) -> Result<ingest::Received> {
-    use crate::metrics::{self, METRICS};
-    let _in_flight = metrics::InFlight::start();
-    let st = state.clone();
-    run_detached(async move {
-        let received = ingest::receive(&st.ingest, &up, offset, body.into_data_stream(), checksum).await?;
-        metrics::add(&METRICS.bytes_received, (received.new_offset - offset).max(0) as u64);
-        if received.new_offset == up.length {
-            ingest::finish(&st.ingest, up.id).await?;
-            if up.task_id.is_some() {
-                metrics::add(&METRICS.slices_stored, 1);
-            }
-        }
-        Ok(received)
-    })
-    .await
+    let chunk = creation::first_chunk(&headers, &up)?;
+    let stored = creation::store_first(&state, &up, chunk, body).await;
+    Ok(creation::created(stored, loc, &up))
 }
 
 /// The upload, if it exists and belongs to the caller.
@@ -483,9 +251,7 @@ async fn patch(
     }
     let offset =
         tus::number(&headers, "upload-offset")?.ok_or_else(|| Error::invalid("Upload-Offset header is required"))?;
-    let checksum = tus::header(&headers, "upload-checksum")?
-        .map(tus::checksum)
-        .transpose()?;
+    let checksum = upload_checksum(&headers)?;
     let up = owned_upload(&state, &caller, &id).await?;
     if up.is_final() {
         return Err(Error::Forbidden("a final concatenation upload takes no PATCH".into()));

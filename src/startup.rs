@@ -102,18 +102,9 @@ impl Application {
             std::future::pending::<()>().await;
         });
         let sweeper = tokio::spawn(crate::ingest::sweep::run(self.state.ingest.clone()));
-        let worker = self
-            .state
-            .settings
-            .jobs
-            .enabled
-            .then(|| tokio::spawn(crate::jobs::worker::run(self.state.jobs.clone(), stop_rx.clone())));
-        let retention = self
-            .state
-            .settings
-            .jobs
-            .enabled
-            .then(|| tokio::spawn(crate::jobs::retention::schedule(self.state.jobs.clone())));
+        let jobs = self.state.settings.jobs.enabled.then(|| self.state.jobs.clone());
+        let worker = (jobs.clone()).map(|j| tokio::spawn(crate::jobs::worker::run(j, stop_rx.clone())));
+        let retention = jobs.map(|j| tokio::spawn(crate::jobs::retention::schedule(j)));
         let metrics = match self.metrics_listener.take() {
             Some(listener) => {
                 tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
@@ -122,32 +113,14 @@ impl Application {
             }
             None => None,
         };
-        let app = crate::http::router(self.state.clone());
-        let tls = &self.state.settings.tls;
         let stopping = {
             let mut rx = stop_rx.clone();
             async move {
                 let _ = rx.wait_for(|s| s.is_some()).await;
             }
         };
-        let limits = self.state.settings.edge.clone();
-        let serve: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match (&tls.cert_file, &tls.key_file) {
-            (Some(cert), Some(key)) => {
-                let acceptor = crate::tls::acceptor(cert, key)?;
-                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTPS");
-                let listener = crate::tls::TlsListener::new(self.listener, acceptor)?;
-                Box::pin(crate::http::serve::serve(listener, app, limits, stopping))
-            }
-            (None, None) => {
-                tracing::info!(addr = %self.local_addr(), store = ?self.state.store.backend(), "serving HTTP");
-                // Small answers go out at once, not after the peer's delayed ACK.
-                let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                Box::pin(crate::http::serve::serve(listener, app, limits, stopping))
-            }
-            _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
-        };
+        let addr = self.local_addr();
+        let serve = serve(self.listener, &self.state, addr, stopping)?;
         let deadline = {
             let mut rx = stop_rx.clone();
             async move {
@@ -181,6 +154,35 @@ impl Application {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.state.db.close()).await;
         Ok(())
     }
+}
+
+/// The API's server on `listener`, over TLS when configured, until `stopping` resolves.
+fn serve(
+    listener: TcpListener,
+    state: &AppState,
+    addr: SocketAddr,
+    stopping: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+    let app = crate::http::router(state.clone());
+    let limits = state.settings.edge.clone();
+    let tls = &state.settings.tls;
+    Ok(match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let acceptor = crate::tls::acceptor(cert, key)?;
+            tracing::info!(%addr, store = ?state.store.backend(), "serving HTTPS");
+            let listener = crate::tls::TlsListener::new(listener, acceptor)?;
+            Box::pin(crate::http::serve::serve(listener, app, limits, stopping))
+        }
+        (None, None) => {
+            tracing::info!(%addr, store = ?state.store.backend(), "serving HTTP");
+            // Small answers go out at once, not after the peer's delayed ACK.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            Box::pin(crate::http::serve::serve(listener, app, limits, stopping))
+        }
+        _ => return Err(anyhow::anyhow!("tls.cert_file and tls.key_file go together")),
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -8,7 +8,7 @@ pub mod record;
 pub mod task_id;
 pub mod tus;
 
-pub use record::RecordInfo;
+pub use record::{CallbackBody, RecordInfo};
 pub use task_id::{is_safe_task_id, is_server_task_id, TaskId};
 
 use serde::{Deserialize, Serialize};
@@ -213,4 +213,15 @@ pub struct TaskStatus {
     /// why the task failed
     #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+}
+
+impl TaskStatus {
+    /// The states after which nothing more will happen to the recording (unless a late slice
+    /// makes the server splice it again).
+    pub const FINISHED: [&'static str; 3] = ["done", "partial", "failed"];
+
+    /// Spliced, spliced without some slices, or given up on.
+    pub fn is_finished(&self) -> bool {
+        Self::FINISHED.contains(&self.state.as_str())
+    }
 }

@@ -30,3 +30,22 @@ pub struct RecordInfo {
     #[serde(rename = "VideoOutputDuration")]
     pub video_output_duration: i64,
 }
+
+/// The result callback's body (the `recording-result` webhook): the record, plus the task's
+/// outcome. `VideoOutputUrl` is empty when there is no MP4 (a failed task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackBody {
+    #[serde(flatten)]
+    pub record: RecordInfo,
+    #[serde(rename = "SdkAppId")]
+    pub sdk_app_id: i64,
+    /// done, partial or failed
+    #[serde(rename = "State")]
+    pub state: String,
+    /// The declared slices the recording lacks (partial only).
+    #[serde(rename = "MissingSlices", default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_slices: Vec<i32>,
+    /// Why the task failed (failed only).
+    #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}

@@ -204,7 +204,7 @@ async fn wait_splice(rec: &Recorder, task: &str, deadline: Instant) -> Option<lo
     let client = rec.client()?;
     loop {
         match client.task_status(task).await {
-            Ok(s) if matches!(s.state.as_str(), "done" | "failed" | "partial") => return Some(s),
+            Ok(s) if s.is_finished() => return Some(s),
             Ok(s) if Instant::now() > deadline => return Some(s),
             Err(e) if Instant::now() > deadline => {
                 tracing::warn!("task status: {e}");

@@ -73,4 +73,12 @@ mod tests {
         }
         assert_eq!(TaskState::parse("Done"), None);
     }
+
+    #[test]
+    fn the_recorder_and_the_server_agree_on_which_states_are_finished() {
+        for t in TaskState::ALL {
+            let wire = localrecord_api::TaskStatus::FINISHED.contains(&t.as_str());
+            assert_eq!(t.is_finished(), wire, "{t}");
+        }
+    }
 }

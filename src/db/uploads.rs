@@ -9,6 +9,62 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+/// `uploads.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    /// Bytes may still arrive.
+    Receiving,
+    /// Every byte arrived and the slice (or the partial upload) is stored.
+    Complete,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Receiving => "receiving",
+            UploadState::Complete => "complete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UploadState> {
+        [UploadState::Receiving, UploadState::Complete]
+            .into_iter()
+            .find(|u| u.as_str() == s)
+    }
+}
+
+super::text_enum::stored_as_text!(UploadState, "upload state");
+
+/// `uploads.concat`: how the upload takes part in tus concatenation (a final one lists its partial
+/// uploads in `concat_parts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcatKind {
+    /// A plain upload.
+    None,
+    /// A piece of a later final upload.
+    Partial,
+    /// The join of `concat_parts`; takes no PATCH.
+    Final,
+}
+
+impl ConcatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcatKind::None => "none",
+            ConcatKind::Partial => "partial",
+            ConcatKind::Final => "final",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConcatKind> {
+        [ConcatKind::None, ConcatKind::Partial, ConcatKind::Final]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+super::text_enum::stored_as_text!(ConcatKind, "upload concatenation");
+
 #[derive(Debug, Clone, FromRow)]
 pub struct Upload {
     pub id: Uuid,
@@ -18,24 +74,24 @@ pub struct Upload {
     pub slice_index: Option<i32>,
     pub filename: Option<String>,
     pub metadata: Option<String>,
-    pub concat: String,
+    pub concat: ConcatKind,
     pub concat_parts: Option<Vec<Uuid>>,
     pub length: i64,
     pub offset: i64,
-    pub state: String,
+    pub state: UploadState,
     pub md5: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
 impl Upload {
     pub fn is_partial(&self) -> bool {
-        self.concat == "partial"
+        self.concat == ConcatKind::Partial
     }
     pub fn is_final(&self) -> bool {
-        self.concat == "final"
+        self.concat == ConcatKind::Final
     }
     pub fn is_complete(&self) -> bool {
-        self.state == "complete"
+        self.state == UploadState::Complete
     }
 }
 
@@ -61,11 +117,11 @@ pub async fn insert(db: impl PgExecutor<'_>, u: &Upload) -> sqlx::Result<()> {
     .bind(u.slice_index)
     .bind(&u.filename)
     .bind(&u.metadata)
-    .bind(&u.concat)
+    .bind(u.concat)
     .bind(&u.concat_parts)
     .bind(u.length)
     .bind(u.offset)
-    .bind(&u.state)
+    .bind(u.state)
     .bind(u.expires_at)
     .execute(db)
     .await
@@ -129,7 +185,7 @@ pub async fn commit_part(
 pub struct AppendState {
     pub offset: i64,
     pub length: i64,
-    pub state: String,
+    pub state: UploadState,
     /// true once a chunk was appended (the upload then has no `upload_parts` rows)
     pub append: bool,
     /// serialized running MD5 of bytes [0, offset)
@@ -146,6 +202,10 @@ impl AppendState {
     /// OS crash may have lost them.
     pub fn unsafe_tail(&self, boot: &str) -> bool {
         self.append && self.synced_offset < self.offset && self.write_boot.as_deref() != Some(boot)
+    }
+
+    pub fn is_receiving(&self) -> bool {
+        self.state == UploadState::Receiving
     }
 }
 

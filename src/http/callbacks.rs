@@ -84,7 +84,7 @@ async fn log(
             webhook_id: m.webhook_id,
             state,
             attempts,
-            body: m.body,
+            body: serde_json::to_value(&m.body).unwrap_or_default(),
         })
         .collect();
     let attempts = callback::attempts(&state.db, &task_id).await?;

@@ -4,6 +4,7 @@
 //! `{error_code, error_msg, finish, total, record_info_list}`, errors included.
 
 use crate::auth::query_sign::{self, SignError};
+use crate::db::apps::App;
 use crate::db::tasks;
 use crate::http::AppState;
 use axum::body::Bytes;

@@ -14,7 +14,7 @@ use crate::http::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use localrecord_api::{CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskStatus};
+use localrecord_api::{CreateTask, SliceState, SliceStatus, StopTask, TaskCreated, TaskId, TaskStatus};
 use std::collections::BTreeMap;
 
 /// More slices than this in one task is a bug in the recorder (5-minute slices: over a year).
@@ -86,8 +86,12 @@ async fn create(
 }
 
 /// Loads a task the caller may act on: its own, or any of its app's when the caller is an admin.
+/// Every task id a request names passes here first: one that is not a [`TaskId`] names no task.
 pub async fn owned_task(state: &AppState, caller: &Caller, task_id: &str) -> Result<Task> {
-    let task = tasks::get(&state.db, task_id).await?;
+    let task = match TaskId::parse(task_id) {
+        Ok(id) => tasks::get(&state.db, &id).await?,
+        Err(_) => None,
+    };
     match task {
         Some(t) if t.sdk_app_id == caller.sdk_app_id() => {
             if t.user_id == caller.identifier || caller.is_admin() {

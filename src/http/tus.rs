@@ -1,6 +1,7 @@
 //! tus 1.0.0 header grammar: versions, `Upload-Metadata`, `Upload-Concat`, `Upload-Expires`.
 
 use super::error::{Error, Result};
+use crate::db::uploads::ConcatKind;
 use crate::ingest::checksum::{self, Algo, Checksum};
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
@@ -141,12 +142,12 @@ pub fn concat(raw: Option<&str>) -> Result<Concat> {
 }
 
 impl Concat {
-    /// The kind as the `uploads.concat` column stores it.
-    pub fn kind(&self) -> &'static str {
+    /// The kind, as the `uploads.concat` column stores it.
+    pub fn kind(&self) -> ConcatKind {
         match self {
-            Concat::None => "none",
-            Concat::Partial => "partial",
-            Concat::Final(_) => "final",
+            Concat::None => ConcatKind::None,
+            Concat::Partial => ConcatKind::Partial,
+            Concat::Final(_) => ConcatKind::Final,
         }
     }
 }

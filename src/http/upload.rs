@@ -5,10 +5,10 @@
 
 use super::error::{Error, Result};
 use super::tus;
+use crate::db::uploads::{self, ConcatKind, Upload};
 use crate::http::caller::Caller;
-use crate::db::uploads::{self, Upload};
-use crate::ingest;
 use crate::http::AppState;
+use crate::ingest;
 use crate::store::keys;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -196,9 +196,9 @@ async fn head(
     if !up.is_complete() {
         h.push(("upload-expires", tus::http_date(up.expires_at)));
     }
-    match (up.concat.as_str(), &up.concat_parts) {
-        ("partial", _) => h.push(("upload-concat", "partial".into())),
-        ("final", Some(parts)) => {
+    match (up.concat, &up.concat_parts) {
+        (ConcatKind::Partial, _) => h.push(("upload-concat", "partial".into())),
+        (ConcatKind::Final, Some(parts)) => {
             let urls: Vec<String> = parts.iter().map(|p| format!("{BASE}/{p}")).collect();
             h.push(("upload-concat", format!("final;{}", urls.join(" "))));
         }

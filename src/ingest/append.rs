@@ -45,16 +45,14 @@ pub async fn recover(ing: &Ingest, id: uuid::Uuid) -> Result<()> {
     let Some(row) = uploads::append_state(&ing.db, id).await? else {
         return Ok(());
     };
-    if row.state != "receiving" || !row.unsafe_tail(boot_id()) {
+    if !row.is_receiving() || !row.unsafe_tail(boot_id()) {
         return Ok(());
     }
     let Opened::Locked(file) = AppendFile::open_locked(&path, false, LOCK_WAIT).await? else {
         return Ok(()); // a writer holds it (and will do this itself), or there is nothing to cut
     };
     match uploads::append_state(&ing.db, id).await? {
-        Some(row) if row.state == "receiving" && row.unsafe_tail(boot_id()) => {
-            give_back_unsynced(ing, id, &file, &row).await
-        }
+        Some(row) if row.is_receiving() && row.unsafe_tail(boot_id()) => give_back_unsynced(ing, id, &file, &row).await,
         _ => Ok(()),
     }
 }
@@ -82,14 +80,14 @@ async fn lock_at(ing: &Ingest, upload: &Upload, offset: i64) -> Result<(AppendFi
     let row = uploads::append_state(&ing.db, upload.id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no upload {}", upload.id)))?;
-    if row.state == "receiving" && row.unsafe_tail(boot_id()) {
+    if row.is_receiving() && row.unsafe_tail(boot_id()) {
         give_back_unsynced(ing, upload.id, &file, &row).await?;
         return Err(Error::Conflict(format!(
             "the server's host restarted after bytes past {} were received; they were given back: HEAD for the offset and resume",
             row.synced_offset
         )));
     }
-    if row.state != "receiving" || row.offset != offset || (offset > 0 && !row.append) {
+    if !row.is_receiving() || row.offset != offset || (offset > 0 && !row.append) {
         return Err(Error::Conflict(format!(
             "Upload-Offset {offset} does not match the upload's offset {}",
             row.offset

@@ -36,18 +36,7 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
         Some(p) if up.is_final() => p.clone(),
         _ => vec![id],
     };
-    let mut parts = Vec::new();
-    for s in &sources {
-        parts.extend(stored_parts(ing, *s).await?);
-    }
-    let total: i64 = parts.iter().map(|p| p.length).sum();
-    if total != up.length {
-        return Err(Error::Internal(anyhow::anyhow!(
-            "upload {id}: parts hold {total} bytes, expected {}",
-            up.length
-        )));
-    }
-
+    let parts = all_parts(ing, &up, &sources).await?;
     let (object_key, md5) = match parts.as_slice() {
         [only] => adopt(ing, &task_id, index, only).await?,
         _ => assemble(ing, &task_id, index, &parts).await?,
@@ -92,12 +81,36 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
         )));
     }
     tracing::info!(upload = %id, task = %task_id, index, size = up.length, md5 = %md5, "slice stored");
-    crate::db::tasks::touch(&ing.db, &task_id).await?;
-    if ing.prepare_slices {
-        crate::jobs::prepare::enqueue(&ing.db, &task_id, index).await?;
-    }
-    crate::jobs::splice::maybe_enqueue(&ing.db, &task_id, ing.resplice_delay).await?;
+    stored_slice(ing, &task_id, index).await?;
     reload(ing, id).await
+}
+
+/// The parts of `sources` (the upload itself, or a final concatenation's partial uploads), which
+/// must hold exactly the upload's length.
+async fn all_parts(ing: &Ingest, up: &Upload, sources: &[Uuid]) -> Result<Vec<Part>> {
+    let mut parts = Vec::new();
+    for s in sources {
+        parts.extend(stored_parts(ing, *s).await?);
+    }
+    let total: i64 = parts.iter().map(|p| p.length).sum();
+    if total != up.length {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "upload {}: parts hold {total} bytes, expected {}",
+            up.id,
+            up.length
+        )));
+    }
+    Ok(parts)
+}
+
+/// A slice landed: the task is alive, the slice is prepared, and the task spliced if complete.
+async fn stored_slice(ing: &Ingest, task_id: &str, index: i32) -> Result<()> {
+    crate::db::tasks::touch(&ing.db, task_id).await?;
+    if ing.prepare_slices {
+        crate::jobs::prepare::enqueue(&ing.db, task_id, index).await?;
+    }
+    crate::jobs::splice::maybe_enqueue(&ing.db, task_id, ing.resplice_delay).await?;
+    Ok(())
 }
 
 /// What upload `id` stored: its append file as one part (with the running MD5 of all its bytes), or

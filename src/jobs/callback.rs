@@ -12,6 +12,7 @@ use crate::auth::webhook;
 use crate::db::{apps, callback_log, tasks};
 use crate::links::{record_info, Links};
 use anyhow::anyhow;
+use localrecord_api::CallbackBody;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ pub struct CallbackJob {
     pub webhook_id: String,
     pub task_id: String,
     pub sdk_app_id: i64,
-    pub body: serde_json::Value,
+    pub body: CallbackBody,
 }
 
 pub fn key(webhook_id: &str) -> String {
@@ -32,27 +33,25 @@ pub fn key(webhook_id: &str) -> String {
 
 /// The seed's callback body with real values, plus `State` (done, partial, failed) and, when they
 /// apply, `MissingSlices` and `FailureReason`.
-pub fn body(links: &Links, app: &apps::App, task: tasks::Task) -> serde_json::Value {
-    let (sdk_app_id, st, missing, reason) = (
+pub fn body(links: &Links, app: &apps::App, task: tasks::Task) -> CallbackBody {
+    let (sdk_app_id, state, missing_slices, failure_reason) = (
         task.sdk_app_id,
         task.state,
         task.missing_slices.clone(),
         task.failure_reason.clone(),
     );
     let has_output = task.video_output_id.is_some();
-    let mut v = serde_json::to_value(record_info(links, app, task)).expect("serialisable");
+    let mut record = record_info(links, app, task);
     if !has_output {
-        v["VideoOutputUrl"] = serde_json::Value::String(String::new());
+        record.video_output_url = String::new();
     }
-    v["SdkAppId"] = sdk_app_id.into();
-    v["State"] = st.as_str().into();
-    if !missing.is_empty() {
-        v["MissingSlices"] = missing.into();
+    CallbackBody {
+        record,
+        sdk_app_id,
+        state: state.as_str().to_owned(),
+        missing_slices,
+        failure_reason,
     }
-    if let Some(r) = reason {
-        v["FailureReason"] = r.into();
-    }
-    v
 }
 
 /// Queues the callback for a task's current result, if its app registered a URL. Takes a
@@ -134,32 +133,13 @@ pub async fn run(ctx: &Context, job: CallbackJob, attempt: i32) -> Result<(), Jo
     if ctx.settings.query.recording_url_ttl_secs > 0 {
         // An expiring URL is made anew for each attempt: a retry hours later still carries a
         // working link (the webhook-id, which receivers deduplicate on, stays the same).
-        if let Some(id) = message["VideoOutputId"].as_str().filter(|id| !id.is_empty()) {
-            message["VideoOutputUrl"] = Links::new(&ctx.settings).recording(&app, id).into();
+        let record = &mut message.record;
+        if !record.video_output_id.is_empty() {
+            record.video_output_url = Links::new(&ctx.settings).recording(&app, &record.video_output_id);
         }
     }
-    let body = serde_json::to_vec(&message).expect("serialisable");
-    let ts = crate::auth::now();
-    // During a secret's rotation overlap, one signature per secret, space-separated (Standard
-    // Webhooks): receivers still holding the old secret verify too.
-    let sig = app
-        .webhook_secrets()
-        .into_iter()
-        .map(|s| webhook::sign(s, &job.webhook_id, ts, &body))
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map_err(JobError::Permanent)?
-        .join(" ");
     let started = Instant::now();
-    let result = ctx
-        .http
-        .post(target)
-        .header("content-type", "application/json")
-        .header("webhook-id", &job.webhook_id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sig)
-        .body(body)
-        .send()
-        .await;
+    let result = post(ctx, &app, &job.webhook_id, target, &message).await?;
     let ms = started.elapsed().as_millis() as i64;
     // The answer's body is never read: only its status and Retry-After matter.
     let (status, error, after) = match &result {
@@ -193,6 +173,37 @@ pub async fn run(ctx: &Context, job: CallbackJob, attempt: i32) -> Result<(), Jo
         Some(s) => Err(retry(anyhow!("receiver answered {s}"), after)),
         None => Err(retry(anyhow!("no answer: {}", error.unwrap_or_default()), None)),
     }
+}
+
+/// POSTs `message`, signed the Standard Webhooks way with the app's secrets.
+async fn post(
+    ctx: &Context,
+    app: &apps::App,
+    webhook_id: &str,
+    target: reqwest::Url,
+    message: &CallbackBody,
+) -> Result<reqwest::Result<reqwest::Response>, JobError> {
+    let body = serde_json::to_vec(message).expect("serialisable");
+    let ts = crate::auth::now();
+    // During a secret's rotation overlap, one signature per secret, space-separated (Standard
+    // Webhooks): receivers still holding the old secret verify too.
+    let sig = app
+        .webhook_secrets()
+        .into_iter()
+        .map(|s| webhook::sign(s, webhook_id, ts, &body))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(JobError::Permanent)?
+        .join(" ");
+    Ok(ctx
+        .http
+        .post(target)
+        .header("content-type", "application/json")
+        .header("webhook-id", webhook_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await)
 }
 
 /// One line of the delivery log: the status, or a class of failure (see `outbound::error_class`).

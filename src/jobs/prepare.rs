@@ -149,6 +149,46 @@ fn decode(row: &PieceRow) -> Option<(PieceMeta, Vec<Entry>)> {
     Some((meta, piece::decode_entries(&row.samples)?))
 }
 
+/// Every stored slice's piece row with its decoded tables, in slice order (preparing what is
+/// missing first, and everything again if a piece is of an older layout). None: the tables are too
+/// large to read at once, and a task of very many slices is left to the whole splice, which streams.
+async fn tables(
+    ctx: &Context,
+    tx: &mut PgConnection,
+    body: &Path,
+    task_id: &str,
+    stored: &[Slice],
+    progress: &Progress,
+) -> Result<Option<Vec<(PieceRow, (PieceMeta, Vec<Entry>))>>, JobError> {
+    ensure(ctx, tx, body, task_id, stored, progress).await?;
+    if pieces::table_bytes(&mut *tx, task_id).await? > MAX_TABLES_BYTES {
+        tracing::info!(
+            task = task_id,
+            "splicing the classic way: the packet tables are too large to read at once"
+        );
+        return Ok(None);
+    }
+    let mut rows = pieces::for_task(tx, task_id).await?;
+    if rows.iter().any(|r| decode(r).is_none()) {
+        pieces::clear(&mut *tx, task_id).await?;
+        ensure(ctx, tx, body, task_id, stored, progress).await?;
+        rows = pieces::for_task(tx, task_id).await?;
+    }
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| decode(&r).map(|d| (r, d)))
+        .collect::<Option<_>>()
+        .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?;
+    if rows.len() != stored.len() {
+        return Err(JobError::Retry(anyhow!(
+            "{} slices but {} pieces",
+            stored.len(),
+            rows.len()
+        )));
+    }
+    Ok(Some(rows))
+}
+
 /// The stop's fast path: every stored slice prepared (those still missing, now), the index
 /// written and put in front of the body; returns the summary and the MP4 (a local file in the
 /// store's filesystem, for the caller to put in place). None: splice the classic way.
@@ -169,38 +209,9 @@ pub async fn assemble(
     let started = Instant::now();
     let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, task_id).await?;
-    ensure(ctx, &mut tx, &body, task_id, stored, progress).await?;
-    // The tables are read whole: a task of very many slices is left to the whole splice, which
-    // streams.
-    if pieces::table_bytes(&mut tx, task_id).await? > MAX_TABLES_BYTES {
-        tracing::info!(
-            task = task_id,
-            "splicing the classic way: the packet tables are too large to read at once"
-        );
+    let Some(rows) = tables(ctx, &mut tx, &body, task_id, stored, progress).await? else {
         return Ok(None);
-    }
-    let mut rows = pieces::for_task(&mut tx, task_id).await?;
-    let mut decoded: Vec<_> = rows.iter().map(decode).collect();
-    if decoded.iter().any(Option::is_none) {
-        // Pieces of an older layout: prepare them all again.
-        pieces::clear(&mut tx, task_id).await?;
-        ensure(ctx, &mut tx, &body, task_id, stored, progress).await?;
-        rows = pieces::for_task(&mut tx, task_id).await?;
-        decoded = rows.iter().map(decode).collect();
-    }
-    let rows: Vec<_> = rows
-        .iter()
-        .zip(decoded)
-        .map(|(r, d)| d.map(|d| (r, d)))
-        .collect::<Option<_>>()
-        .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?;
-    if rows.len() != stored.len() {
-        return Err(JobError::Retry(anyhow!(
-            "{} slices but {} pieces",
-            stored.len(),
-            rows.len()
-        )));
-    }
+    };
     let body_len = rows
         .iter()
         .map(|(r, _)| (r.body_offset + r.media_len) as u64)
@@ -237,8 +248,9 @@ pub async fn assemble(
     let (header, f2) = (plan.header.clone(), fin.clone());
     let made = tokio::task::spawn_blocking(move || assemble::put_in_front(&f2, &header, body_len))
         .await
-        .map_err(|e| JobError::Retry(anyhow!("the assembly thread: {e}")));
-    if let Err(e) = made.and_then(|r| r.map_err(JobError::from)) {
+        .map_err(|e| JobError::Retry(anyhow!("the assembly thread: {e}")))
+        .and_then(|r| r.map_err(JobError::from));
+    if let Err(e) = made {
         std::fs::remove_file(&fin).ok();
         return Err(e);
     }

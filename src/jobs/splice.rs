@@ -98,13 +98,17 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
     ));
     let video_output_id = task.video_output_id.clone().unwrap_or_else(new_video_output_id);
     let key = keys::recording(&task_id, &video_output_id);
-    let tmp = tempfile::Builder::new()
-        .prefix("splice-")
-        .tempdir_in(ctx.scratch.dir())?;
+    // Held until the MP4 is stored: the classic splice writes it there.
+    let mut tmp = None;
     let (summary, mp4, assembled) = match super::prepare::assemble(ctx, &task_id, &stored, progress).await? {
         Some((summary, mp4)) => (summary, mp4, true),
         None => {
-            let (summary, mp4) = splice_whole(ctx, &stored, tmp.path(), progress).await?;
+            let dir = tmp.insert(
+                tempfile::Builder::new()
+                    .prefix("splice-")
+                    .tempdir_in(ctx.scratch.dir())?,
+            );
+            let (summary, mp4) = splice_whole(ctx, &stored, dir.path(), progress).await?;
             (summary, mp4, false)
         }
     };
@@ -114,8 +118,29 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
         std::fs::remove_file(&mp4).ok();
         return Err(JobError::Retry(e));
     }
+    drop(tmp);
+    let result = outcome(&task, &stored, &summary, video_output_id, key);
+    publish(ctx, claim, &task_id, &result, assembled).await?;
+    let m = &crate::metrics::METRICS;
+    m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
+    let finished = match result.state {
+        TaskState::Done => &m.splices_done,
+        _ => &m.splices_partial,
+    };
+    crate::metrics::add(finished, 1);
+    tracing::info!(task = %task_id, state = %result.state, assembled, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
+    Ok(())
+}
 
-    // What the recording lacks: declared slices never stored, and stored ones the splicer skipped.
+/// The task's result: done, or partial with what the recording lacks (declared slices never
+/// stored, and stored ones the splicer skipped).
+fn outcome(
+    task: &tasks::Task,
+    stored: &[Slice],
+    summary: &Summary,
+    video_output_id: String,
+    key: String,
+) -> tasks::SpliceResult {
     let have: BTreeSet<i32> = stored.iter().map(|s| s.slice_index).collect();
     let declared = task
         .slice_count
@@ -126,10 +151,9 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
             missing.insert(s.slice_index);
         }
     }
-    let missing: Vec<i32> = missing.into_iter().collect();
-    let result = tasks::SpliceResult {
+    tasks::SpliceResult {
         video_output_id,
-        video_output_key: key.clone(),
+        video_output_key: key,
         size: summary.size as i64,
         duration_ms: summary.duration_ms,
         splice_ms: summary.elapsed_ms as i64,
@@ -138,45 +162,45 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
         } else {
             TaskState::Partial
         },
-        missing_slices: missing,
-    };
-    // Publish under the fence: only while this run's claim holds, in one transaction with the
-    // callback it owes. A stale run (reaped while it stalled) discards its output instead.
+        missing_slices: missing.into_iter().collect(),
+    }
+}
+
+/// Publishes under the fence: only while this run's claim holds, in one transaction with the
+/// callback it owes. A stale run (reaped while it stalled) discards its output instead. Then frees
+/// what the result replaced.
+async fn publish(
+    ctx: &Context,
+    claim: &queue::Job,
+    task_id: &str,
+    result: &tasks::SpliceResult,
+    assembled: bool,
+) -> Result<(), JobError> {
+    let key = &result.video_output_key;
     let mut tx = ctx.db.begin().await?;
     if !queue::holds(&mut tx, claim.id, claim.claim).await? {
         drop(tx);
-        ctx.store.delete(&key).await.ok();
+        ctx.store.delete(key).await.ok();
         return Err(JobError::Retry(anyhow!(
             "superseded: this run lost its claim while it stalled; its output was discarded"
         )));
     }
-    let prepared_body = super::prepare::body_path(ctx, &task_id);
+    let prepared_body = super::prepare::body_path(ctx, task_id);
     if prepared_body.is_some() && !assembled {
         // Spliced the classic way: what was prepared for this task is of no further use.
-        crate::db::pieces::lock(&mut tx, &task_id).await?;
-        crate::db::pieces::clear(&mut tx, &task_id).await?;
+        crate::db::pieces::lock(&mut tx, task_id).await?;
+        crate::db::pieces::clear(&mut tx, task_id).await?;
     }
-    let old_key = tasks::record_splice(&mut tx, &task_id, &result).await?;
-    super::callback::enqueue_result(ctx, &mut tx, &task_id).await?;
+    let old_key = tasks::record_splice(&mut tx, task_id, result).await?;
+    super::callback::enqueue_result(ctx, &mut tx, task_id).await?;
     tx.commit().await?;
     if prepared_body.is_some() {
         // What crashed or superseded runs left there, too.
-        ctx.store.delete_prefix(&keys::assembly_prefix(&task_id)).await.ok();
+        ctx.store.delete_prefix(&keys::assembly_prefix(task_id)).await.ok();
     }
-    if let Some(old) = old_key.filter(|k| *k != key) {
+    if let Some(old) = old_key.filter(|k| k != key) {
         ctx.store.delete(&old).await.ok();
     }
-    let m = &crate::metrics::METRICS;
-    m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
-    crate::metrics::add(
-        if result.state == TaskState::Done {
-            &m.splices_done
-        } else {
-            &m.splices_partial
-        },
-        1,
-    );
-    tracing::info!(task = %task_id, state = %result.state, assembled, size = result.size, duration_ms = result.duration_ms, splice_ms = result.splice_ms, missing = ?result.missing_slices, "recording spliced");
     Ok(())
 }
 

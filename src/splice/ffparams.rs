@@ -52,6 +52,11 @@ pub(super) fn audio_format(p: &codec::Parameters) -> (i64, i64) {
     }
 }
 
+pub(super) fn audio_channels(p: &codec::Parameters) -> i32 {
+    // SAFETY: as above.
+    unsafe { (*p.as_ptr()).ch_layout.nb_channels }
+}
+
 pub(super) fn extradata(p: &codec::Parameters) -> Vec<u8> {
     // SAFETY: as above; extradata is extradata_size bytes when non-null.
     unsafe {

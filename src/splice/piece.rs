@@ -81,8 +81,7 @@ impl AudioMeta {
             codec: format!("{:?}", a.id).to_lowercase(),
             rate: a.sample_rate,
             frame: a.frame_size,
-            // SAFETY: a.params wraps a valid AVCodecParameters for as long as it lives.
-            channels: unsafe { (*a.params.as_ptr()).ch_layout.nb_channels },
+            channels: super::ffparams::audio_channels(&a.params),
             config: hex(&extradata(&a.params)),
         }
     }

@@ -78,8 +78,7 @@ pub(super) fn own_tracks(r: &Reference) -> Option<Vec<(Codec, u32)>> {
     )];
     if let Some(a) = &r.audio {
         let asc = extradata(&a.params);
-        // SAFETY: a.params wraps a valid AVCodecParameters for as long as it lives.
-        let channels = unsafe { (*a.params.as_ptr()).ch_layout.nb_channels };
+        let channels = super::ffparams::audio_channels(&a.params);
         if a.id != Id::AAC || asc.is_empty() || !(1..=8).contains(&channels) || !(1..=96_000).contains(&a.sample_rate) {
             return None;
         }

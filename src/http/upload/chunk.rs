@@ -3,16 +3,14 @@
 use crate::db::uploads::Upload;
 use crate::http::error::{Error, Result};
 use crate::http::tus;
-use crate::ingest::{self, checksum::Checksum};
 use crate::http::AppState;
+use crate::ingest::{self, checksum::Checksum};
 use axum::body::Body;
 use axum::http::HeaderMap;
 
 /// `Upload-Checksum`, if sent.
 pub(super) fn upload_checksum(headers: &HeaderMap) -> Result<Option<Checksum>> {
-    tus::header(headers, "upload-checksum")?
-        .map(tus::checksum)
-        .transpose()
+    tus::header(headers, "upload-checksum")?.map(tus::checksum).transpose()
 }
 
 /// Runs `fut` on its own task so it completes even if the client disconnects and the request is

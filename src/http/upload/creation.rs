@@ -3,24 +3,25 @@
 
 use super::chunk::{ingest_chunk, run_detached, upload_checksum};
 use super::{respond, BASE};
-use crate::http::caller::Caller;
 use crate::config::Settings;
 use crate::db::slices;
-use crate::db::uploads::{self, Upload};
+use crate::db::uploads::{self, Upload, UploadState};
+use crate::http::caller::Caller;
 use crate::http::error::{Error, Result};
 use crate::http::tasks::{owned_task, MAX_SLICES};
-use crate::http::tus::{self, Concat, CreateRequest};
-use crate::ingest::{self, checksum::Checksum};
+use crate::http::tus::{self, metadata, Concat, CreateRequest};
 use crate::http::AppState;
+use crate::ingest::{self, checksum::Checksum};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use localrecord_api::TaskId;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The slice an upload fills, from `task_id` / `slice_index` / `filename` metadata.
 pub(super) struct SliceTarget {
-    task_id: String,
+    task_id: TaskId,
     index: i32,
     filename: Option<String>,
 }
@@ -30,7 +31,7 @@ pub(super) async fn slice_target(
     caller: &Caller,
     md: &BTreeMap<String, String>,
 ) -> Result<Option<SliceTarget>> {
-    let filename = match md.get("filename") {
+    let filename = match md.get(metadata::FILENAME) {
         Some(f)
             if f.is_empty()
                 || f.len() > 255
@@ -44,7 +45,7 @@ pub(super) async fn slice_target(
         }
         f => f.cloned(),
     };
-    let (task_id, index) = match (md.get("task_id"), md.get("slice_index")) {
+    let (task_id, index) = match (md.get(metadata::TASK_ID), md.get(metadata::SLICE_INDEX)) {
         (None, None) => return Ok(None),
         (Some(_), None) => return Err(Error::invalid("Upload-Metadata has task_id but no slice_index")),
         (None, Some(_)) => return Err(Error::invalid("Upload-Metadata has slice_index but no task_id")),
@@ -60,17 +61,10 @@ pub(super) async fn slice_target(
                 MAX_SLICES - 1
             ))
         })?;
-    if task_id.is_empty()
-        || task_id.len() > 128
-        || !task_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(Error::invalid("task_id metadata is not a task id"));
-    }
-    owned_task(state, caller, task_id).await?;
+    let task_id = TaskId::parse(task_id).map_err(|_| Error::invalid("task_id metadata is not a task id"))?;
+    owned_task(state, caller, &task_id).await?;
     Ok(Some(SliceTarget {
-        task_id: task_id.clone(),
+        task_id,
         index,
         filename,
     }))
@@ -172,7 +166,7 @@ pub(super) fn new_upload(
     target: Option<SliceTarget>,
     (length, offset): (i64, i64),
 ) -> Upload {
-    let concat = req.concat.kind().into();
+    let concat = req.concat.kind();
     let concat_parts = match req.concat {
         Concat::Final(parts) => Some(parts),
         _ => None,
@@ -181,7 +175,7 @@ pub(super) fn new_upload(
         id: Uuid::new_v4(),
         sdk_app_id: caller.sdk_app_id(),
         user_id: caller.identifier.clone(),
-        task_id: target.as_ref().map(|t| t.task_id.clone()),
+        task_id: target.as_ref().map(|t| t.task_id.to_string()),
         slice_index: target.as_ref().map(|t| t.index),
         filename: target.and_then(|t| t.filename),
         metadata: req.raw_metadata,
@@ -189,7 +183,7 @@ pub(super) fn new_upload(
         concat_parts,
         length,
         offset,
-        state: "receiving".into(),
+        state: UploadState::Receiving,
         md5: None,
         expires_at: state.settings.upload.expiry_from_now(),
     }
@@ -211,7 +205,7 @@ pub(super) struct FirstChunk {
 /// The first chunk the POST carries, if any (a final concatenation takes none).
 pub(super) fn first_chunk(headers: &HeaderMap, up: &Upload) -> Result<Option<FirstChunk>> {
     let with_data = tus::header(headers, "content-type")? == Some(tus::OFFSET_CONTENT_TYPE)
-        && up.concat != "final"
+        && !up.is_final()
         && tus::number(headers, "content-length")?.unwrap_or(1) > 0;
     if !with_data {
         return Ok(None);

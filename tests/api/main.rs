@@ -41,6 +41,7 @@ mod recording;
 mod retention;
 mod security;
 mod splice;
+mod structure;
 mod tasks;
 mod topology;
 mod topology_support;

@@ -11,6 +11,7 @@
 use super::Context;
 use super::{queue, JobError};
 use crate::db::slices::{self, Slice};
+use crate::db::splice_log;
 use crate::db::tasks::{self, TaskState};
 use crate::progress::Progress;
 use crate::splice::{splice_files_watched, SliceOutcome, Summary};
@@ -202,6 +203,37 @@ async fn publish(
         ctx.store.delete(&old).await.ok();
     }
     Ok(())
+}
+
+/// Logs a run of the splice job for the task's timeline: published (with the task's new state),
+/// to be retried, or given up on, with the reason.
+pub async fn attempt(
+    ctx: &Context,
+    job: &queue::Job,
+    outcome: &Result<(), JobError>,
+    gave_up: bool,
+    started_at: chrono::DateTime<chrono::Utc>,
+    ms: u64,
+) -> sqlx::Result<()> {
+    let Ok(SpliceJob { task_id }) = serde_json::from_value(job.payload.clone()) else {
+        return Ok(());
+    };
+    let (outcome, reason) = match outcome {
+        Ok(()) => match tasks::get(&ctx.db, &task_id).await?.map(|t| t.state) {
+            Some(TaskState::Partial) => ("partial", None),
+            _ => ("done", None),
+        },
+        Err(e) if gave_up => ("failed", Some(e.to_string())),
+        Err(e) => ("retry", Some(e.to_string())),
+    };
+    let a = splice_log::SpliceAttempt {
+        attempt: job.attempts,
+        started_at,
+        duration_ms: ms as i64,
+        outcome: outcome.into(),
+        reason,
+    };
+    splice_log::insert(&ctx.db, &task_id, &a).await
 }
 
 /// The whole splice at the stop (the S3 family of stores, or slices the fast path does not take):

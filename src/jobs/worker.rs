@@ -131,7 +131,7 @@ async fn watchdog(
 }
 
 async fn execute(ctx: &Context, job: queue::Job, lease: Duration, stop: watch::Receiver<Option<Instant>>) {
-    let started = Instant::now();
+    let (started, started_at) = (Instant::now(), chrono::Utc::now());
     tracing::info!(job = job.id, kind = %job.kind, key = %job.unique_key, attempt = job.attempts, "job started");
     let progress = Progress::new();
     progress.set_deadline(Duration::from_secs(ctx.settings.jobs.deadline_min_secs.max(1)));
@@ -178,6 +178,13 @@ async fn execute(ctx: &Context, job: queue::Job, lease: Duration, stop: watch::R
             queue::fail(&ctx.db, &job, &e.to_string(), retry).await
         }
     };
+    if job.kind == splice::KIND {
+        let gave_up = matches!(recorded, Ok(true));
+        let a = splice::attempt(ctx, &job, &outcome, gave_up, started_at, ms).await;
+        if let Err(e) = a {
+            tracing::warn!(job = job.id, "logging the splice attempt: {e}");
+        }
+    }
     match recorded {
         Ok(true) => {
             if let Err(e) = gave_up(ctx, &job, outcome.err().map(|e| e.to_string()).unwrap_or_default()).await {

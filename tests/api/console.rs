@@ -168,6 +168,14 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
     b.go().await;
     let out = b.finish().await;
     assert_ne!(out["spliced_before"], out["spliced_after"], "{out:?}");
+    // The timeline lists both runs of the splice job: the stop's and the re-splice, each published.
+    let runs: Vec<Vec<String>> = serde_json::from_str(&out["splice_runs"]).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|r| r[4].trim() == "done" && r[5].trim().is_empty()),
+        "{runs:?}"
+    );
+    assert_eq!((runs[0][0].trim(), runs[1][0].trim()), ("1", "2"), "{runs:?}");
     assert!(out["dialog"].contains("cannot be undone"), "{out:?}");
     assert_eq!(out["after_dismiss_path"], format!("/admin/recordings/{task}"));
     assert_eq!(out["after_delete_path"], "/admin/recordings");

@@ -115,6 +115,15 @@ async fn a_job_that_stops_making_progress_is_retried_then_failed_with_a_reason()
     );
     let js = queue::state_of(db, &key).await.unwrap().unwrap();
     assert_eq!((js.state.as_str(), js.attempts), ("failed", 2));
+    // Each run is on the task's timeline, with why it ended.
+    let runs = localrecord::db::splice_log::for_task(db, &task).await.unwrap();
+    let seen: Vec<(i32, &str)> = runs.iter().map(|r| (r.attempt, r.outcome.as_str())).collect();
+    assert_eq!(seen, vec![(1, "retry"), (2, "failed")], "{runs:?}");
+    assert!(
+        runs.iter()
+            .all(|r| r.reason.as_deref().unwrap_or("").contains("made no progress")),
+        "{runs:?}"
+    );
 }
 
 #[tokio::test]

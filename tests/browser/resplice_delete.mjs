@@ -17,6 +17,7 @@ await run(async (browser) => {
   await page.goto(taskPage);
   out('spliced_after', (await page.textContent('#splic-time')).trim());
   out('splice_job', await page.$$eval('#splice tbody td', (tds) => tds.map((td) => td.innerText)));
+  out('splice_runs', await page.$$eval('#splice-runs tbody tr', (trs) => trs.map((tr) => tr.innerText.split('\t'))));
   await screenshot(page, 'console-respliced');
 
   let answer = 'dismiss';

@@ -7,7 +7,7 @@
 use super::overview::session_ctx;
 use super::session::{Action, Session};
 use super::{render, view, Page, PageError};
-use crate::db::{console_views, tasks};
+use crate::db::{console_views, splice_log, tasks};
 use crate::http::error::Error;
 use crate::http::AppState;
 use crate::jobs::callback;
@@ -80,32 +80,12 @@ async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<Str
             }
         })
         .collect();
-    let job = console_views::splice_job(&state.db, &task_id).await?.map(|j| {
-        context! {
-            state => j.state, attempts => j.attempts, max_attempts => j.max_attempts,
-            last_error => j.last_error, run_at => view::time(j.run_at),
-            created_at => view::time(j.created_at), updated_at => view::time(j.updated_at),
-        }
-    });
+    let (job, runs) = splice_ctx(&state, &task_id).await?;
     let (stopped_at, last_activity) = console_views::task_times(&state.db, &task_id)
         .await?
         .map(|(s, l)| (view::opt_time(s), view::time(l)))
         .unwrap_or_default();
-    let messages: Vec<minijinja::Value> = callback::messages(&state.db, &task_id)
-        .await?
-        .into_iter()
-        .map(|(m, st, n)| context! { webhook_id => m.webhook_id, state => st, attempts => n })
-        .collect();
-    let attempts: Vec<minijinja::Value> = callback::attempts(&state.db, &task_id)
-        .await?
-        .into_iter()
-        .map(|a| {
-            context! {
-                webhook_id => a.webhook_id, attempt => a.attempt, url => a.url, status => a.status,
-                error => a.error, duration_ms => a.duration_ms, time => view::unix(a.time),
-            }
-        })
-        .collect();
+    let (messages, attempts) = delivery_ctx(&state, &task_id).await?;
     let task = context! {
         task_id => t.task_id, class_id => t.class_id, user_id => t.user_id, state => t.state,
         slice_count => t.slice_count, start_time => view::time(t.start_time), stopped_at, last_activity,
@@ -121,10 +101,58 @@ async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<Str
     render(
         "recording.html",
         context! {
-            s => session_ctx(&s), task, video, slices, uploads, job, messages, attempts,
+            s => session_ctx(&s), task, video, slices, uploads, job, runs, messages, attempts,
             callback_url => s.app.callback_url.clone(), notice => notice(q.as_deref()), nav => "recordings",
         },
     )
+}
+
+/// The splice job as it stands, and every run of it (the timeline).
+async fn splice_ctx(
+    state: &AppState,
+    task_id: &str,
+) -> Result<(Option<minijinja::Value>, Vec<minijinja::Value>), PageError> {
+    let job = console_views::splice_job(&state.db, task_id).await?.map(|j| {
+        context! {
+            state => j.state, attempts => j.attempts, max_attempts => j.max_attempts,
+            last_error => j.last_error, run_at => view::time(j.run_at),
+            created_at => view::time(j.created_at), updated_at => view::time(j.updated_at),
+        }
+    });
+    let runs: Vec<minijinja::Value> = splice_log::for_task(&state.db, task_id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            context! {
+                attempt => a.attempt, started => view::time(a.started_at),
+                took => if a.duration_ms < 10_000 { format!("{} ms", a.duration_ms) } else { view::duration_ms(a.duration_ms) }, outcome => a.outcome, reason => a.reason,
+            }
+        })
+        .collect();
+    Ok((job, runs))
+}
+
+/// The callback messages and every delivery attempt.
+async fn delivery_ctx(
+    state: &AppState,
+    task_id: &str,
+) -> Result<(Vec<minijinja::Value>, Vec<minijinja::Value>), PageError> {
+    let messages: Vec<minijinja::Value> = callback::messages(&state.db, task_id)
+        .await?
+        .into_iter()
+        .map(|(m, st, n)| context! { webhook_id => m.webhook_id, state => st, attempts => n })
+        .collect();
+    let attempts: Vec<minijinja::Value> = callback::attempts(&state.db, task_id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            context! {
+                webhook_id => a.webhook_id, attempt => a.attempt, url => a.url, status => a.status,
+                error => a.error, duration_ms => a.duration_ms, time => view::unix(a.time),
+            }
+        })
+        .collect();
+    Ok((messages, attempts))
 }
 
 async fn redeliver(State(state): State<AppState>, Path(task_id): Path<String>, a: Action) -> Page {

@@ -28,7 +28,11 @@ pub fn router() -> Router<AppState> {
 
 /// The task, if it is one of the session's app.
 async fn own_task(state: &AppState, s: &Session, task_id: &str) -> Result<tasks::Task, PageError> {
-    match tasks::get(&state.db, task_id).await? {
+    let task = match localrecord_api::TaskId::parse(task_id) {
+        Ok(id) => tasks::get(&state.db, &id).await?,
+        Err(_) => None,
+    };
+    match task {
         Some(t) if t.sdk_app_id == s.sdk_app_id() => Ok(t),
         _ => Err(PageError(Error::NotFound(format!(
             "no recording {task_id} in SdkAppId {}",

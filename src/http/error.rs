@@ -189,9 +189,14 @@ pub fn ok<T: serde::Serialize>(body: T) -> Json<serde_json::Value> {
     let answer = Envelope {
         response: Answer { body, request_id },
     };
-    // A body that is not a JSON object (never one of ours) still answers with the envelope.
-    Json(
-        serde_json::to_value(&answer)
-            .unwrap_or_else(|_| serde_json::json!({ "Response": { "RequestId": answer.response.request_id } })),
-    )
+    Json(serde_json::to_value(&answer).unwrap_or_else(|_| {
+        // A body that is not a JSON object (never one of ours) still answers with the envelope.
+        let empty = Envelope {
+            response: Answer {
+                body: serde_json::Map::new(),
+                request_id: answer.response.request_id.clone(),
+            },
+        };
+        serde_json::to_value(empty).expect("an empty answer is JSON")
+    }))
 }

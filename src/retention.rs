@@ -50,8 +50,11 @@ pub async fn delete_task(
             Err(e) => tracing::warn!(task = task_id, "deleting an object (the orphan sweep will): {e}"),
         }
     }
-    if let Err(e) = store.delete_prefix(&keys::assembly_prefix(task_id)).await {
-        tracing::warn!(task = task_id, "deleting the prepared pieces: {e}");
+    // (A task id that is no TaskId was never given a prefix.)
+    if let Ok(id) = localrecord_api::TaskId::parse(task_id) {
+        if let Err(e) = store.delete_prefix(&keys::assembly_prefix(&id)).await {
+            tracing::warn!(task = task_id, "deleting the prepared pieces: {e}");
+        }
     }
     for id in &removed.uploads {
         if let Err(e) = store.delete_prefix(&keys::upload_prefix(*id)).await {

@@ -14,6 +14,7 @@ use crate::db::slices::{self, Slice};
 use crate::db::uploads::{self, Part, Upload};
 use crate::store::keys;
 use futures::TryStreamExt;
+use localrecord_api::TaskId;
 use uuid::Uuid;
 
 /// Completes upload `id` if all of its bytes are in. Returns the upload as it stands afterwards.
@@ -28,8 +29,8 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
         uploads::mark_complete(&ing.db, id, None).await?;
         return reload(ing, id).await;
     }
-    let (task_id, index) = match (&up.task_id, up.slice_index) {
-        (Some(t), Some(i)) => (t.clone(), i),
+    let (task_id, index) = match (up.task_id.as_deref().map(TaskId::parse), up.slice_index) {
+        (Some(Ok(t)), Some(i)) => (t, i),
         _ => return Err(Error::Internal(anyhow::anyhow!("upload {id} has no slice identity"))),
     };
     let sources: Vec<Uuid> = match &up.concat_parts {
@@ -44,7 +45,7 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
 
     let mut tx = ing.db.begin().await?;
     let candidate = Slice {
-        task_id: task_id.clone(),
+        task_id: task_id.to_string(),
         slice_index: index,
         size: up.length,
         md5: md5.clone(),
@@ -135,7 +136,7 @@ async fn reload(ing: &Ingest, id: Uuid) -> Result<Upload> {
 
 /// A one-part slice: move the part into place instead of copying it. The destination is derived from
 /// the part key, so a finisher that crashed after the move (or lost a race) finds it there.
-async fn adopt(ing: &Ingest, task_id: &str, index: i32, part: &Part) -> Result<(String, String)> {
+async fn adopt(ing: &Ingest, task_id: &TaskId, index: i32, part: &Part) -> Result<(String, String)> {
     let dest = keys::slice_from_part(task_id, index, &part.object_key);
     if let Err(e) = ing.store.rename(&part.object_key, &dest).await {
         if ing.store.size(&dest).await? != Some(part.length as u64) {
@@ -146,7 +147,7 @@ async fn adopt(ing: &Ingest, task_id: &str, index: i32, part: &Part) -> Result<(
 }
 
 /// Several parts (or none): one streaming write, hashing as it goes.
-async fn assemble(ing: &Ingest, task_id: &str, index: i32, parts: &[Part]) -> Result<(String, String)> {
+async fn assemble(ing: &Ingest, task_id: &TaskId, index: i32, parts: &[Part]) -> Result<(String, String)> {
     let key = keys::slice(task_id, index);
     let mut writer = ing.store.writer(&key).await?;
     let mut hashes = Hashes::new(None);

@@ -12,6 +12,7 @@ pub use crate::db::queue;
 
 use crate::config::Settings;
 use crate::store::Store;
+use localrecord_api::TaskId;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -40,6 +41,12 @@ pub enum JobError {
     /// Worth another attempt after this delay (the job's own schedule).
     #[error("{1:#}")]
     RetryAfter(std::time::Duration, anyhow::Error),
+}
+
+/// A job payload's task id, checked as it enters the job (payloads are rows anyone with database
+/// access could have written): one that is not a [`TaskId`] fails the job for good.
+pub fn task_id(s: &str) -> Result<TaskId, JobError> {
+    TaskId::parse(s).map_err(|e| JobError::Permanent(anyhow::anyhow!("task id {s:?}: {e}")))
 }
 
 impl JobError {

@@ -19,6 +19,7 @@ use crate::splice::piece::{self, Entry, PieceMeta};
 use crate::splice::Summary;
 use crate::store::keys;
 use anyhow::anyhow;
+use localrecord_api::TaskId;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use std::io::{Seek, SeekFrom};
@@ -38,7 +39,7 @@ pub struct PrepareJob {
 }
 
 /// The task's body file, when slices are prepared (fs store, `jobs.prepare_slices`).
-pub fn body_path(ctx: &Context, task_id: &str) -> Option<PathBuf> {
+pub fn body_path(ctx: &Context, task_id: &TaskId) -> Option<PathBuf> {
     if !ctx.settings.jobs.prepare_slices {
         return None;
     }
@@ -62,21 +63,22 @@ pub async fn enqueue(db: &sqlx::PgPool, task_id: &str, slice_index: i32) -> sqlx
 }
 
 pub async fn run(ctx: &Context, job: PrepareJob, progress: &Progress) -> Result<(), JobError> {
-    let Some(body) = body_path(ctx, &job.task_id) else {
+    let task_id = super::task_id(&job.task_id)?;
+    let Some(body) = body_path(ctx, &task_id) else {
         return Ok(());
     };
-    let Some(slice) = slices::get(&ctx.db, &job.task_id, job.slice_index).await? else {
+    let Some(slice) = slices::get(&ctx.db, &task_id, job.slice_index).await? else {
         return Ok(());
     };
     let mut tx = ctx.db.begin().await?;
-    pieces::lock(&mut tx, &job.task_id).await?;
+    pieces::lock(&mut tx, &task_id).await?;
     // Once the stop has begun, it prepares what is missing itself: a piece made now would go
     // into a body the stop has already consumed.
-    let task = tasks::get(&mut *tx, &job.task_id).await?;
+    let task = tasks::get(&mut *tx, &task_id).await?;
     if !task.is_some_and(|t| t.state.is_open()) {
         return Ok(());
     }
-    ensure(ctx, &mut tx, &body, &job.task_id, &[slice], progress).await?;
+    ensure(ctx, &mut tx, &body, &task_id, &[slice], progress).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -199,7 +201,7 @@ async fn tables(
 /// again.
 pub async fn assemble(
     ctx: &Context,
-    task_id: &str,
+    task_id: &TaskId,
     stored: &[Slice],
     progress: &Progress,
 ) -> Result<Option<(Summary, PathBuf)>, JobError> {
@@ -231,7 +233,7 @@ pub async fn assemble(
     let plan = match assemble::plan(&prepared, body_len, align) {
         Ok(p) => p,
         Err(why) => {
-            tracing::info!(task = task_id, "splicing the classic way: {why}");
+            tracing::info!(task = %task_id, "splicing the classic way: {why}");
             return Ok(None);
         }
     };

@@ -17,6 +17,7 @@ use crate::progress::Progress;
 use crate::splice::{splice_files_watched, SliceOutcome, Summary};
 use crate::store::keys;
 use anyhow::anyhow;
+use localrecord_api::TaskId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,7 @@ fn new_video_output_id() -> String {
 }
 
 pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &Progress) -> Result<(), JobError> {
-    let task_id = job.task_id;
+    let task_id = super::task_id(&job.task_id)?;
     let task = tasks::get(&ctx.db, &task_id)
         .await?
         .ok_or_else(|| JobError::Permanent(anyhow!("task {task_id} is gone")))?;
@@ -173,7 +174,7 @@ fn outcome(
 async fn publish(
     ctx: &Context,
     claim: &queue::Job,
-    task_id: &str,
+    task_id: &TaskId,
     result: &tasks::SpliceResult,
     assembled: bool,
 ) -> Result<(), JobError> {

@@ -1,6 +1,8 @@
-//! Object key layout. Keys are built only from server-made identifiers (UUIDs, validated task ids and
-//! integers), never from client-supplied names, so no input can reach outside its prefix.
+//! Object key layout. Keys are built only from server-made identifiers (UUIDs, [`TaskId`]s, which
+//! are checked where they enter, and integers), never from client-supplied names, so no input can
+//! reach outside its prefix.
 
+use localrecord_api::TaskId;
 use uuid::Uuid;
 
 pub const PROBE_DIR: &str = ".probe";
@@ -32,34 +34,34 @@ pub fn upload_append(upload: Uuid) -> String {
 }
 
 /// A stored slice. Unique per assembly, so a lost race never overwrites the slice that won.
-pub fn slice(task_id: &str, index: i32) -> String {
+pub fn slice(task_id: &TaskId, index: i32) -> String {
     format!("slices/{task_id}/{index:06}-{}.flv", Uuid::new_v4().simple())
 }
 
 /// Where a one-part slice's part is moved to. Derived from the part key (not random) so that a
 /// finisher that crashed right after the move, or lost a race, finds the slice there.
-pub fn slice_from_part(task_id: &str, index: i32, part_key: &str) -> String {
+pub fn slice_from_part(task_id: &TaskId, index: i32, part_key: &str) -> String {
     let suffix = part_key.rsplit('-').next().unwrap_or("part");
     format!("slices/{task_id}/{index:06}-{suffix}.flv")
 }
 
 /// fs only: everything the splice prepares for a task while it records (`splice::piece`).
-pub fn assembly_prefix(task_id: &str) -> String {
+pub fn assembly_prefix(task_id: &TaskId) -> String {
     format!("assembly/{task_id}/")
 }
 
 /// fs only: the task's body file, the prepared media of its slices back to back.
-pub fn assembly_body(task_id: &str) -> String {
+pub fn assembly_body(task_id: &TaskId) -> String {
     format!("assembly/{task_id}/body")
 }
 
 /// fs only: a body being made an MP4 at the stop, under a name of that run's own (moved here
 /// first, so the rows that describe the body no longer find it, should the stop not finish).
-pub fn assembly_final(task_id: &str, run: &str) -> String {
+pub fn assembly_final(task_id: &TaskId, run: &str) -> String {
     format!("assembly/{task_id}/final-{run}.mp4")
 }
 
 /// A spliced recording. Unique per splice, so a re-splice never overwrites the MP4 being served.
-pub fn recording(task_id: &str, video_output_id: &str) -> String {
+pub fn recording(task_id: &TaskId, video_output_id: &str) -> String {
     format!("recordings/{task_id}/{video_output_id}-{}.mp4", Uuid::new_v4().simple())
 }

@@ -139,6 +139,13 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
         .await
         .unwrap()
         .unwrap();
+    let slice_keys: Vec<String> = localrecord::db::slices::for_task(&app.state.db, &task)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.object_key)
+        .collect();
+    assert_eq!(slice_keys.len(), 2);
     let link = login_link(&app, None);
 
     let mut b = Browser::start(
@@ -186,12 +193,7 @@ async fn console_resplice_and_delete_remove_objects_and_rows() {
     assert!(localrecord::db::tasks::get(db, &task).await.unwrap().is_none());
     assert!(localrecord::db::slices::for_task(db, &task).await.unwrap().is_empty());
     let store = &app.state.store;
-    for key in [
-        old_key,
-        new_key,
-        localrecord::store::keys::slice(&task, 0),
-        localrecord::store::keys::slice(&task, 1),
-    ] {
+    for key in [old_key, new_key].into_iter().chain(slice_keys) {
         assert_eq!(store.size(&key).await.unwrap(), None, "{key} still stored");
     }
     let kept = localrecord::db::tasks::get(db, &other).await.unwrap().unwrap();

@@ -115,6 +115,28 @@ fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), ArgError> {
     }
 }
 
+/// StartRecord's parameters from the command line: the whole screen unless a window or region
+/// is named.
+fn start_params(a: &RecordArgs) -> StartParams {
+    let region = a.region.unwrap_or_default();
+    StartParams {
+        app_proc: a.app_proc.clone(),
+        wnd: a.window,
+        dst_path: a.dst_path.clone(),
+        x: Some(region.0),
+        y: Some(region.1),
+        width: Some(region.2),
+        height: Some(region.3),
+        video_fps: Some(a.fps),
+        video_bps: Some(a.bps),
+        enable_audio: Some(!a.no_audio),
+        enable_upload: Some(!a.no_upload),
+        slice_time: Some(a.slice_time),
+        class_id: Some(a.class_id),
+        whole_screen: true,
+    }
+}
+
 pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result<()> {
     // The user at the keyboard named --dst-path: its directory is allowed (the file must still
     // be new and not a link).
@@ -131,24 +153,8 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
     })
     .await
     .map_err(|e| anyhow::anyhow!("Init: {e}"))?;
-    let region = a.region.unwrap_or_default();
     let task = rec
-        .start(StartParams {
-            app_proc: a.app_proc.clone(),
-            wnd: a.window,
-            dst_path: a.dst_path.clone(),
-            x: Some(region.0),
-            y: Some(region.1),
-            width: Some(region.2),
-            height: Some(region.3),
-            video_fps: Some(a.fps),
-            video_bps: Some(a.bps),
-            enable_audio: Some(!a.no_audio),
-            enable_upload: Some(!a.no_upload),
-            slice_time: Some(a.slice_time),
-            class_id: Some(a.class_id),
-            whole_screen: true,
-        })
+        .start(start_params(&a))
         .await
         .map_err(|e| anyhow::anyhow!("StartRecord: {e}"))?;
     // The TaskId first, on its own line: scripts (and tests) can follow the task from here.

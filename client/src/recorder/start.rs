@@ -100,15 +100,9 @@ impl Recorder {
         })
     }
 
-    /// Free space, capture, the server's task, the book entry, the engine. `dst` is taken by the
-    /// engine once it runs; on any refusal before that it stays with the caller.
-    async fn launch(
-        &self,
-        plan: Plan,
-        dst: &mut Option<dst::DstFile>,
-        cur: &mut Option<Current>,
-    ) -> Result<String, CtlError> {
-        let dirs = std::iter::once(self.settings.data_dir.clone()).chain(dst.as_ref().map(|d| d.dir().to_owned()));
+    /// Refuses to start with less than `min_free_bytes` in the data dir or the DstPath's dir.
+    fn check_free_space(&self, dst: Option<&dst::DstFile>) -> Result<(), CtlError> {
+        let dirs = std::iter::once(self.settings.data_dir.clone()).chain(dst.map(|d| d.dir().to_owned()));
         for dir in dirs {
             if free_bytes(&dir).is_some_and(|f| f < self.settings.min_free_bytes) {
                 return Err(CtlError::new(
@@ -121,36 +115,26 @@ impl Recorder {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Free space, capture, the server's task, the book entry, the engine. `dst` is taken by the
+    /// engine once it runs; on any refusal before that it stays with the caller.
+    async fn launch(
+        &self,
+        plan: Plan,
+        dst: &mut Option<dst::DstFile>,
+        cur: &mut Option<Current>,
+    ) -> Result<String, CtlError> {
+        self.check_free_space(dst.as_ref())?;
         let (tx, rx) = std::sync::mpsc::sync_channel(64);
         let (tx2, spec) = (tx.clone(), plan.capture.clone());
         let capture = tokio::task::spawn_blocking(move || capture::start(&spec, tx2))
             .await
             .map_err(|e| CtlError::new(codes::INTERNAL, e.to_string()))?
             .map_err(|e| bad(e.to_string()))?;
-        let client = plan.client;
         let task_id = if plan.upload {
-            let req = CreateTask {
-                class_id: plan.class_id,
-                video_fps: Some(plan.fps),
-                video_bps: Some(plan.bps),
-                enable_audio: Some(plan.audio),
-                slice_time: Some(plan.slice_time),
-                width: Some(plan.capture.region.width).filter(|w| *w > 0),
-                height: Some(plan.capture.region.height).filter(|h| *h > 0),
-            };
-            let creds = client.credentials();
-            let r = client.create_task(&req).await.map_err(server_error).and_then(|id| {
-                // The TaskId becomes a directory name: only the server's own pattern is taken.
-                if is_server_task_id(&id, creds.sdk_app_id, plan.class_id) {
-                    Ok(id)
-                } else {
-                    Err(CtlError::new(
-                        codes::BAD_PUSH_URL,
-                        format!("the server answered an invalid TaskId {id:?}"),
-                    ))
-                }
-            });
-            match r {
+            match server_task(&plan).await {
                 Ok(id) => id,
                 Err(e) => {
                     tokio::task::spawn_blocking(move || capture.stop()).await.ok();
@@ -160,21 +144,7 @@ impl Recorder {
         } else {
             format!("local-{}-{:04x}", chrono_secs(), rand_u16())
         };
-        let creds = client.credentials().clone();
-        let rec = TaskRecord {
-            task_id: task_id.clone(),
-            class_id: plan.class_id,
-            sdk_app_id: creds.sdk_app_id,
-            user_id: creds.user_id.clone(),
-            user_sig: creds.user_sig.clone(),
-            upload: plan.upload,
-            started_at: chrono_secs(),
-            slices: Vec::new(),
-            slice_count: None,
-            server_stopped: false,
-            refusal: None,
-            abandoned: false,
-        };
+        let rec = task_record(&task_id, &plan);
         if let Err(e) = self.book.insert(rec) {
             tokio::task::spawn_blocking(move || capture.stop()).await.ok();
             return Err(CtlError::new(codes::BAD_DST_PATH, format!("data directory: {e}")));
@@ -217,5 +187,49 @@ impl Recorder {
             plan.slice_time
         );
         Ok(task_id)
+    }
+}
+
+/// The task book's entry for a recording that starts now.
+fn task_record(task_id: &str, plan: &Plan) -> TaskRecord {
+    let creds = plan.client.credentials().clone();
+    TaskRecord {
+        task_id: task_id.to_owned(),
+        class_id: plan.class_id,
+        sdk_app_id: creds.sdk_app_id,
+        user_id: creds.user_id.clone(),
+        user_sig: creds.user_sig.clone(),
+        upload: plan.upload,
+        started_at: chrono_secs(),
+        slices: Vec::new(),
+        slice_count: None,
+        server_stopped: false,
+        refusal: None,
+        abandoned: false,
+    }
+}
+
+/// The server's task for `plan`; its TaskId becomes a directory name, so only the server's own
+/// pattern is taken.
+async fn server_task(plan: &Plan) -> Result<String, CtlError> {
+    let client = &plan.client;
+    let req = CreateTask {
+        class_id: plan.class_id,
+        video_fps: Some(plan.fps),
+        video_bps: Some(plan.bps),
+        enable_audio: Some(plan.audio),
+        slice_time: Some(plan.slice_time),
+        width: Some(plan.capture.region.width).filter(|w| *w > 0),
+        height: Some(plan.capture.region.height).filter(|h| *h > 0),
+    };
+    let creds = client.credentials();
+    let id = client.create_task(&req).await.map_err(server_error)?;
+    if is_server_task_id(&id, creds.sdk_app_id, plan.class_id) {
+        Ok(id)
+    } else {
+        Err(CtlError::new(
+            codes::BAD_PUSH_URL,
+            format!("the server answered an invalid TaskId {id:?}"),
+        ))
     }
 }

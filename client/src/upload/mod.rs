@@ -62,6 +62,16 @@ fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// One slice's upload under way: its journal entry, the file, and what the loop remembers.
+struct InFlight<'a> {
+    journal: &'a Journal,
+    entry: Entry,
+    file: tokio::fs::File,
+    chunks: usize,
+    /// The last PATCH was answered with a conflict (409).
+    moved: bool,
+}
+
 impl ServerClient {
     /// Uploads slice `index` of `task_id` from `path`, resuming any upload the journal remembers.
     /// Returns once the server has the slice with the file's MD5 (and drops the journal entry).
@@ -74,7 +84,7 @@ impl ServerClient {
         opts: &Options,
     ) -> Result<Receipt, Error> {
         let (size, md5) = file_md5(path).await?;
-        let mut entry = match journal.get(task_id, index) {
+        let entry = match journal.get(task_id, index) {
             Some(e) if e.size == size && e.md5 == md5 => e,
             _ => Entry {
                 task_id: task_id.to_owned(),
@@ -86,87 +96,96 @@ impl ServerClient {
             },
         };
         journal.put(&entry)?;
-        let mut file = tokio::fs::File::open(path).await?;
-        let mut chunks = 0usize;
+        let file = tokio::fs::File::open(path).await?;
+        let mut up = InFlight {
+            journal,
+            entry,
+            file,
+            chunks: 0,
+            moved: false,
+        };
         let mut failures = 0u32;
-        // The last PATCH was answered with a conflict (409).
-        let mut moved = false;
         loop {
-            let step: Result<Option<u64>, Error> = async {
-                // A journal written for another server URL: start over here.
-                let kept = entry.upload_url.as_deref().and_then(|u| self.on_our_origin(u).ok());
-                let url = match kept {
-                    Some(u) => u,
-                    None => {
-                        let u = self.create_upload(&entry).await?;
-                        entry.upload_url = Some(u.clone());
-                        journal.put(&entry)?;
-                        u
-                    }
-                };
-                let Some(offset) = self.offset(&url).await? else {
-                    if moved {
-                        // The server dropped the upload the moment it was complete: the slice is
-                        // stored with other content. Uploading it again cannot change that.
-                        return Err(Error::Refused {
-                            status: 409,
-                            code: crate::api::codes::CONFLICT,
-                            message: format!("slice {index} is already stored on the server with other content"),
-                        });
-                    }
-                    entry.upload_url = None; // forgotten by the server: start over
-                    return Ok(None);
-                };
-                if offset >= size {
-                    return Ok(Some(offset));
-                }
-                if opts.stop_after_chunks.is_some_and(|n| chunks >= n) {
-                    return Ok(Some(offset));
-                }
-                let len = (opts.chunk_size as u64).min(size - offset) as usize;
-                let mut chunk = vec![0u8; len];
-                file.seek(std::io::SeekFrom::Start(offset)).await?;
-                file.read_exact(&mut chunk).await?;
-                let new = self.patch(&url, offset, chunk).await?;
-                chunks += 1;
-                Ok(Some(new))
-            }
-            .await;
-            match step {
+            match self.step(&mut up, opts).await {
                 Ok(Some(off)) if off >= size => break,
-                Ok(Some(off)) if opts.stop_after_chunks.is_some_and(|n| chunks >= n) => {
+                Ok(Some(off)) if opts.stop_after_chunks.is_some_and(|n| up.chunks >= n) => {
                     return Ok(Receipt {
                         size: off,
                         md5,
                         complete: false,
                     });
                 }
-                Ok(_) => (failures, moved) = (0, false),
+                Ok(_) => (failures, up.moved) = (0, false),
                 Err(e) if e.is_transient() && failures + 1 < opts.attempts => {
                     failures += 1;
-                    moved = matches!(e, Error::UploadMoved { conflict: true, .. });
+                    up.moved = matches!(e, Error::UploadMoved { conflict: true, .. });
                     tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(failures.min(6)))).await;
                 }
                 Err(e) => return Err(e),
             }
         }
-        // Trust, but verify: the server must hold exactly these bytes.
-        let status = self.task_status(task_id).await?;
-        let stored = status
-            .slices
-            .iter()
-            .find(|s| s.index == index)
-            .and_then(|s| s.md5.clone());
-        if stored.as_deref() != Some(md5.as_str()) {
-            return Err(Error::Protocol(format!(
-                "server holds slice {index} with MD5 {stored:?}, not {md5}"
-            )));
-        }
+        self.verify_stored(task_id, index, &md5).await?;
         journal.remove(task_id, index)?;
         Ok(Receipt {
             size,
             md5,
             complete: true,
         })
+    }
+
+    /// One round: find (or create) the upload, ask its offset, send the next chunk. The server's
+    /// offset afterwards, or None when the server forgot the upload (start over).
+    async fn step(&self, up: &mut InFlight<'_>, opts: &Options) -> Result<Option<u64>, Error> {
+        // A journal written for another server URL: start over here.
+        let kept = up.entry.upload_url.as_deref().and_then(|u| self.on_our_origin(u).ok());
+        let url = match kept {
+            Some(u) => u,
+            None => {
+                let u = self.create_upload(&up.entry).await?;
+                up.entry.upload_url = Some(u.clone());
+                up.journal.put(&up.entry)?;
+                u
+            }
+        };
+        let (size, index) = (up.entry.size, up.entry.index);
+        let Some(offset) = self.offset(&url).await? else {
+            if up.moved {
+                // The server dropped the upload the moment it was complete: the slice is
+                // stored with other content. Uploading it again cannot change that.
+                return Err(Error::Refused {
+                    status: 409,
+                    code: crate::api::codes::CONFLICT,
+                    message: format!("slice {index} is already stored on the server with other content"),
+                });
+            }
+            up.entry.upload_url = None; // forgotten by the server: start over
+            return Ok(None);
+        };
+        if offset >= size || opts.stop_after_chunks.is_some_and(|n| up.chunks >= n) {
+            return Ok(Some(offset));
+        }
+        let len = (opts.chunk_size as u64).min(size - offset) as usize;
+        let mut chunk = vec![0u8; len];
+        up.file.seek(std::io::SeekFrom::Start(offset)).await?;
+        up.file.read_exact(&mut chunk).await?;
+        let new = self.patch(&url, offset, chunk).await?;
+        up.chunks += 1;
+        Ok(Some(new))
+    }
+
+    /// Trust, but verify: the server must hold exactly these bytes.
+    async fn verify_stored(&self, task_id: &str, index: i32, md5: &str) -> Result<(), Error> {
+        let status = self.task_status(task_id).await?;
+        let stored = status
+            .slices
+            .iter()
+            .find(|s| s.index == index)
+            .and_then(|s| s.md5.clone());
+        if stored.as_deref() != Some(md5) {
+            return Err(Error::Protocol(format!(
+                "server holds slice {index} with MD5 {stored:?}, not {md5}"
+            )));
+        }
+        Ok(())
     }
 }

@@ -159,9 +159,10 @@ pub struct CreateRequest {
     /// `Upload-Metadata` as sent: stored so HEAD can echo it.
     pub raw_metadata: Option<String>,
     pub metadata: BTreeMap<String, String>,
-    /// `Upload-Length`. Never read for a final concatenation, whose length is its parts'; whether it
-    /// is required otherwise is the handler's call, made after it has checked the metadata.
-    pub length: Option<i64>,
+    /// `Upload-Length`, or why it is unreadable. Never read for a final concatenation, whose length
+    /// is its parts'. Whether it is required, and its error, are the handler's to report, after it
+    /// has checked the metadata (the order clients have always seen).
+    pub length: std::result::Result<Option<i64>, String>,
 }
 
 impl CreateRequest {
@@ -177,8 +178,8 @@ impl CreateRequest {
         let raw_metadata = header(h, "upload-metadata")?;
         let metadata = metadata(raw_metadata)?;
         let length = match concat {
-            Concat::Final(_) => None,
-            _ => number(h, "upload-length")?,
+            Concat::Final(_) => Ok(None),
+            _ => number(h, "upload-length").map_err(|e| e.to_string()),
         };
         Ok(CreateRequest {
             raw_metadata: raw_metadata.map(str::to_owned),
@@ -238,16 +239,17 @@ mod tests {
         .unwrap();
         assert_eq!(
             (r.length, r.concat, r.raw_metadata.as_deref()),
-            (Some(10), Concat::None, Some("task_id MTIz"))
+            (Ok(Some(10)), Concat::None, Some("task_id MTIz"))
         );
         assert_eq!(r.metadata["task_id"], "123");
         // A final concatenation's length is its parts': its Upload-Length is not even read.
         let a = Uuid::new_v4();
         let fin = format!("final;/localrecord/v1/uploads/{a}");
         let r = CreateRequest::parse(&headers(&[("upload-concat", &fin), ("upload-length", "x")])).unwrap();
-        assert_eq!((r.length, r.concat), (None, Concat::Final(vec![a])));
-        assert_eq!(CreateRequest::parse(&headers(&[])).unwrap().length, None);
-        assert!(CreateRequest::parse(&headers(&[("upload-length", "-1")])).is_err());
+        assert_eq!((r.length, r.concat), (Ok(None), Concat::Final(vec![a])));
+        assert_eq!(CreateRequest::parse(&headers(&[])).unwrap().length, Ok(None));
+        let bad = CreateRequest::parse(&headers(&[("upload-length", "-1")])).unwrap();
+        assert_eq!(bad.length, Err("upload-length must be a non-negative integer".into()));
         assert!(CreateRequest::parse(&headers(&[("upload-defer-length", "1")])).is_err());
         let mut unversioned = headers(&[("upload-length", "10")]);
         unversioned.remove("tus-resumable");

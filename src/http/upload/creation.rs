@@ -72,13 +72,14 @@ pub(super) async fn slice_target(
 
 /// The new upload's length and offset. A final concatenation starts whole: its parts' bytes.
 pub(super) async fn extent(state: &AppState, caller: &Caller, req: &CreateRequest) -> Result<(i64, i64)> {
-    match (&req.concat, req.length) {
+    match (&req.concat, &req.length) {
         (Concat::Final(parts), _) => {
             let total = joined_length(state, caller, parts).await?;
             Ok((total, total))
         }
-        (_, Some(length)) => Ok((length, 0)),
-        (_, None) => Err(Error::invalid("Upload-Length header is required")),
+        (_, Ok(Some(length))) => Ok((*length, 0)),
+        (_, Ok(None)) => Err(Error::invalid("Upload-Length header is required")),
+        (_, Err(why)) => Err(Error::invalid(why.clone())),
     }
 }
 

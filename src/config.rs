@@ -151,6 +151,10 @@ pub struct JobSettings {
     /// fs store: prepare each slice for the splice as it lands (checks, remux into the task's body
     /// file), so the stop only writes the index. false: the whole splice runs at the stop.
     pub prepare_slices: bool,
+    /// Most packets one prepared slice's table may hold (38 bytes each; the default, 1,766,022, is
+    /// 64 MiB, about 8 hours of recorder video and audio). A slice of more (a hostile mass of tiny
+    /// packets) is not prepared: the stop splices the whole class instead, which holds no table.
+    pub piece_max_packets: usize,
     /// How often the retention job (deleting recordings past their app's `retention_days`) is
     /// queued, in seconds.
     pub retention_interval_secs: u64,

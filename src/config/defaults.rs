@@ -71,6 +71,7 @@ impl Default for Settings {
                 deadline_bytes_per_sec: 256 * 1024,
                 resplice_delay_secs: 10,
                 prepare_slices: true,
+                piece_max_packets: crate::splice::piece::MAX_ENTRIES,
                 retention_interval_secs: 3600,
             },
         }

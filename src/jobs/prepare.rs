@@ -112,6 +112,7 @@ async fn ensure(
             )));
         };
         let (body, at, progress) = (body.to_owned(), end as u64, progress.clone());
+        let cap = ctx.settings.jobs.piece_max_packets;
         let started = Instant::now();
         let made = tokio::task::spawn_blocking(move || -> anyhow::Result<piece::Piece> {
             if let Some(dir) = body.parent() {
@@ -125,7 +126,7 @@ async fn ensure(
             // Whatever lies past the valid bytes is what a crashed preparation left.
             f.set_len(at)?;
             f.seek(SeekFrom::Start(at))?;
-            piece::prepare(&path, &mut f, &progress)
+            piece::prepare(&path, &mut f, cap, &progress)
         })
         .await
         .map_err(|e| JobError::Retry(anyhow!("the preparation thread: {e}")))?

@@ -275,7 +275,7 @@ pub fn prepare_and_assemble_timed(inputs: &[PathBuf], output: &Path) -> anyhow::
     let mut at = 0;
     for p in inputs {
         let t = std::time::Instant::now();
-        let piece = super::piece::prepare(p, &mut body, &progress)?;
+        let piece = super::piece::prepare(p, &mut body, super::piece::MAX_ENTRIES, &progress)?;
         times.push(t.elapsed().as_millis() as u64);
         let len = piece.media_len;
         pieces.push((piece, at));

@@ -35,9 +35,9 @@ pub const VERSION: u32 = 1;
 const ENTRY_BYTES: usize = 38;
 const CHUNK_BYTES: usize = 1 << 20;
 const CHUNK_US: Micros = 500_000;
-/// Most packets one piece's table takes (64 MiB of table; a 3-hour slice of recorder video and
-/// AAC has ~630,000). A slice of more (a hostile mass of tiny packets) is marked `oversized` and
-/// left to the whole splice, which holds no table.
+/// Most packets one piece's table takes by default (64 MiB of table; a 3-hour slice of recorder
+/// video and AAC has ~630,000; `jobs.piece_max_packets`). A slice of more (a hostile mass of tiny
+/// packets) is marked `oversized` and left to the whole splice, which holds no table.
 pub const MAX_ENTRIES: usize = (64 << 20) / ENTRY_BYTES;
 
 /// The slice's video, as the output's reference would take it.
@@ -103,7 +103,7 @@ pub struct PieceMeta {
     /// The packet loop asked for in-band parameter sets (never for a slice alone; kept so the
     /// assembly refuses rather than guesses).
     pub in_band: bool,
-    /// More packets than [`MAX_ENTRIES`]: no table was kept.
+    /// More packets than the cap ([`MAX_ENTRIES`] by default): no table was kept.
     #[serde(default)]
     pub oversized: bool,
 }
@@ -201,11 +201,13 @@ struct Builder<'a> {
     origin: Option<(usize, Micros)>,
     in_band: bool,
     oversized: bool,
+    max_entries: usize,
 }
 
 impl Builder<'_> {
-    fn new(out: &mut File) -> Builder<'_> {
+    fn new(out: &mut File, max_entries: usize) -> Builder<'_> {
         Builder {
+            max_entries,
             out,
             written: 0,
             pending: Default::default(),
@@ -217,7 +219,7 @@ impl Builder<'_> {
     }
 
     fn add(&mut self, audio: bool, p: &Packet, dts: Micros, pts: Micros, dur: Micros) -> anyhow::Result<()> {
-        if self.entries.len() >= MAX_ENTRIES {
+        if self.entries.len() >= self.max_entries {
             self.oversized = true;
             return Ok(());
         }
@@ -309,13 +311,15 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 /// Prepares the slice at `path`: its kept packets' bytes are written to `out` at its current
 /// position (and synced); the table and meta are returned. Blocking. Never fails on a bad slice
 /// (that is a skipped piece, as a splice would skip it); fails only when `out` cannot be written.
-pub fn prepare(path: &Path, out: &mut File, progress: &Progress) -> anyhow::Result<Piece> {
+/// At most `max_entries` packets are tabled ([`MAX_ENTRIES`] by default); a slice of more is an
+/// `oversized` piece with no table.
+pub fn prepare(path: &Path, out: &mut File, max_entries: usize, progress: &Progress) -> anyhow::Result<Piece> {
     super::remux::init();
     let r = match reference(&[path.to_owned()], progress) {
         Ok(r) => r,
         Err(e) => return Ok(Piece::skipped(format!("{e:#}"))),
     };
-    let mut b = Builder::new(out);
+    let mut b = Builder::new(out, max_entries);
     let mut rep = SliceReport::copied(path.to_owned());
     let mut checkers = Checkers::per_core();
     let extra = extradata(&r.video);

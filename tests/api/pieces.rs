@@ -186,6 +186,44 @@ async fn rows_without_their_body_are_prepared_again() {
     served_as_spliced(&app, &st, &ins, dir.path()).await;
 }
 
+/// A slice with more packets than `jobs.piece_max_packets` (what a hostile mass of tiny packets
+/// would be; here the cap is lowered below a real slice's count) gets a piece with no table, so
+/// the memory a slice can claim is bounded by the cap, and the stop splices the whole class
+/// instead: the recording is still exactly the splice's.
+#[tokio::test]
+async fn a_slice_past_the_packet_cap_keeps_no_table_and_the_stop_splices_it_whole() {
+    let app = spawn_app_with(StoreKind::Fs, |s| s.jobs.piece_max_packets = 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Recorder, &plain(2));
+    let task = app.create_task("alice", 4343).await;
+    for (i, f) in ins.iter().enumerate() {
+        app.upload_slice("alice", &task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
+            .await;
+    }
+    assert_eq!(wait_for_pieces(&app, &task, 2).await, 2);
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
+        "SELECT octet_length(samples)::bigint, (meta->>'oversized')::bool FROM slice_pieces
+         WHERE task_id = $1 ORDER BY slice_index",
+    )
+    .bind(&task)
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![(0, true), (0, true)], "over the cap: marked, no table kept");
+    assert_eq!(app.stop_task("alice", &task, 2).await.status(), 200);
+    let st = wait_task(&app, &task, 60, |st| {
+        st["State"] == "done" && st["VideoOutputUrl"].is_string()
+    })
+    .await;
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
+        .bind(&task)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the whole splice cleared what was prepared");
+}
+
 /// The recording the server serves for status `st` is the MP4 a splice of `ins` makes.
 async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf], dir: &Path) {
     let mp4 = dir.join("served.mp4");

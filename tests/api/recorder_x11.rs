@@ -28,13 +28,22 @@ impl Drop for Xvfb {
     }
 }
 
-fn xvfb() -> Xvfb {
-    let n = (100..400)
+/// A display number free here. X clients that find no socket for `:n` try TCP port 6000 + n, and
+/// a service there that never answers the X handshake (Redis on 6379 is display :379) would hang
+/// them: numbers whose port anything listens on are skipped too.
+fn free_display() -> u32 {
+    (100..400)
         .map(|i| i + (std::process::id() % 300))
         .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                && std::net::TcpStream::connect(("127.0.0.1", 6000 + *n as u16)).is_err()
         })
-        .unwrap();
+        .unwrap()
+}
+
+fn xvfb() -> Xvfb {
+    let n = free_display();
     let display = format!(":{n}");
     // -noreset: by default Xvfb resets when its last client leaves, and the readiness probe below
     // is such a client; a connection made during the reset fails.
@@ -43,8 +52,10 @@ fn xvfb() -> Xvfb {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("Xvfb installed (apt-get install xvfb)");
+    // Only once its socket exists: before that a client falls back to TCP.
+    let socket = format!("/tmp/.X11-unix/X{n}");
     for _ in 0..100 {
-        if x11rb::connect(Some(&display)).is_ok() {
+        if Path::new(&socket).exists() && x11rb::connect(Some(&display)).is_ok() {
             return Xvfb { child, display };
         }
         std::thread::sleep(Duration::from_millis(100));

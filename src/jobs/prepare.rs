@@ -171,17 +171,19 @@ async fn tables(
         );
         return Ok(None);
     }
-    let mut rows = pieces::for_task(tx, task_id).await?;
-    if rows.iter().any(|r| decode(r).is_none()) {
-        pieces::clear(&mut *tx, task_id).await?;
-        ensure(ctx, tx, body, task_id, stored, progress).await?;
-        rows = pieces::for_task(tx, task_id).await?;
-    }
-    let rows: Vec<_> = rows
-        .into_iter()
-        .map(|r| decode(&r).map(|d| (r, d)))
-        .collect::<Option<_>>()
-        .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?;
+    // Each table is decoded once (they are the stop's largest read).
+    let read =
+        |rows: Vec<PieceRow>| -> Option<Vec<_>> { rows.into_iter().map(|r| decode(&r).map(|d| (r, d))).collect() };
+    let rows = match read(pieces::for_task(tx, task_id).await?) {
+        Some(rows) => rows,
+        None => {
+            // Pieces of an older layout: prepare them all again.
+            pieces::clear(&mut *tx, task_id).await?;
+            ensure(ctx, tx, body, task_id, stored, progress).await?;
+            read(pieces::for_task(tx, task_id).await?)
+                .ok_or_else(|| JobError::Retry(anyhow!("a piece was unreadable right after it was made")))?
+        }
+    };
     if rows.len() != stored.len() {
         return Err(JobError::Retry(anyhow!(
             "{} slices but {} pieces",

@@ -141,10 +141,7 @@ async fn the_stop_assembles_what_was_prepared_while_recording() {
     let dir = tempfile::tempdir().unwrap();
     let ins = made(dir.path(), Encoder::Recorder, &plain(3));
     let task = app.create_task("alice", 4242).await;
-    for (i, f) in ins.iter().enumerate() {
-        app.upload_slice("alice", &task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
-            .await;
-    }
+    upload_all(&app, &task, &ins).await;
     let prepared = wait_for_pieces(&app, &task, 3).await;
     assert_eq!(prepared, 3, "every slice was prepared before the stop");
     let body = app.state.store.local_path(&format!("assembly/{task}/body")).unwrap();
@@ -154,12 +151,7 @@ async fn the_stop_assembles_what_was_prepared_while_recording() {
         st["State"] == "done" && st["VideoOutputUrl"].is_string()
     })
     .await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
-        .bind(&task)
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(rows, 0, "the stop consumed the pieces");
+    assert_eq!(piece_rows(&app, &task).await, 0, "the stop consumed the pieces");
     assert!(!body.exists(), "the body became the recording");
     served_as_spliced(&app, &st, &ins, dir.path()).await;
 }
@@ -172,10 +164,7 @@ async fn rows_without_their_body_are_prepared_again() {
     let dir = tempfile::tempdir().unwrap();
     let ins = made(dir.path(), Encoder::Test, &plain(2));
     let task = app.create_task("alice", 4243).await;
-    for (i, f) in ins.iter().enumerate() {
-        app.upload_slice("alice", &task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
-            .await;
-    }
+    upload_all(&app, &task, &ins).await;
     assert_eq!(wait_for_pieces(&app, &task, 2).await, 2);
     std::fs::remove_file(app.state.store.local_path(&format!("assembly/{task}/body")).unwrap()).unwrap();
     assert_eq!(app.stop_task("alice", &task, 2).await.status(), 200);
@@ -196,10 +185,7 @@ async fn a_slice_past_the_packet_cap_keeps_no_table_and_the_stop_splices_it_whol
     let dir = tempfile::tempdir().unwrap();
     let ins = made(dir.path(), Encoder::Recorder, &plain(2));
     let task = app.create_task("alice", 4343).await;
-    for (i, f) in ins.iter().enumerate() {
-        app.upload_slice("alice", &task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
-            .await;
-    }
+    upload_all(&app, &task, &ins).await;
     assert_eq!(wait_for_pieces(&app, &task, 2).await, 2);
     let rows: Vec<(i64, bool)> = sqlx::query_as(
         "SELECT octet_length(samples)::bigint, (meta->>'oversized')::bool FROM slice_pieces
@@ -216,12 +202,11 @@ async fn a_slice_past_the_packet_cap_keeps_no_table_and_the_stop_splices_it_whol
     })
     .await;
     served_as_spliced(&app, &st, &ins, dir.path()).await;
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
-        .bind(&task)
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(left, 0, "the whole splice cleared what was prepared");
+    assert_eq!(
+        piece_rows(&app, &task).await,
+        0,
+        "the whole splice cleared what was prepared"
+    );
 }
 
 /// The recording the server serves for status `st` is the MP4 a splice of `ins` makes.
@@ -245,15 +230,27 @@ async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf
 async fn wait_for_pieces(app: &TestApp, task: &str, want: i64) -> i64 {
     let mut n = 0;
     for _ in 0..600 {
-        n = sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
-            .bind(task)
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
+        n = piece_rows(app, task).await;
         if n >= want {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     n
+}
+
+async fn piece_rows(app: &TestApp, task: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
+        .bind(task)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+/// Uploads slice i of `task` from `ins[i]`, in 256 KiB chunks.
+async fn upload_all(app: &TestApp, task: &str, ins: &[PathBuf]) {
+    for (i, f) in ins.iter().enumerate() {
+        app.upload_slice("alice", task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
+            .await;
+    }
 }

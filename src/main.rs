@@ -55,6 +55,12 @@ enum Command {
         /// Fails when the slices need the whole splice (another resolution, other codecs).
         #[arg(long)]
         prepared: bool,
+        /// Keyframe verdicts kept between runs, as the server keeps them per slice: read when the
+        /// file exists (those slices' keyframes are not decoded again), else written after the
+        /// splice with what it found. JSON: per slice, the ordinals of its keyframes that failed
+        /// to decode, or null.
+        #[arg(long, value_name = "FILE")]
+        verdicts: Option<PathBuf>,
         /// Slices in recording order.
         #[arg(required = true)]
         slices: Vec<PathBuf>,
@@ -145,9 +151,10 @@ async fn main() -> anyhow::Result<()> {
         output,
         slices,
         prepared,
+        verdicts,
     } = &cli.command
     {
-        return splice(slices, output, *prepared);
+        return splice(slices, output, *prepared, verdicts.as_deref());
     }
     let settings = load_settings(cli.config.as_deref())?;
     // Everything the server writes (objects, scratch files, the private PostgreSQL) is for its
@@ -181,8 +188,10 @@ fn load_settings(config: Option<&Path>) -> anyhow::Result<Settings> {
     Settings::load(config).context("loading configuration")
 }
 
-fn splice(slices: &[PathBuf], output: &Path, prepared: bool) -> anyhow::Result<()> {
-    let summary = if prepared {
+fn splice(slices: &[PathBuf], output: &Path, prepared: bool, verdicts: Option<&Path>) -> anyhow::Result<()> {
+    let summary = if let Some(file) = verdicts {
+        serde_json::to_value(splice_with_verdicts(slices, output, file)?)?
+    } else if prepared {
         let (summary, times) = localrecord::splice::assemble::prepare_and_assemble_timed(slices, output)?;
         let mut v = serde_json::to_value(&summary)?;
         v["prepare_ms"] = serde_json::json!(times);
@@ -193,6 +202,32 @@ fn splice(slices: &[PathBuf], output: &Path, prepared: bool) -> anyhow::Result<(
     };
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
+}
+
+/// `splice --verdicts FILE`: see the option.
+fn splice_with_verdicts(
+    slices: &[PathBuf],
+    output: &Path,
+    file: &Path,
+) -> anyhow::Result<localrecord::splice::Summary> {
+    let progress = localrecord::progress::Progress::new();
+    if file.exists() {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let known: Vec<Option<Vec<u32>>> =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a verdicts file", file.display()))?;
+        anyhow::ensure!(
+            known.len() == slices.len(),
+            "{} has verdicts for {} slices, not {}",
+            file.display(),
+            known.len(),
+            slices.len()
+        );
+        return localrecord::splice::splice_files_known(slices, &known, output, &progress);
+    }
+    let summary = localrecord::splice::splice_files_known(slices, &[], output, &progress)?;
+    let found: Vec<_> = summary.slices.iter().map(|r| r.bad_keyframes.clone()).collect();
+    std::fs::write(file, serde_json::to_string(&found)?).with_context(|| format!("writing {}", file.display()))?;
+    Ok(summary)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

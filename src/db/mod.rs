@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod audit;
 pub mod callback_log;
+pub mod checks;
 pub mod console;
 pub mod console_views;
 pub mod deletion;

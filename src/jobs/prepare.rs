@@ -10,6 +10,7 @@
 
 use super::Context;
 use super::{queue, JobError};
+use crate::db::checks;
 use crate::db::pieces::{self, PieceRow};
 use crate::db::slices::{self, Slice};
 use crate::db::tasks;
@@ -104,6 +105,7 @@ async fn ensure(
         have.clear();
         end = 0;
     }
+    let known = checks::for_task(&mut *tx, task_id).await?;
     for s in want.iter().filter(|s| !have.contains(&s.slice_index)) {
         let Some(path) = ctx.store.local_path(&s.object_key) else {
             return Err(JobError::Permanent(anyhow!(
@@ -112,6 +114,7 @@ async fn ensure(
             )));
         };
         let (body, at, progress) = (body.to_owned(), end as u64, progress.clone());
+        let given = known.get(&s.slice_index).cloned();
         let cap = ctx.settings.jobs.piece_max_packets;
         let started = Instant::now();
         let made = tokio::task::spawn_blocking(move || -> anyhow::Result<piece::Piece> {
@@ -126,7 +129,11 @@ async fn ensure(
             // Whatever lies past the valid bytes is what a crashed preparation left.
             f.set_len(at)?;
             f.seek(SeekFrom::Start(at))?;
-            piece::prepare(&path, &mut f, cap, &progress)
+            let opts = piece::Options {
+                known: given.as_deref(),
+                ..piece::Options::landing(cap)
+            };
+            piece::prepare(&path, &mut f, opts, &progress)
         })
         .await
         .map_err(|e| JobError::Retry(anyhow!("the preparation thread: {e}")))?
@@ -139,6 +146,9 @@ async fn ensure(
             samples: piece::encode_entries(&made.entries),
         };
         pieces::insert(tx, task_id, &row).await?;
+        if let Some(bad) = &made.meta.bad_keyframes {
+            checks::save(&mut *tx, task_id, s.slice_index, bad).await?;
+        }
         end += made.media_len as i64;
         tracing::info!(task = task_id, index = s.slice_index, packets = made.entries.len(), bytes = made.media_len, outcome = ?made.meta.outcome, ms = started.elapsed().as_millis() as u64, "slice prepared");
     }
@@ -233,7 +243,7 @@ pub async fn assemble(
             body_offset: r.body_offset as u64,
         })
         .collect();
-    let plan = match assemble::plan(&prepared, body_len, align) {
+    let plan = match assemble::plan(&prepared, body_len, assemble::Room::Aligned(align)) {
         Ok(p) => p,
         Err(why) => {
             tracing::info!(task = %task_id, "splicing the classic way: {why}");

@@ -10,11 +10,12 @@
 
 use super::Context;
 use super::{queue, JobError};
+use crate::db::checks;
 use crate::db::slices::{self, Slice};
 use crate::db::splice_log;
 use crate::db::tasks::{self, TaskState};
 use crate::progress::Progress;
-use crate::splice::{splice_files_watched, SliceOutcome, Summary};
+use crate::splice::{splice_files_known, SliceOutcome, Summary};
 use crate::store::keys;
 use anyhow::anyhow;
 use localrecord_api::TaskId;
@@ -261,20 +262,35 @@ async fn splice_whole(
             }
         });
     }
+    let verdicts = match stored.first() {
+        Some(s) => checks::for_task(&ctx.db, &s.task_id).await?,
+        None => Default::default(),
+    };
+    let known: Vec<_> = stored.iter().map(|s| verdicts.get(&s.slice_index).cloned()).collect();
     let out = tmp.join("out.mp4");
-    let summary = splice_on_thread(inputs, out.clone(), progress.clone()).await?;
+    let summary = splice_on_thread(inputs, known, out.clone(), progress.clone()).await?;
+    for (s, rep) in stored.iter().zip(&summary.slices) {
+        if let (None, Some(bad)) = (verdicts.get(&s.slice_index), &rep.bad_keyframes) {
+            checks::save(&ctx.db, &s.task_id, s.slice_index, bad).await?;
+        }
+    }
     Ok((summary, out))
 }
 
 /// Splices on a thread of its own, which nothing ever waits on: if the watchdog gives up on the
 /// job, the thread ends at its next cancellation check (or never, inside a stuck decoder) without
 /// holding up the worker or shutdown.
-async fn splice_on_thread(inputs: Vec<PathBuf>, out: PathBuf, progress: Progress) -> Result<Summary, JobError> {
+async fn splice_on_thread(
+    inputs: Vec<PathBuf>,
+    known: Vec<Option<Vec<u32>>>,
+    out: PathBuf,
+    progress: Progress,
+) -> Result<Summary, JobError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("splice".into())
         .spawn(move || {
-            let r = std::panic::catch_unwind(|| splice_files_watched(&inputs, &out, &progress));
+            let r = std::panic::catch_unwind(|| splice_files_known(&inputs, &known, &out, &progress));
             let _ = tx.send(r);
         })
         .map_err(|e| JobError::Retry(anyhow!("starting the splice thread: {e}")))?;

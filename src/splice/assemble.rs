@@ -67,9 +67,18 @@ fn tracks_for(v: &VideoMeta, a: Option<&AudioMeta>) -> Result<Vec<Track>, String
     Ok(t)
 }
 
-/// The index for `pieces` (in slice order) over a body of `body_len` bytes; the header's length is
-/// a multiple of `align`. Err(why): the fast path does not apply.
-pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, String> {
+/// How long the header must be.
+#[derive(Debug, Clone, Copy)]
+pub enum Room {
+    /// A multiple of this (the filesystem's block, for [`put_in_front`]).
+    Aligned(u64),
+    /// Exactly this many bytes: the room kept in front of media already in place.
+    Exact(u64),
+}
+
+/// The index for `pieces` (in slice order) over a body of `body_len` bytes, the header sized as
+/// `room` says. Err(why): the fast path does not apply.
+pub fn plan(pieces: &[Prepared], body_len: u64, room: Room) -> Result<Plan, String> {
     let started = std::time::Instant::now();
     let mut replay = Replay::new(pieces)?;
     let slices = pieces
@@ -85,7 +94,11 @@ pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, Stri
     for t in &mut tracks {
         t.settle_durations();
     }
-    let header = header(&tracks, body_len, align);
+    let header = match room {
+        Room::Aligned(align) => header(&tracks, body_len, align),
+        Room::Exact(len) => header_of(&tracks, body_len, len)
+            .ok_or_else(|| format!("the index does not fit in the {len} bytes kept for it"))?,
+    };
     let v = &replay.video;
     Ok(Plan {
         summary: Summary {
@@ -98,6 +111,7 @@ pub fn plan(pieces: &[Prepared], body_len: u64, align: u64) -> Result<Plan, Stri
             audio_codec: replay.audio.map(|a| a.codec),
             slices,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            parallel: false,
         },
         header,
     })
@@ -215,17 +229,28 @@ fn header(tracks: &[Track], body_len: u64, align: u64) -> Vec<u8> {
     let align = align.max(1);
     let mut len = align;
     loop {
-        let shifted = shift(tracks, len as i64);
         let mut h = ftyp();
-        h.extend(moov(&shifted));
+        h.extend(moov(&shift(tracks, len as i64)));
         let need = (h.len() as u64 + 8 + 16).div_ceil(align) * align;
         if need == len {
-            h.extend(free((len - h.len() as u64 - 16) as usize));
-            h.extend(mdat_header(body_len));
-            return h;
+            return padded(h, len, body_len);
         }
         len = need;
     }
+}
+
+/// The header of exactly `len` bytes for media placed right behind it; None: it does not fit.
+fn header_of(tracks: &[Track], body_len: u64, len: u64) -> Option<Vec<u8>> {
+    let mut h = ftyp();
+    h.extend(moov(&shift(tracks, len as i64)));
+    (h.len() as u64 + 8 + 16 <= len).then(|| padded(h, len, body_len))
+}
+
+/// ftyp + moov `h`, then a free box up to `len` less the mdat header, then the mdat header.
+fn padded(mut h: Vec<u8>, len: u64, body_len: u64) -> Vec<u8> {
+    h.extend(free((len - h.len() as u64 - 16) as usize));
+    h.extend(mdat_header(body_len));
+    h
 }
 
 /// Makes the body file at `body` (its first `body_len` bytes) the MP4: the header goes in front.
@@ -275,7 +300,8 @@ pub fn prepare_and_assemble_timed(inputs: &[PathBuf], output: &Path) -> anyhow::
     let mut at = 0;
     for p in inputs {
         let t = std::time::Instant::now();
-        let piece = super::piece::prepare(p, &mut body, super::piece::MAX_ENTRIES, &progress)?;
+        let opts = super::piece::Options::landing(super::piece::MAX_ENTRIES);
+        let piece = super::piece::prepare(p, &mut body, opts, &progress)?;
         times.push(t.elapsed().as_millis() as u64);
         let len = piece.media_len;
         pieces.push((piece, at));
@@ -294,7 +320,8 @@ pub fn prepare_and_assemble_timed(inputs: &[PathBuf], output: &Path) -> anyhow::
         })
         .collect();
     let dir = output.parent().unwrap_or(Path::new("."));
-    let plan = plan(&prepared, at, block_size(dir)).map_err(|why| anyhow::anyhow!("fast path refused: {why}"))?;
+    let plan = plan(&prepared, at, Room::Aligned(block_size(dir)))
+        .map_err(|why| anyhow::anyhow!("fast path refused: {why}"))?;
     put_in_front(output, &plan.header, at)?;
     let mut summary = plan.summary;
     summary.output = output.to_owned();

@@ -9,6 +9,21 @@ use std::path::Path;
 pub struct Counts {
     pub video: u64,
     pub audio: u64,
+    /// At least as many bytes as the counted packets carry once their FLV codec headers are
+    /// stripped (what an MP4 stores of them): where a slice's media may go in a file written in
+    /// parallel (`parallel`).
+    pub bytes: u64,
+}
+
+impl std::ops::Add for Counts {
+    type Output = Counts;
+    fn add(self, o: Counts) -> Counts {
+        Counts {
+            video: self.video + o.video,
+            audio: self.audio + o.audio,
+            bytes: self.bytes + o.bytes,
+        }
+    }
 }
 
 /// Bytes of a slice mapped at once: file pages a mapping touched count in the peak RSS.
@@ -69,11 +84,15 @@ fn walk(data: &[u8], pos: &mut usize, c: &mut Counts) -> bool {
         let kind = tag[0] & 0x1f;
         let size = u32::from_be_bytes([0, tag[1], tag[2], tag[3]]) as usize;
         // tag[11..13]: the first two payload bytes (codec byte, packet type).
+        // Bytes: the payload less the FLV codec header (AVC 5, AAC 2, others 1: counted whole).
+        let n = size as u64;
         match kind {
-            9 if size >= 2 && tag[12] == 1 => c.video += 1,
-            9 if size >= 2 && (tag[11] & 0x0f) != 7 => c.video += 1,
-            8 if size >= 2 && (tag[11] >> 4) == 10 && tag[12] == 1 => c.audio += 1,
-            8 if size >= 1 && (tag[11] >> 4) != 10 => c.audio += 1,
+            9 if size >= 2 && tag[12] == 1 => (c.video, c.bytes) = (c.video + 1, c.bytes + n.saturating_sub(5)),
+            9 if size >= 2 && (tag[11] & 0x0f) != 7 => (c.video, c.bytes) = (c.video + 1, c.bytes + n),
+            8 if size >= 2 && (tag[11] >> 4) == 10 && tag[12] == 1 => {
+                (c.audio, c.bytes) = (c.audio + 1, c.bytes + n - 2)
+            }
+            8 if size >= 1 && (tag[11] >> 4) != 10 => (c.audio, c.bytes) = (c.audio + 1, c.bytes + n),
             8 | 9 | 18 => {}
             _ => return true,
         }
@@ -102,9 +121,11 @@ mod tests {
         for i in 0..40_000u32 {
             let (kind, body): (u8, Vec<u8>) = if i % 3 == 0 {
                 want.audio += 1;
+                want.bytes += 2;
                 (8, vec![0xaf, 1, 0x21, 0x10])
             } else {
                 want.video += 1;
+                want.bytes += (i % 700) as u64;
                 (
                     9,
                     vec![0x27, 1, 0, 0, 0]

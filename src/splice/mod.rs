@@ -12,6 +12,7 @@ pub mod h264;
 mod hold;
 pub mod input;
 pub mod mp4;
+mod parallel;
 pub mod piece;
 pub mod reencode;
 mod reference;
@@ -51,6 +52,10 @@ pub struct SliceReport {
     pub has_audio: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Which of its keyframes (ordinals from 0 in read order) failed to decode, when every one
+    /// was decoded or its verdict given: what a later read may pass back instead of decoding.
+    #[serde(skip)]
+    pub bad_keyframes: Option<Vec<u32>>,
 }
 
 impl SliceReport {
@@ -64,6 +69,7 @@ impl SliceReport {
             duration_ms: 0,
             has_audio: false,
             note: None,
+            bad_keyframes: None,
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct Summary {
     pub audio_codec: Option<String>,
     pub slices: Vec<SliceReport>,
     pub elapsed_ms: u64,
+    /// Spliced on every core (`parallel`), rather than one slice after the other.
+    pub parallel: bool,
 }
 
 impl Summary {
@@ -90,4 +98,7 @@ impl Summary {
     }
 }
 
-pub use remux::{splice_files, splice_files_libav, splice_files_reserving, splice_files_watched};
+pub use remux::{
+    splice_files, splice_files_known, splice_files_libav, splice_files_reserving, splice_files_sequential,
+    splice_files_watched,
+};

@@ -106,6 +106,9 @@ pub struct PieceMeta {
     /// More packets than the cap ([`MAX_ENTRIES`] by default): no table was kept.
     #[serde(default)]
     pub oversized: bool,
+    /// The keyframe verdicts this preparation found (see `verify`), when every keyframe had one.
+    #[serde(default)]
+    pub bad_keyframes: Option<Vec<u32>>,
 }
 
 /// One packet kept, as the table stores it.
@@ -177,6 +180,7 @@ impl Piece {
                 note: Some(note),
                 in_band: false,
                 oversized: false,
+                bad_keyframes: None,
             },
             entries: Vec::new(),
             media_len: 0,
@@ -202,6 +206,7 @@ struct Builder<'a> {
     in_band: bool,
     oversized: bool,
     max_entries: usize,
+    room: Option<u64>,
 }
 
 impl Builder<'_> {
@@ -215,6 +220,7 @@ impl Builder<'_> {
             origin: None,
             in_band: false,
             oversized: false,
+            room: None,
         }
     }
 
@@ -249,6 +255,9 @@ impl Builder<'_> {
 
     fn flush(&mut self, t: usize) -> anyhow::Result<()> {
         let p = &mut self.pending[t];
+        if self.room.is_some_and(|room| self.written + p.buf.len() as u64 > room) {
+            return Err(Outgrew.into());
+        }
         self.out.write_all(&p.buf)?;
         for (i, off) in p.entries.drain(..) {
             self.entries[i].offset = self.written + off;
@@ -258,11 +267,13 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Writes both tracks' pending runs and syncs the body file.
-    fn finish(&mut self) -> anyhow::Result<()> {
+    /// Writes both tracks' pending runs and (`sync`) syncs the body file.
+    fn finish(&mut self, sync: bool) -> anyhow::Result<()> {
         self.flush(0)?;
         self.flush(1)?;
-        self.out.sync_data()?;
+        if sync {
+            self.out.sync_data()?;
+        }
         Ok(())
     }
 }
@@ -308,18 +319,56 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .flatten()
 }
 
+/// A piece wrote more than the room it was given ([`Options::room`]); nothing past it was written.
+#[derive(Debug, thiserror::Error)]
+#[error("the piece outgrew the room it was given")]
+pub struct Outgrew;
+
+/// How a slice is prepared.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// At most this many packets are tabled ([`MAX_ENTRIES`] by default); a slice of more is an
+    /// `oversized` piece with no table.
+    pub max_entries: usize,
+    /// Verdicts on its keyframes from an earlier read (see `verify`).
+    pub known: Option<&'a [u32]>,
+    /// Most bytes the piece may write (the room it was given in a file shared with other pieces):
+    /// more is an error, never a write past it.
+    pub room: Option<u64>,
+    /// Sync the file once the piece is written.
+    pub sync: bool,
+}
+
+impl Options<'_> {
+    /// As the server prepares a slice as it lands.
+    pub fn landing(max_entries: usize) -> Options<'static> {
+        Options {
+            max_entries,
+            known: None,
+            room: None,
+            sync: true,
+        }
+    }
+}
+
 /// Prepares the slice at `path`: its kept packets' bytes are written to `out` at its current
 /// position (and synced); the table and meta are returned. Blocking. Never fails on a bad slice
-/// (that is a skipped piece, as a splice would skip it); fails only when `out` cannot be written.
-/// At most `max_entries` packets are tabled ([`MAX_ENTRIES`] by default); a slice of more is an
-/// `oversized` piece with no table.
-pub fn prepare(path: &Path, out: &mut File, max_entries: usize, progress: &Progress) -> anyhow::Result<Piece> {
+/// (that is a skipped piece, as a splice would skip it); fails only when `out` cannot be written
+/// (or the piece outgrew its room).
+pub fn prepare(path: &Path, out: &mut File, opts: Options, progress: &Progress) -> anyhow::Result<Piece> {
     super::remux::init();
+    let Options {
+        max_entries,
+        known,
+        room,
+        sync,
+    } = opts;
     let r = match reference(&[path.to_owned()], progress) {
         Ok(r) => r,
         Err(e) => return Ok(Piece::skipped(format!("{e:#}"))),
     };
     let mut b = Builder::new(out, max_entries);
+    b.room = room;
     let mut rep = SliceReport::copied(path.to_owned());
     let mut checkers = Checkers::per_core();
     let extra = extradata(&r.video);
@@ -332,11 +381,12 @@ pub fn prepare(path: &Path, out: &mut File, max_entries: usize, progress: &Progr
         path,
         &mut rep,
         progress,
+        known,
     );
     if progress.cancelled() {
         anyhow::bail!("cancelled");
     }
-    b.finish()?;
+    b.finish(sync)?;
     let keep_table = result.is_ok() && !b.oversized;
     let (outcome, note) = match result {
         Ok(()) => (rep.outcome, rep.note),
@@ -354,6 +404,7 @@ pub fn prepare(path: &Path, out: &mut File, max_entries: usize, progress: &Progr
             note,
             in_band: b.in_band,
             oversized: b.oversized,
+            bad_keyframes: rep.bad_keyframes,
         },
         entries: if keep_table { b.entries } else { Vec::new() },
         media_len: b.written,

@@ -120,6 +120,38 @@ pub fn splice_files(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary
 /// [`splice_files`] reporting bytes read to `progress`, and ending early (an error) once it is
 /// cancelled.
 pub fn splice_files_watched(inputs: &[PathBuf], output: &Path, progress: &Progress) -> anyhow::Result<Summary> {
+    splice_files_known(inputs, &[], output, progress)
+}
+
+/// [`splice_files_watched`] with the verdicts on slices' keyframes an earlier read found
+/// (`known[i]` for `inputs[i]`, see `verify`; missing or None: decode them): those slices' keyframes
+/// are not decoded again. Each slice's report says what this read found.
+pub fn splice_files_known(
+    inputs: &[PathBuf],
+    known: &[Option<Vec<u32>>],
+    output: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Summary> {
+    init();
+    if inputs.is_empty() {
+        bail!("no slices to splice");
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(summary) = super::parallel::splice(inputs, known, output, threads, progress)? {
+        return Ok(summary);
+    }
+    splice_files_sequential(inputs, known, output, progress)
+}
+
+/// The splice one slice after the other through one packet loop (what [`splice_files_known`]
+/// falls back to when the parallel splice does not apply; the reference the parallel one is held
+/// to in tests).
+pub fn splice_files_sequential(
+    inputs: &[PathBuf],
+    known: &[Option<Vec<u32>>],
+    output: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Summary> {
     init();
     let started = Instant::now();
     if inputs.is_empty() {
@@ -130,18 +162,22 @@ pub fn splice_files_watched(inputs: &[PathBuf], output: &Path, progress: &Progre
     let counts = inputs
         .iter()
         .map(|p| super::flvscan::count(p))
-        .fold(super::flvscan::Counts::default(), |a, c| super::flvscan::Counts {
-            video: a.video + c.video,
-            audio: a.audio + c.audio,
-        });
-    reserving(inputs, output, super::flvscan::moov_room(counts), started, progress)
+        .fold(super::flvscan::Counts::default(), |a, c| a + c);
+    let room = super::flvscan::moov_room(counts);
+    match splice_with(inputs, known, output, Some(room), started, progress, true) {
+        Err(e) if e.is::<RoomTooSmall>() => {
+            tracing::info!("index did not fit in {room} bytes; splicing again with a faststart pass");
+            splice_with(inputs, known, output, None, started, progress, false)
+        }
+        r => r,
+    }
 }
 
 /// [`splice_files`] through libavformat's MP4 muxer (with a faststart pass) whatever the codecs:
 /// the reference our own writer's output is compared with.
 pub fn splice_files_libav(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary> {
     init();
-    splice_with(inputs, output, None, Instant::now(), &Progress::new(), false)
+    splice_with(inputs, &[], output, None, Instant::now(), &Progress::new(), false)
 }
 
 /// [`splice_files`] with an explicit index room (for tests and tuning).
@@ -152,27 +188,16 @@ pub fn splice_files_reserving(
     started: Instant,
 ) -> anyhow::Result<Summary> {
     init();
-    reserving(inputs, output, room, started, &Progress::new())
-}
-
-fn reserving(
-    inputs: &[PathBuf],
-    output: &Path,
-    room: u64,
-    started: Instant,
-    progress: &Progress,
-) -> anyhow::Result<Summary> {
-    match splice_with(inputs, output, Some(room), started, progress, true) {
-        Err(e) if e.is::<RoomTooSmall>() => {
-            tracing::info!("index did not fit in {room} bytes; splicing again with a faststart pass");
-            splice_with(inputs, output, None, started, progress, false)
-        }
+    match splice_with(inputs, &[], output, Some(room), started, &Progress::new(), true) {
+        Err(e) if e.is::<RoomTooSmall>() => splice_with(inputs, &[], output, None, started, &Progress::new(), false),
         r => r,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn splice_with(
     inputs: &[PathBuf],
+    known: &[Option<Vec<u32>>],
     output: &Path,
     moov_room: Option<u64>,
     started: Instant,
@@ -210,12 +235,23 @@ fn splice_with(
     let mode = Mode::from_env();
     let mut checkers = Checkers::per_core();
     let mut reports = Vec::with_capacity(inputs.len());
-    for path in inputs {
+    for (i, path) in inputs.iter().enumerate() {
         if progress.cancelled() {
             bail!("cancelled");
         }
         let mut rep = SliceReport::copied(path.clone());
-        if let Err(why) = splice_one(&mut mux, &mut checkers, mode, &r, &ref_extra, path, &mut rep, progress) {
+        let given = known.get(i).and_then(|k| k.as_deref());
+        if let Err(why) = splice_one(
+            &mut mux,
+            &mut checkers,
+            mode,
+            &r,
+            &ref_extra,
+            path,
+            &mut rep,
+            progress,
+            given,
+        ) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);
         }
@@ -242,6 +278,7 @@ fn splice_with(
         audio_codec: r.audio.as_ref().map(|a| format!("{:?}", a.id).to_lowercase()),
         slices: reports,
         elapsed_ms: started.elapsed().as_millis() as u64,
+        parallel: false,
     })
 }
 

@@ -25,8 +25,31 @@ use ffmpeg_next as ffmpeg;
 use std::path::Path;
 
 /// One slice into the muxer. Err(reason) skips the slice (nothing of it was written).
+/// `known`: verdicts on the slice's keyframes from an earlier read (see `verify`); the verdicts
+/// of this read, when every keyframe has one, end up in `rep.bad_keyframes`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn splice_one(
+    mux: &mut impl Place,
+    checkers: &mut Checkers,
+    mode: Mode,
+    r: &Reference,
+    ref_extra: &[u8],
+    path: &Path,
+    rep: &mut SliceReport,
+    progress: &Progress,
+    known: Option<&[u32]>,
+) -> Result<(), String> {
+    checkers.begin_slice(known);
+    let done = read_slice(mux, checkers, mode, r, ref_extra, path, rep, progress);
+    let verdicts = checkers.end_slice();
+    if done.is_ok() {
+        rep.bad_keyframes = verdicts;
+    }
+    done
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_slice(
     mux: &mut impl Place,
     checkers: &mut Checkers,
     mode: Mode,
@@ -285,7 +308,7 @@ impl<P: Place> SliceSplice<'_, P> {
         if packet.is_key() {
             self.gop_dead = false;
             let decode = self.mode == Mode::Keyframes || matches!(verdict, Verdict::Suspect(_));
-            self.gop_check = decode.then(|| self.checkers.submit(packet));
+            self.gop_check = self.checkers.keyframe(packet, decode);
         }
         !self.gop_dead
     }

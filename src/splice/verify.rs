@@ -14,6 +14,12 @@
 //! [`Mode::Anomalies`] (`LOCALRECORD_SPLICE_VERIFY=anomalies`) decodes only the keyframes the
 //! structural checks in `h264` find suspect, at the price of missing garbage inside intact-looking
 //! entropy-coded data; see the README for the figures.
+//!
+//! Verdicts are kept: a slice whose every keyframe was decoded reports which failed
+//! ([`Checkers::end_slice`]), the server stores that when the slice is first read (its
+//! preparation as it lands, or a splice), and any later read of the slice passes it back
+//! ([`Checkers::begin_slice`]) instead of decoding again. That keeps a splice after the class
+//! (a re-splice, a store without the prepared fast path) as fast as the remux itself.
 
 use ffmpeg::{codec, frame, Discard, Packet};
 use ffmpeg_next as ffmpeg;
@@ -24,6 +30,10 @@ use std::sync::{Arc, Mutex};
 /// `AV_EF_CRCCHECK | AV_EF_BITSTREAM | AV_EF_BUFFER | AV_EF_EXPLODE` (libavcodec/defs.h macros
 /// that bindgen does not export).
 const EXPLODE_ON_ERRORS: i32 = 1 | 2 | 4 | 8;
+
+/// Version of the keyframe check (decoder flags, what counts as a failure): stored with kept
+/// verdicts, so that verdicts of another version are not trusted.
+pub const VERDICT_VERSION: i32 = 1;
 
 /// Which keyframes are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +118,22 @@ pub struct Checkers {
     next: u64,
     generation: u64,
     params: Option<codec::Parameters>,
+    slice: SliceVerdicts,
+}
+
+/// The current slice's keyframes: counted, with the verdicts given for them or found.
+#[derive(Default)]
+struct SliceVerdicts {
+    /// Keyframes read so far in the slice (the next one's ordinal).
+    ordinal: u32,
+    /// Ordinals known bad before the slice was read (sorted), when verdicts were given.
+    given: Option<Vec<u32>>,
+    /// Checks submitted for this slice: id -> ordinal.
+    pending: HashMap<u64, u32>,
+    /// Ordinals found bad.
+    bad: Vec<u32>,
+    /// Whether every keyframe so far has a verdict (given, or decoded).
+    complete: bool,
 }
 
 impl Checkers {
@@ -151,7 +177,65 @@ impl Checkers {
             next: 0,
             generation: 0,
             params: None,
+            slice: SliceVerdicts::default(),
         }
+    }
+
+    /// A slice begins; `given`: the ordinals of its keyframes known to fail (from an earlier read
+    /// that decoded them all), so that none is decoded again.
+    pub fn begin_slice(&mut self, given: Option<&[u32]>) {
+        let mut given = given.map(<[u32]>::to_vec);
+        if let Some(g) = given.as_mut() {
+            g.sort_unstable();
+        }
+        self.slice = SliceVerdicts {
+            given,
+            complete: true,
+            ..SliceVerdicts::default()
+        };
+    }
+
+    /// A keyframe was read; `decode`: check it (when its verdict is not given). Returns the check
+    /// its GOP waits on (None: keep the GOP).
+    pub fn keyframe(&mut self, packet: &Packet, decode: bool) -> Option<u64> {
+        let ordinal = self.slice.ordinal;
+        self.slice.ordinal += 1;
+        if let Some(given) = &self.slice.given {
+            if given.binary_search(&ordinal).is_err() {
+                return None;
+            }
+            self.slice.bad.push(ordinal);
+            let id = self.next;
+            self.next += 1;
+            self.known.insert(id, false);
+            return Some(id);
+        }
+        if !decode {
+            self.slice.complete = false;
+            return None;
+        }
+        let id = self.submit(packet);
+        self.slice.pending.insert(id, ordinal);
+        Some(id)
+    }
+
+    /// The slice ended (every verdict waited for): the ordinals of its keyframes that failed, if
+    /// every keyframe had a verdict; None when some were not decoded.
+    pub fn end_slice(&mut self) -> Option<Vec<u32>> {
+        let mut s = std::mem::take(&mut self.slice);
+        s.bad.sort_unstable();
+        s.bad.dedup();
+        (s.complete && s.pending.is_empty()).then_some(s.bad)
+    }
+
+    /// Notes a verdict that arrived.
+    fn arrived(&mut self, id: u64, ok: bool) {
+        if let Some(ordinal) = self.slice.pending.remove(&id) {
+            if !ok {
+                self.slice.bad.push(ordinal);
+            }
+        }
+        self.known.insert(id, ok);
     }
 
     /// One worker per core.
@@ -166,7 +250,7 @@ impl Checkers {
     }
 
     /// Queues a keyframe for checking; returns its id.
-    pub fn submit(&mut self, packet: &Packet) -> u64 {
+    fn submit(&mut self, packet: &Packet) -> u64 {
         let id = self.next;
         self.next += 1;
         let sent = match (&self.jobs, &self.params) {
@@ -181,6 +265,8 @@ impl Checkers {
             _ => false,
         };
         if !sent {
+            // Nothing can check it: keep the GOP (and say the slice was not wholly checked).
+            self.slice.complete = false;
             self.known.insert(id, true);
         }
         id
@@ -189,7 +275,7 @@ impl Checkers {
     /// The verdict on `id` if it is in (never blocks).
     pub fn poll(&mut self, id: u64) -> Option<bool> {
         while let Ok((i, ok)) = self.verdicts.try_recv() {
-            self.known.insert(i, ok);
+            self.arrived(i, ok);
         }
         self.known.get(&id).copied()
     }
@@ -201,11 +287,12 @@ impl Checkers {
                 return *ok;
             }
             match self.verdicts.recv() {
-                Ok((i, ok)) => {
-                    self.known.insert(i, ok);
-                }
+                Ok((i, ok)) => self.arrived(i, ok),
                 // Every worker is gone (a panic in the decoder): nothing can be checked.
-                Err(_) => return true,
+                Err(_) => {
+                    self.slice.complete = false;
+                    return true;
+                }
             }
         }
     }

@@ -49,3 +49,4 @@ mod tus;
 mod tus_clients;
 mod tus_s3;
 mod usersig;
+mod verdicts;

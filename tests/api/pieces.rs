@@ -6,13 +6,14 @@
 use crate::faults::wait_task;
 use crate::helpers::*;
 use crate::media::*;
+use localrecord::progress::Progress;
 use localrecord::splice::assemble::prepare_and_assemble;
-use localrecord::splice::{splice_files, SliceOutcome, Summary};
+use localrecord::splice::{splice_files, splice_files_sequential, SliceOutcome, Summary};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Asserts the two MP4s carry the same packets per stream and decode to the same frames.
-fn same_media(ours: &Path, theirs: &Path) {
+pub(crate) fn same_media(ours: &Path, theirs: &Path) {
     assert!(moov_first(ours), "the index is in front");
     assert_eq!(decode_errors(ours), "");
     let (pa, pb) = (probe_packets(ours), probe_packets(theirs));
@@ -43,14 +44,26 @@ fn same_reports(a: &Summary, b: &Summary) {
     }
 }
 
-/// Assembles and splices `inputs`; asserts both agree; returns the assembled summary.
+/// Assembles `inputs` (prepared one by one, as the server does while the class goes on), splices
+/// them on every core (`splice_files`: prepared into regions of the output in parallel) and one
+/// slice after the other through one packet loop; asserts all three agree; returns the assembled
+/// summary.
 fn agree(inputs: &[PathBuf], dir: &Path) -> Summary {
-    let (ours, theirs) = (dir.join("assembled.mp4"), dir.join("spliced.mp4"));
+    let (ours, theirs, par) = (
+        dir.join("assembled.mp4"),
+        dir.join("spliced.mp4"),
+        dir.join("parallel.mp4"),
+    );
     let a = prepare_and_assemble(inputs, &ours).unwrap();
-    let b = splice_files(inputs, &theirs).unwrap();
+    let b = splice_files_sequential(inputs, &[], &theirs, &Progress::new()).unwrap();
+    let c = splice_files(inputs, &par).unwrap();
+    assert!(c.parallel, "these slices splice on every core");
     same_media(&ours, &theirs);
+    same_media(&par, &theirs);
     same_reports(&a, &b);
+    same_reports(&c, &b);
     assert_eq!(a.size, std::fs::metadata(&ours).unwrap().len());
+    assert_eq!(c.size, std::fs::metadata(&par).unwrap().len());
     a
 }
 

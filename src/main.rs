@@ -138,6 +138,14 @@ enum AppCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // At most two malloc arenas (unless the operator says otherwise): glibc gives busy threads
+        // arenas of their own, and a splice's threads, each allocating packets, otherwise grow
+        // theirs side by side (13 MiB more peak RSS measured on a 1 h splice) for no speed.
+        // SAFETY: mallopt only sets an allocator parameter; it is called before any thread of
+        // ours allocates.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
     telemetry::init();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve) {

@@ -239,11 +239,11 @@ pub async fn assemble(
         .map(|((r, (meta, entries)), s)| Prepared {
             path: ctx.store.local_path(&s.object_key).unwrap_or_default(),
             meta,
-            entries,
+            entries: std::borrow::Cow::Borrowed(entries),
             body_offset: r.body_offset as u64,
         })
         .collect();
-    let plan = match assemble::plan(&prepared, body_len, assemble::Room::Aligned(align)) {
+    let plan = match assemble::plan(prepared, body_len, assemble::Room::Aligned(align)) {
         Ok(p) => p,
         Err(why) => {
             tracing::info!(task = %task_id, "splicing the classic way: {why}");

@@ -9,7 +9,7 @@
 //! parameter sets, other codecs) is [`Plan`]'s `Err`, and the caller splices the classic way.
 
 use super::clock::Clock;
-use super::mp4::{free, ftyp, mdat_header, moov, shift, Codec, Sample, Track};
+use super::mp4::{free, ftyp, mdat_header, moov, shift_in_place, Codec, Sample, Track};
 use super::piece::{unhex, AudioMeta, Entry, PieceMeta, VideoMeta};
 use super::sink::OWN_VIDEO_TIMESCALE;
 use super::{SliceOutcome, SliceReport, Summary};
@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 pub struct Prepared<'a> {
     pub path: PathBuf,
     pub meta: &'a PieceMeta,
-    pub entries: &'a [Entry],
+    /// Owned where the caller has no further use for the table: [`plan`] frees each as soon as it
+    /// is replayed (a long class's tables are megabytes).
+    pub entries: std::borrow::Cow<'a, [Entry]>,
     /// Where its media starts in the body file.
     pub body_offset: u64,
 }
@@ -32,6 +34,10 @@ pub struct Prepared<'a> {
 /// body, `align`-sized, and the recording's summary.
 pub struct Plan {
     pub header: Vec<u8>,
+    /// With [`Room::Exact`]: `header` ends with the head of a `free` box whose zeros (the rest of
+    /// the room, which the file already holds as zeros) are not built in memory, and the mdat
+    /// header goes here, the last 16 bytes of the room. None: `header` is the whole room.
+    pub mdat_header_at: Option<(u64, [u8; 16])>,
     pub summary: Summary,
 }
 
@@ -78,13 +84,13 @@ pub enum Room {
 
 /// The index for `pieces` (in slice order) over a body of `body_len` bytes, the header sized as
 /// `room` says. Err(why): the fast path does not apply.
-pub fn plan(pieces: &[Prepared], body_len: u64, room: Room) -> Result<Plan, String> {
+pub fn plan(pieces: Vec<Prepared>, body_len: u64, room: Room) -> Result<Plan, String> {
     let started = std::time::Instant::now();
-    let mut replay = Replay::new(pieces)?;
+    let mut replay = Replay::new(&pieces)?;
     let slices = pieces
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, p)| replay.slice(i, p))
+        .map(|(i, p)| replay.slice(i, &p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tracks = std::mem::take(&mut replay.tracks);
     tracks.retain(|t| !t.samples.is_empty());
@@ -94,10 +100,13 @@ pub fn plan(pieces: &[Prepared], body_len: u64, room: Room) -> Result<Plan, Stri
     for t in &mut tracks {
         t.settle_durations();
     }
-    let header = match room {
-        Room::Aligned(align) => header(&tracks, body_len, align),
-        Room::Exact(len) => header_of(&tracks, body_len, len)
-            .ok_or_else(|| format!("the index does not fit in the {len} bytes kept for it"))?,
+    let (header, mdat_header_at) = match room {
+        Room::Aligned(align) => (header(&mut tracks, body_len, align), None),
+        Room::Exact(len) => {
+            let h = header_of(&mut tracks, len)
+                .ok_or_else(|| format!("the index does not fit in the {len} bytes kept for it"))?;
+            (h, Some((len - 16, mdat_header(body_len))))
+        }
     };
     let v = &replay.video;
     Ok(Plan {
@@ -114,6 +123,7 @@ pub fn plan(pieces: &[Prepared], body_len: u64, room: Room) -> Result<Plan, Stri
             parallel: false,
         },
         header,
+        mdat_header_at,
     })
 }
 
@@ -225,12 +235,14 @@ fn sample(offset: u64, e: &Entry, dts: i64, pts: i64, dur: i64) -> Sample {
 
 /// ftyp + moov + free + the mdat header, `align`-sized, with sample offsets (body-relative in
 /// `tracks`) moved past it. The moov's size depends on the offsets (32- or 64-bit), so it settles.
-fn header(tracks: &[Track], body_len: u64, align: u64) -> Vec<u8> {
+fn header(tracks: &mut [Track], body_len: u64, align: u64) -> Vec<u8> {
     let align = align.max(1);
-    let mut len = align;
+    let (mut len, mut shifted) = (align, 0);
     loop {
+        shift_in_place(tracks, len as i64 - shifted);
+        shifted = len as i64;
         let mut h = ftyp();
-        h.extend(moov(&shift(tracks, len as i64)));
+        h.extend(moov(tracks));
         let need = (h.len() as u64 + 8 + 16).div_ceil(align) * align;
         if need == len {
             return padded(h, len, body_len);
@@ -239,11 +251,18 @@ fn header(tracks: &[Track], body_len: u64, align: u64) -> Vec<u8> {
     }
 }
 
-/// The header of exactly `len` bytes for media placed right behind it; None: it does not fit.
-fn header_of(tracks: &[Track], body_len: u64, len: u64) -> Option<Vec<u8>> {
+/// ftyp, moov and the head of a `free` box reaching to the mdat header, for a header of exactly
+/// `len` bytes (see [`Plan::mdat_header_at`]); None: it does not fit.
+fn header_of(tracks: &mut [Track], len: u64) -> Option<Vec<u8>> {
+    shift_in_place(tracks, len as i64);
     let mut h = ftyp();
-    h.extend(moov(&shift(tracks, len as i64)));
-    (h.len() as u64 + 8 + 16 <= len).then(|| padded(h, len, body_len))
+    h.extend(moov(tracks));
+    let gap = len
+        .checked_sub(h.len() as u64 + 16)
+        .filter(|g| (8..=u32::MAX as u64).contains(g))?;
+    h.extend_from_slice(&(gap as u32).to_be_bytes());
+    h.extend_from_slice(b"free");
+    Some(h)
 }
 
 /// ftyp + moov `h`, then a free box up to `len` less the mdat header, then the mdat header.
@@ -315,12 +334,12 @@ pub fn prepare_and_assemble_timed(inputs: &[PathBuf], output: &Path) -> anyhow::
         .map(|((p, off), path)| Prepared {
             path: path.clone(),
             meta: &p.meta,
-            entries: &p.entries,
+            entries: std::borrow::Cow::Borrowed(&p.entries),
             body_offset: *off,
         })
         .collect();
     let dir = output.parent().unwrap_or(Path::new("."));
-    let plan = plan(&prepared, at, Room::Aligned(block_size(dir)))
+    let plan = plan(prepared, at, Room::Aligned(block_size(dir)))
         .map_err(|why| anyhow::anyhow!("fast path refused: {why}"))?;
     put_in_front(output, &plan.header, at)?;
     let mut summary = plan.summary;

@@ -68,19 +68,21 @@ pub fn splice(
     let file = File::create(output)?;
     file.set_len(layout.room + layout.body_len)?;
     let pieces = prepare_all(inputs, known, output, &layout, threads, progress)?;
-    let Some(pieces) = pieces else { return Ok(None) };
+    let Some(mut pieces) = pieces else { return Ok(None) };
+    let tables: Vec<_> = pieces.iter_mut().map(|p| std::mem::take(&mut p.entries)).collect();
     let prepared: Vec<Prepared> = pieces
         .iter()
+        .zip(tables)
         .zip(inputs)
         .zip(&layout.starts)
-        .map(|((p, path), start)| Prepared {
+        .map(|(((p, entries), path), start)| Prepared {
             path: path.clone(),
             meta: &p.meta,
-            entries: &p.entries,
+            entries: entries.into(),
             body_offset: *start,
         })
         .collect();
-    let plan = match plan(&prepared, layout.body_len, Room::Exact(layout.room)) {
+    let plan = match plan(prepared, layout.body_len, Room::Exact(layout.room)) {
         Ok(plan) => plan,
         Err(why) => {
             tracing::debug!("splicing one slice after the other: {why}");
@@ -88,6 +90,9 @@ pub fn splice(
         }
     };
     file.write_all_at(&plan.header, 0)?;
+    if let Some((at, mdat)) = plan.mdat_header_at {
+        file.write_all_at(&mdat, at)?;
+    }
     file.sync_all()?;
     let mut summary = plan.summary;
     for (rep, p) in summary.slices.iter_mut().zip(&pieces) {

@@ -109,7 +109,7 @@ mod writer;
 
 use boxes::W;
 pub use writer::Mp4Writer;
-pub(crate) use writer::{copy_range, shift};
+pub(crate) use writer::{copy_range, shift_in_place};
 
 const MOVIE_TIMESCALE: u32 = 1000;
 

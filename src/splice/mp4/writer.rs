@@ -168,10 +168,15 @@ impl Mp4Writer {
 /// `tracks` with every sample's offset moved by `by` bytes.
 pub(crate) fn shift(tracks: &[Track], by: i64) -> Vec<Track> {
     let mut t = tracks.to_vec();
-    for s in t.iter_mut().flat_map(|t| t.samples.iter_mut()) {
+    shift_in_place(&mut t, by);
+    t
+}
+
+/// [`shift`] without a copy (the index of a long class is megabytes).
+pub(crate) fn shift_in_place(tracks: &mut [Track], by: i64) {
+    for s in tracks.iter_mut().flat_map(|t| t.samples.iter_mut()) {
         s.offset = (s.offset as i64 + by) as u64;
     }
-    t
 }
 
 /// `len` bytes from `src` at `from` to `dst` at `to`, in the kernel.

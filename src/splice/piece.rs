@@ -17,8 +17,9 @@
 
 use super::clock::Place;
 use super::ffparams::extradata;
-use super::reference::{reference, AudioRef, Reference};
-use super::slice::splice_one;
+use super::input::open_flv;
+use super::reference::{reference_of, AudioRef, Reference};
+use super::slice::{splice_one, SliceIn};
 use super::timeline::Micros;
 use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport};
@@ -363,9 +364,13 @@ pub fn prepare(path: &Path, out: &mut File, opts: Options, progress: &Progress) 
         room,
         sync,
     } = opts;
-    let r = match reference(&[path.to_owned()], progress) {
-        Ok(r) => r,
-        Err(e) => return Ok(Piece::skipped(format!("{e:#}"))),
+    // Opened once: its streams make the reference, and the packet loop reads it.
+    let input = match open_flv(path, progress) {
+        Ok(input) => input,
+        Err(e) => return Ok(Piece::skipped(format!("unreadable as FLV: {e}"))),
+    };
+    let Some(r) = reference_of(&input) else {
+        return Ok(Piece::skipped("no slice has a readable video stream".into()));
     };
     let mut b = Builder::new(out, max_entries);
     b.room = room;
@@ -378,10 +383,13 @@ pub fn prepare(path: &Path, out: &mut File, opts: Options, progress: &Progress) 
         Mode::from_env(),
         &r,
         &extra,
-        path,
+        SliceIn {
+            path,
+            known,
+            opened: Some(input),
+        },
         &mut rep,
         progress,
-        known,
     );
     if progress.cancelled() {
         anyhow::bail!("cancelled");

@@ -6,6 +6,7 @@ use super::timeline::Micros;
 use crate::progress::Progress;
 use anyhow::Context;
 use ffmpeg::codec::{self, Id};
+use ffmpeg::format::context::Input;
 use ffmpeg::{media, Rational};
 use ffmpeg_next as ffmpeg;
 use std::path::PathBuf;
@@ -47,47 +48,11 @@ fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> 
         let Ok(ictx) = open_flv(path, progress) else { continue };
         progress.tick(0);
         if video.is_none() {
-            if let Some(s) = ictx
-                .streams()
-                .best(media::Type::Video)
-                .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
-                .filter(|s| !h264_only || s.parameters().id() == Id::H264)
-            {
-                let p = s.parameters();
-                let (width, height) = video_dims(&p);
-                let rate = s.avg_frame_rate();
-                let frame_us = if rate.numerator() > 0 {
-                    1_000_000 * rate.denominator() as i64 / rate.numerator() as i64
-                } else {
-                    66_667
-                };
-                video = Some(Reference {
-                    video_id: p.id(),
-                    video: p,
-                    width,
-                    height,
-                    frame_us,
-                    fps: if rate.numerator() > 0 {
-                        rate
-                    } else {
-                        Rational::new(15, 1)
-                    },
-                    audio: None,
-                });
-            }
+            video = video_of(&ictx, h264_only);
         }
         if let Some(r) = &mut video {
             if r.audio.is_none() {
-                if let Some(s) = ictx.streams().best(media::Type::Audio) {
-                    let p = s.parameters();
-                    let (sample_rate, frame_size) = audio_format(&p);
-                    r.audio = Some(AudioRef {
-                        params: p.clone(),
-                        id: p.id(),
-                        sample_rate,
-                        frame_size,
-                    });
-                }
+                r.audio = audio_of(&ictx);
             }
             if r.audio.is_some() {
                 break;
@@ -95,4 +60,52 @@ fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> 
         }
     }
     Ok(video)
+}
+
+/// The reference one opened slice makes on its own (a slice prepared alone is its own reference).
+pub(super) fn reference_of(ictx: &Input) -> Option<Reference> {
+    let mut r = video_of(ictx, false)?;
+    r.audio = audio_of(ictx);
+    Some(r)
+}
+
+/// The slice's video as a reference (without audio); None: no usable video stream.
+fn video_of(ictx: &Input, h264_only: bool) -> Option<Reference> {
+    let s = ictx
+        .streams()
+        .best(media::Type::Video)
+        .filter(|s| video_out_of_bounds(&s.parameters(), s.avg_frame_rate()).is_none())
+        .filter(|s| !h264_only || s.parameters().id() == Id::H264)?;
+    let p = s.parameters();
+    let (width, height) = video_dims(&p);
+    let rate = s.avg_frame_rate();
+    let frame_us = if rate.numerator() > 0 {
+        1_000_000 * rate.denominator() as i64 / rate.numerator() as i64
+    } else {
+        66_667
+    };
+    Some(Reference {
+        video_id: p.id(),
+        video: p,
+        width,
+        height,
+        frame_us,
+        fps: if rate.numerator() > 0 {
+            rate
+        } else {
+            Rational::new(15, 1)
+        },
+        audio: None,
+    })
+}
+
+fn audio_of(ictx: &Input) -> Option<AudioRef> {
+    let p = ictx.streams().best(media::Type::Audio)?.parameters();
+    let (sample_rate, frame_size) = audio_format(&p);
+    Some(AudioRef {
+        params: p.clone(),
+        id: p.id(),
+        sample_rate,
+        frame_size,
+    })
 }

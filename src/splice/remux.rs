@@ -8,7 +8,7 @@ use super::ffparams::extradata;
 use super::mp4::Mp4Writer;
 use super::reference::reference;
 use super::sink::{libav_sink, own_tracks, RoomTooSmall, Sink, OWN_VIDEO_TIMESCALE};
-use super::slice::splice_one;
+use super::slice::{splice_one, SliceIn};
 use super::timeline::Micros;
 use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport, Summary};
@@ -240,18 +240,8 @@ fn splice_with(
             bail!("cancelled");
         }
         let mut rep = SliceReport::copied(path.clone());
-        let given = known.get(i).and_then(|k| k.as_deref());
-        if let Err(why) = splice_one(
-            &mut mux,
-            &mut checkers,
-            mode,
-            &r,
-            &ref_extra,
-            path,
-            &mut rep,
-            progress,
-            given,
-        ) {
+        let slice = SliceIn::at(path, known.get(i).and_then(|k| k.as_deref()));
+        if let Err(why) = splice_one(&mut mux, &mut checkers, mode, &r, &ref_extra, slice, &mut rep, progress) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);
         }

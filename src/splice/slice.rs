@@ -24,9 +24,26 @@ use ffmpeg::{media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use std::path::Path;
 
+/// A slice to read: where it is, the verdicts kept on its keyframes (see `verify`), and its input
+/// when the caller opened it already.
+pub(super) struct SliceIn<'a> {
+    pub(super) path: &'a Path,
+    pub(super) known: Option<&'a [u32]>,
+    pub(super) opened: Option<Input>,
+}
+
+impl<'a> SliceIn<'a> {
+    pub(super) fn at(path: &'a Path, known: Option<&'a [u32]>) -> SliceIn<'a> {
+        SliceIn {
+            path,
+            known,
+            opened: None,
+        }
+    }
+}
+
 /// One slice into the muxer. Err(reason) skips the slice (nothing of it was written).
-/// `known`: verdicts on the slice's keyframes from an earlier read (see `verify`); the verdicts
-/// of this read, when every keyframe has one, end up in `rep.bad_keyframes`.
+/// The verdicts of this read, when every keyframe has one, end up in `rep.bad_keyframes`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn splice_one(
     mux: &mut impl Place,
@@ -34,13 +51,12 @@ pub(super) fn splice_one(
     mode: Mode,
     r: &Reference,
     ref_extra: &[u8],
-    path: &Path,
+    slice: SliceIn,
     rep: &mut SliceReport,
     progress: &Progress,
-    known: Option<&[u32]>,
 ) -> Result<(), String> {
-    checkers.begin_slice(known);
-    let done = read_slice(mux, checkers, mode, r, ref_extra, path, rep, progress);
+    checkers.begin_slice(slice.known);
+    let done = read_slice(mux, checkers, mode, r, ref_extra, slice, rep, progress);
     let verdicts = checkers.end_slice();
     if done.is_ok() {
         rep.bad_keyframes = verdicts;
@@ -55,11 +71,14 @@ fn read_slice(
     mode: Mode,
     r: &Reference,
     ref_extra: &[u8],
-    path: &Path,
+    slice: SliceIn,
     rep: &mut SliceReport,
     progress: &Progress,
 ) -> Result<(), String> {
-    let input = open_flv(path, progress).map_err(|e| format!("unreadable as FLV: {e}"))?;
+    let input = match slice.opened {
+        Some(input) => input,
+        None => open_flv(slice.path, progress).map_err(|e| format!("unreadable as FLV: {e}"))?,
+    };
     let streams = Streams::pick(&input, r, ref_extra, rep)?;
     if streams.in_band {
         mux.in_band();

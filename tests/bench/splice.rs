@@ -15,6 +15,9 @@
 //! Peak RSS and wall time of both programs come from `/usr/bin/time -f '%e %M'` wrapping each
 //! process (the kernel's ru_maxrss of the child, same method for both).
 //!
+//! Also `localrecord splice --verdicts FILE` after a first untimed run kept the keyframe verdicts:
+//! the server's whole splice once slices were checked as they landed (no keyframe decoded again).
+//!
 //! Also `localrecord splice --prepared` (what the server does on the fs store: each slice prepared
 //! as it lands, only the index written at the stop): the stop's share beside the CLI's whole run,
 //! and one slice's preparation.
@@ -139,6 +142,10 @@ struct Row {
     anom_m: f64,
     cli_t: f64,
     cli_m: f64,
+    /// `splice --verdicts FILE` with the verdicts an earlier (untimed) run kept: what the server's
+    /// whole splice does once the slices' keyframes were checked as they landed.
+    kept_t: f64,
+    kept_m: f64,
     ours_dur: f64,
     cli_dur: f64,
     frames_secs: f64,
@@ -193,7 +200,18 @@ fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
     ];
     prep_cmd.extend(inputs.iter().map(|p| p.as_os_str()));
     let (mut pt, mut pm, mut ps, mut pstop) = (vec![], 0f64, vec![], vec![]);
+    let verdicts = work.path().join("verdicts.json");
+    let kept_out = work.path().join("kept.mp4");
+    let mut kept_cmd: Vec<&std::ffi::OsStr> = vec![BIN.as_ref(), "splice".as_ref(), "--verdicts".as_ref()];
+    kept_cmd.extend([verdicts.as_os_str(), "-o".as_ref(), kept_out.as_os_str()]);
+    kept_cmd.extend(inputs.iter().map(|p| p.as_os_str()));
+    // The first read decodes every keyframe and keeps the verdicts, as the server does at landing.
+    measure(&kept_cmd, work.path());
+    let (mut kt, mut km) = (vec![], 0f64);
     for _ in 0..runs {
+        let (t, m) = measure(&kept_cmd, work.path());
+        kt.push(t);
+        km = km.max(m);
         let (t, m) = measure(&ours_cmd, work.path());
         ot.push(t);
         om = om.max(m);
@@ -227,6 +245,8 @@ fn run_set(media: &Path, set: &str, secs: u64, hours: u64, runs: usize) -> Row {
         anom_m: am,
         cli_t: median(ct),
         cli_m: cm,
+        kept_t: median(kt),
+        kept_m: km,
         ours_dur: dur(&ours_out),
         cli_dur: dur(&cli_out),
         frames_secs,
@@ -260,15 +280,19 @@ fn main() {
     println!();
     println!("median of {runs} runs each, alternating; peak RSS = max ru_maxrss over the runs (/usr/bin/time)");
     println!(
-        "| slices | ffmpeg concat -c copy +faststart | ours, every keyframe decoded (default) | ours, VERIFY=anomalies | output duration: ours, CLI, sum of video frames |"
+        "| slices | ffmpeg concat -c copy +faststart | ours, keyframes checked at landing (verdicts kept: the server's whole splice) | ours, every keyframe decoded (a first read) | ours, VERIFY=anomalies | output duration: ours, CLI, sum of video frames |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.2} s, {:.1} MiB | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s, {:.2} s, {:.2} s |",
+            "| {} | {:.2} s, {:.1} MiB | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s ({:.2}x), {:.1} MiB ({:.2}) | {:.2} s, {:.2} s, {:.2} s |",
             r.label,
             r.cli_t,
             r.cli_m,
+            r.kept_t,
+            r.cli_t / r.kept_t,
+            r.kept_m,
+            r.kept_m / r.cli_m,
             r.ours_t,
             r.cli_t / r.ours_t,
             r.ours_m,

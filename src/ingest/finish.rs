@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 /// Completes upload `id` if all of its bytes are in. Returns the upload as it stands afterwards.
 pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
+    let started = std::time::Instant::now();
     let up = uploads::get(&ing.db, id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no upload {id}")))?;
@@ -81,7 +82,8 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
             stored.md5, stored.size
         )));
     }
-    tracing::info!(upload = %id, task = %task_id, index, size = up.length, md5 = %md5, "slice stored");
+    let ms = started.elapsed().as_millis() as u64;
+    tracing::info!(upload = %id, task = %task_id, index, size = up.length, md5 = %md5, ms, "slice stored");
     stored_slice(ing, &task_id, index).await?;
     reload(ing, id).await
 }

@@ -403,10 +403,7 @@ async fn console_escapes_hostile_names_pages_by_keyset_on_any_instance() {
     while let Some(path) = next.take() {
         // Attribute values come HTML-escaped (minijinja escapes '/' too); undo that for the links.
         let html = get(path).await.replace("&#x2f;", "/").replace("&amp;", "&");
-        seen.extend(
-            html.match_indices("class=\"task\" href=\"/admin/recordings/")
-                .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().to_owned()),
-        );
+        seen.extend(tasks_listed(&html));
         next = html
             .split_once("href=\"/admin/recordings?")
             .filter(|_| html.contains("id=\"next\""))
@@ -717,4 +714,60 @@ async fn console_a_usersig_of_one_app_never_grants_another() {
     let apps_page = get("/admin".into(), cookie_ab.clone()).await.text().await.unwrap();
     assert_eq!(apps_listed(&apps_page), [SDKAPPID]);
     assert!(apps_page.contains(&format!("administrator · SdkAppId {SDKAPPID}")));
+}
+
+/// The recordings page searches by user, task id and start date (UTC days, `to` inclusive), alone
+/// or together, and says what is wrong with a bad date.
+#[tokio::test]
+async fn console_searches_recordings_by_user_task_and_date() {
+    let app = spawn_app().await;
+    let alice_1 = app.create_task("alice", 10).await;
+    let alice_2 = app.create_task("alice", 11).await;
+    let bob = app.create_task("bob", 10).await;
+    let dated = |task: &str, day: &str| {
+        let (db, task, day) = (app.state.db.clone(), task.to_owned(), day.to_owned());
+        async move {
+            sqlx::query("UPDATE tasks SET start_time = $2::date + interval '13 hours' WHERE task_id = $1")
+                .bind(task)
+                .bind(day)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    dated(&alice_1, "2026-03-01").await;
+    dated(&alice_2, "2026-03-02").await;
+    dated(&bob, "2026-03-03").await;
+    let (cookie, _) = sign_in(&app, "administrator").await;
+    let search = |q: String| {
+        let r = app
+            .client
+            .get(app.url(&format!("/admin/recordings?{q}")))
+            .header("cookie", cookie.clone());
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let html = r.text().await.unwrap().replace("&#x2f;", "/");
+            (status, tasks_listed(&html), html)
+        }
+    };
+    let found = |q: &str| {
+        let (s, q) = (search(q.to_owned()), q.to_owned());
+        async move {
+            let (status, tasks, html) = s.await;
+            assert_eq!(status, 200, "{q}: {html}");
+            tasks
+        }
+    };
+    assert_eq!(found("user=alice").await, [alice_2.clone(), alice_1.clone()]);
+    assert_eq!(found("user=bob").await, [bob.clone()]);
+    assert_eq!(found(&format!("task={bob}")).await, [bob.clone()]);
+    assert_eq!(found("from=2026-03-02&to=2026-03-02").await, [alice_2.clone()]);
+    assert_eq!(found("from=2026-03-02").await, [bob.clone(), alice_2.clone()]);
+    assert_eq!(found("to=2026-03-02").await, [alice_2.clone(), alice_1.clone()]);
+    assert_eq!(found("class=10&user=alice").await, [alice_1.clone()]);
+    assert_eq!(found("user=carol").await, Vec::<String>::new());
+    let (status, tasks, html) = search("from=March".into()).await;
+    assert_eq!((status, tasks.len()), (400, 0));
+    assert!(html.contains("from must be a date like"), "{html}");
 }

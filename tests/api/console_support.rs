@@ -272,3 +272,10 @@ pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     html[at..at + 64].to_owned()
 }
+
+/// The task ids a recordings page lists, in its order (its HTML with `&#x2f;` already undone).
+pub fn tasks_listed(html: &str) -> Vec<String> {
+    html.match_indices("class=\"task\" href=\"/admin/recordings/")
+        .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().to_owned())
+        .collect()
+}

@@ -759,13 +759,13 @@ async fn console_searches_recordings_by_user_task_and_date() {
             tasks
         }
     };
-    assert_eq!(found("user=alice").await, [alice_2.clone(), alice_1.clone()]);
-    assert_eq!(found("user=bob").await, [bob.clone()]);
-    assert_eq!(found(&format!("task={bob}")).await, [bob.clone()]);
-    assert_eq!(found("from=2026-03-02&to=2026-03-02").await, [alice_2.clone()]);
-    assert_eq!(found("from=2026-03-02").await, [bob.clone(), alice_2.clone()]);
-    assert_eq!(found("to=2026-03-02").await, [alice_2.clone(), alice_1.clone()]);
-    assert_eq!(found("class=10&user=alice").await, [alice_1.clone()]);
+    assert_eq!(found("user=alice").await, [alice_2.as_str(), alice_1.as_str()]);
+    assert_eq!(found("user=bob").await, [bob.as_str()]);
+    assert_eq!(found(&format!("task={bob}")).await, [bob.as_str()]);
+    assert_eq!(found("from=2026-03-02&to=2026-03-02").await, [alice_2.as_str()]);
+    assert_eq!(found("from=2026-03-02").await, [bob.as_str(), alice_2.as_str()]);
+    assert_eq!(found("to=2026-03-02").await, [alice_2.as_str(), alice_1.as_str()]);
+    assert_eq!(found("class=10&user=alice").await, [alice_1.as_str()]);
     assert_eq!(found("user=carol").await, Vec::<String>::new());
     let (status, tasks, html) = search("from=March".into()).await;
     assert_eq!((status, tasks.len()), (400, 0));

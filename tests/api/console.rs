@@ -403,10 +403,7 @@ async fn console_escapes_hostile_names_pages_by_keyset_on_any_instance() {
     while let Some(path) = next.take() {
         // Attribute values come HTML-escaped (minijinja escapes '/' too); undo that for the links.
         let html = get(path).await.replace("&#x2f;", "/").replace("&amp;", "&");
-        seen.extend(
-            html.match_indices("class=\"task\" href=\"/admin/recordings/")
-                .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().to_owned()),
-        );
+        seen.extend(tasks_listed(&html));
         next = html
             .split_once("href=\"/admin/recordings?")
             .filter(|_| html.contains("id=\"next\""))
@@ -510,4 +507,267 @@ async fn expired_links_and_sessions_are_refused() {
         .await
         .unwrap();
     assert_eq!((r.status().as_u16(), location(&r).as_str()), (303, "/admin/login"));
+}
+
+/// One console session holds several apps, each signed in to with that app's own UserSig, and
+/// switches between them in the browser; a UserSig that is not the other app's own admin's is
+/// refused, and signing out of one app leaves the other.
+#[tokio::test]
+async fn console_session_holds_several_apps_each_signed_in_by_its_own_usersig() {
+    let app = spawn_app().await;
+    let b = OtherApp::create(&app);
+    let task_a = app.create_task("alice", 1001).await;
+    let task_b = b.create_task(&app, "bob", 2002).await;
+    let (a_id, b_id) = (SDKAPPID.to_string(), OtherApp::ID.to_string());
+    let out = Browser::start(
+        "apps.mjs",
+        &[
+            ("BASE", app.base.clone()),
+            ("APP_A", a_id.clone()),
+            ("APP_B", b_id.clone()),
+            ("USERSIG_A", app.usersig("administrator")),
+            ("USERSIG_B", b.usersig("administrator")),
+            (
+                "USERSIG_B_FORGED",
+                forged_usersig(OtherApp::ID, &app.keys.secret_key, "administrator"),
+            ),
+            ("USER", "bob".into()),
+            ("USERSIG_B_USER", b.usersig("bob")),
+            ("TASK_A", task_a.clone()),
+            ("TASK_B", task_b.clone()),
+        ],
+    )
+    .finish()
+    .await;
+    let list = |ids: &[&str]| serde_json::to_string(ids).unwrap();
+    assert_eq!(out["apps_first"], list(&[&a_id]));
+    assert_eq!(out["switcher_with_one_app"], "false");
+    // A UserSig naming app B but signed with app A's key proves nothing about B.
+    assert_eq!(out["forged_status"], "401", "{out:?}");
+    assert!(out["forged_error"].contains("UserSig was not accepted"), "{out:?}");
+    assert_eq!(out["apps_after_forged"], list(&[&a_id]));
+    // B's recorder is no admin of B.
+    assert_eq!(out["recorder_status"], "401", "{out:?}");
+    assert!(out["recorder_error"].contains("not an admin identifier"), "{out:?}");
+    assert_eq!(out["apps_after_recorder"], list(&[&a_id]));
+    // B's admin's own UserSig adds B, which becomes current.
+    assert_eq!(out["apps_both"], list(&[&a_id, &b_id]));
+    assert_eq!(out["current_after_add"], b_id);
+    assert_eq!(out["who_after_add"], format!("administrator · SdkAppId {b_id}"));
+    assert_eq!(out["recordings_b"], list(&[&task_b]));
+    assert_eq!(out["who_after_switch"], format!("administrator · SdkAppId {a_id}"));
+    assert_eq!(out["recordings_a"], list(&[&task_a]));
+    assert_eq!(out["task_b_status"], "200");
+    assert_eq!(out["task_b_app"], b_id);
+    // Signed out of B: B is gone from the session, A goes on.
+    assert_eq!(out["apps_after_signout"], list(&[&a_id]));
+    assert_eq!(out["switcher_after_signout"], "false");
+    assert_eq!(out["task_b_after_signout"], "404");
+    assert_eq!(out["task_a_after_signout"], "200");
+    assert_eq!(out["who_at_end"], format!("administrator · SdkAppId {a_id}"));
+
+    // Each app's own audit log has its own sign-in (and B its sign-out); the refused tries wrote none.
+    let actions = |id: i64| {
+        let db = app.state.db.clone();
+        async move {
+            let (entries, _) = localrecord::db::audit::page(&db, id, 0, 100).await.unwrap();
+            let mut v: Vec<String> = entries
+                .into_iter()
+                .map(|e| format!("{} {}", e.actor, e.action))
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(actions(SDKAPPID).await, ["administrator console-login"]);
+    assert_eq!(
+        actions(OtherApp::ID).await,
+        ["administrator console-login", "administrator console-logout"]
+    );
+}
+
+/// Over plain HTTP, what the browser test cannot show: an app the session does not hold can be
+/// neither switched to nor reached, no UserSig of app A adds app B (not through either form), a
+/// session that gains an app gets a new id, a link adds its app, and an identifier removed from
+/// one app's admins loses that app only.
+#[tokio::test]
+async fn console_a_usersig_of_one_app_never_grants_another() {
+    let app = spawn_app().await;
+    let b = OtherApp::create(&app);
+    let task_a = app.create_task("alice", 1).await;
+    let task_b = b.create_task(&app, "bob", 2).await;
+    let client = no_redirects();
+    let (cookie_a, _) = sign_in(&app, "administrator").await;
+    let get = |path: String, cookie: String| {
+        let r = client.get(app.url(&path)).header("cookie", cookie);
+        async move { r.send().await.unwrap() }
+    };
+    let apps_page = get("/admin".into(), cookie_a.clone()).await.text().await.unwrap();
+    assert_eq!(apps_listed(&apps_page), [SDKAPPID]);
+    let csrf = csrf_of(&apps_page);
+    let post = |path: &str, cookie: &str, body: String| {
+        client
+            .post(app.url(path))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let form = |pairs: &[(&str, &str)]| {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        f.append_pair("csrf", &csrf);
+        for (k, v) in pairs {
+            f.append_pair(k, v);
+        }
+        f.finish()
+    };
+    let b_id = OtherApp::ID.to_string();
+
+    // Not held: no switching to B, no page of B's.
+    let r = post("/admin/apps/switch", &cookie_a, form(&[("sdkappid", &b_id)]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        get(format!("/admin/recordings/{task_b}"), cookie_a.clone())
+            .await
+            .status(),
+        404
+    );
+    // No UserSig of app A adds B: A's admin's own, one naming B signed with A's key, through the
+    // apps page's form or the sign-in form.
+    let a_sig = app.usersig("administrator");
+    let forged = forged_usersig(OtherApp::ID, &app.keys.secret_key, "administrator");
+    for sig in [&a_sig, &forged] {
+        let fields = [
+            ("sdkappid", b_id.as_str()),
+            ("identifier", "administrator"),
+            ("usersig", sig),
+        ];
+        let r = post("/admin/apps/add", &cookie_a, form(&fields)).await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().get("set-cookie").is_none());
+        let r = post_sign_in(&app, OtherApp::ID, "administrator", sig, Some(&cookie_a)).await;
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    let apps_page = get("/admin".into(), cookie_a.clone()).await.text().await.unwrap();
+    assert_eq!(apps_listed(&apps_page), [SDKAPPID]);
+    // The add form is an action like any other: another site's, or one without the token, is refused.
+    let good = [("sdkappid", b_id.as_str()), ("identifier", "administrator")];
+    let r = client
+        .post(app.url("/admin/apps/add"))
+        .header("cookie", &cookie_a)
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[good[0], good[1], ("usersig", &b.usersig("administrator"))]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // A link printed for B, used in the browser signed in to A, adds B: a new session id, the
+    // old one dead, both apps reachable with the new one.
+    let link = login_link_for(&app, OtherApp::ID, None);
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let page = get(link.trim_start_matches(&app.base).to_owned(), cookie_a.clone()).await;
+    assert!(page.text().await.unwrap().contains("id=\"link-adds\""));
+    let r = post("/admin/login/link", &cookie_a, format!("token={token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (cookie_ab, set) = session_cookie(&r);
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age="] {
+        assert!(set.contains(attr), "{set}");
+    }
+    assert_ne!(cookie_ab, cookie_a);
+    let old = get("/admin/recordings".into(), cookie_a.clone()).await;
+    assert_eq!((old.status().as_u16(), location(&old).as_str()), (303, "/admin/login"));
+    let apps_page = get("/admin".into(), cookie_ab.clone()).await.text().await.unwrap();
+    assert_eq!(apps_listed(&apps_page), [SDKAPPID, OtherApp::ID]);
+    for t in [&task_a, &task_b] {
+        assert_eq!(
+            get(format!("/admin/recordings/{t}"), cookie_ab.clone()).await.status(),
+            200
+        );
+    }
+
+    // B drops administrator from its admins: the session loses B, and only B.
+    sqlx::query("UPDATE apps SET admin_identifiers = '{someone-else}' WHERE sdk_app_id = $1")
+        .bind(OtherApp::ID)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(localrecord::db::apps::AppCache::TTL + Duration::from_millis(200)).await;
+    assert_eq!(
+        get(format!("/admin/recordings/{task_b}"), cookie_ab.clone())
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        get(format!("/admin/recordings/{task_a}"), cookie_ab.clone())
+            .await
+            .status(),
+        200
+    );
+    let apps_page = get("/admin".into(), cookie_ab.clone()).await.text().await.unwrap();
+    assert_eq!(apps_listed(&apps_page), [SDKAPPID]);
+    assert!(apps_page.contains(&format!("administrator · SdkAppId {SDKAPPID}")));
+}
+
+/// The recordings page searches by user, task id and start date (UTC days, `to` inclusive), alone
+/// or together, and says what is wrong with a bad date.
+#[tokio::test]
+async fn console_searches_recordings_by_user_task_and_date() {
+    let app = spawn_app().await;
+    let alice_1 = app.create_task("alice", 10).await;
+    let alice_2 = app.create_task("alice", 11).await;
+    let bob = app.create_task("bob", 10).await;
+    let dated = |task: &str, day: &str| {
+        let (db, task, day) = (app.state.db.clone(), task.to_owned(), day.to_owned());
+        async move {
+            sqlx::query("UPDATE tasks SET start_time = $2::date + interval '13 hours' WHERE task_id = $1")
+                .bind(task)
+                .bind(day)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    dated(&alice_1, "2026-03-01").await;
+    dated(&alice_2, "2026-03-02").await;
+    dated(&bob, "2026-03-03").await;
+    let (cookie, _) = sign_in(&app, "administrator").await;
+    let search = |q: String| {
+        let r = app
+            .client
+            .get(app.url(&format!("/admin/recordings?{q}")))
+            .header("cookie", cookie.clone());
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let html = r.text().await.unwrap().replace("&#x2f;", "/");
+            (status, tasks_listed(&html), html)
+        }
+    };
+    let found = |q: &str| {
+        let (s, q) = (search(q.to_owned()), q.to_owned());
+        async move {
+            let (status, tasks, html) = s.await;
+            assert_eq!(status, 200, "{q}: {html}");
+            tasks
+        }
+    };
+    assert_eq!(found("user=alice").await, [alice_2.as_str(), alice_1.as_str()]);
+    assert_eq!(found("user=bob").await, [bob.as_str()]);
+    assert_eq!(found(&format!("task={bob}")).await, [bob.as_str()]);
+    assert_eq!(found("from=2026-03-02&to=2026-03-02").await, [alice_2.as_str()]);
+    assert_eq!(found("from=2026-03-02").await, [bob.as_str(), alice_2.as_str()]);
+    assert_eq!(found("to=2026-03-02").await, [alice_2.as_str(), alice_1.as_str()]);
+    assert_eq!(found("class=10&user=alice").await, [alice_1.as_str()]);
+    assert_eq!(found("user=carol").await, Vec::<String>::new());
+    let (status, tasks, html) = search("from=March".into()).await;
+    assert_eq!((status, tasks.len()), (400, 0));
+    assert!(html.contains("from must be a date like"), "{html}");
 }

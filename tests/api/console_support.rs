@@ -107,8 +107,13 @@ impl Browser {
 /// `localrecord admin login --sdkappid N [--identifier X]`, run as an operator would; returns the
 /// link it prints (its token is a secret the logs must never show).
 pub fn login_link(app: &TestApp, identifier: Option<&str>) -> String {
+    login_link_for(app, SDKAPPID, identifier)
+}
+
+/// [`login_link`] for any app of the test's database.
+pub fn login_link_for(app: &TestApp, sdkappid: i64, identifier: Option<&str>) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_localrecord"));
-    cmd.args(["admin", "login", "--sdkappid", &SDKAPPID.to_string()])
+    cmd.args(["admin", "login", "--sdkappid", &sdkappid.to_string()])
         .env("LOCALRECORD_DATABASE_URL", &app.backing.db_url)
         .env("LOCALRECORD_DATA_DIR", app.backing.data_dir.path())
         .env("LOCALRECORD_PUBLIC_URL", &app.base);
@@ -165,29 +170,112 @@ pub fn no_redirects() -> reqwest::Client {
 /// Signs in with a pasted UserSig over plain HTTP (no browser); returns the session cookie
 /// (`lr_admin=...`) and the Set-Cookie header.
 pub async fn sign_in(app: &TestApp, identifier: &str) -> (String, String) {
-    let client = no_redirects();
-    let sig = app.usersig(identifier);
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("sdkappid", &SDKAPPID.to_string())
-        .append_pair("identifier", identifier)
-        .append_pair("usersig", &sig)
-        .finish();
-    let r = client
-        .post(app.url("/admin/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = post_sign_in(app, SDKAPPID, identifier, &app.usersig(identifier), None).await;
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    session_cookie(&r)
+}
+
+/// POSTs the sign-in form (`/admin/login`) with `sdkappid`, `identifier` and `usersig`, sending
+/// `cookie` (a session the browser already holds) when given.
+pub async fn post_sign_in(
+    app: &TestApp,
+    sdkappid: i64,
+    identifier: &str,
+    usersig: &str,
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("sdkappid", &sdkappid.to_string())
+        .append_pair("identifier", identifier)
+        .append_pair("usersig", usersig)
+        .finish();
+    let mut r = no_redirects()
+        .post(app.url("/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    r.body(body).send().await.unwrap()
+}
+
+/// The session cookie an answer sets (`lr_admin=...`, registered with the log leak check) and the
+/// whole Set-Cookie header.
+pub fn session_cookie(r: &reqwest::Response) -> (String, String) {
     let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     let cookie = set.split(';').next().unwrap().to_owned();
     register_secret(cookie.split_once('=').unwrap().1);
     (cookie, set)
 }
 
+/// A second app of the test's database, SdkAppId [`OtherApp::ID`], made with the real
+/// `localrecord app create` (its admin identifier is `administrator`, like the first app's).
+pub struct OtherApp {
+    pub secret_key: String,
+}
+
+impl OtherApp {
+    pub const ID: i64 = 1400000002;
+
+    pub fn create(app: &TestApp) -> OtherApp {
+        let keys = app.app_cli(&["create", "--sdkappid", &Self::ID.to_string()]);
+        for k in ["SecretKey", "TicKey", "WebhookSecret"] {
+            register_secret(keys[k].as_str().unwrap());
+        }
+        OtherApp {
+            secret_key: keys["SecretKey"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A one-hour UserSig of this app for `user`.
+    pub fn usersig(&self, user: &str) -> String {
+        forged_usersig(Self::ID, &self.secret_key, user)
+    }
+
+    /// Starts a recording of `user` in `class` through the API, as this app's recorder would.
+    pub async fn create_task(&self, app: &TestApp, user: &str, class: i64) -> String {
+        let auth = format!(
+            "UserSig sdkappid={},identifier={user},usersig={}",
+            Self::ID,
+            self.usersig(user)
+        );
+        let r = app
+            .client
+            .post(app.url("/localrecord/v1/tasks"))
+            .header("authorization", auth)
+            .json(&serde_json::json!({ "ClassId": class }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        v["Response"]["TaskId"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A UserSig that names `sdkappid` but is signed with `key` (which may be another app's).
+pub fn forged_usersig(sdkappid: i64, key: &str, user: &str) -> String {
+    let now = localrecord::auth::now();
+    let sig = localrecord::auth::usersig::generate(sdkappid as u64, key, user, 3600, now, None);
+    register_secret(&sig);
+    sig
+}
+
+/// The SdkAppIds of a console apps page's rows (`<tr data-app=...>`).
+pub fn apps_listed(html: &str) -> Vec<i64> {
+    html.match_indices("<tr data-app=\"")
+        .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 /// The CSRF token in a console page's forms.
 pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     html[at..at + 64].to_owned()
+}
+
+/// The task ids a recordings page lists, in its order (its HTML with `&#x2f;` already undone).
+pub fn tasks_listed(html: &str) -> Vec<String> {
+    html.match_indices("class=\"task\" href=\"/admin/recordings/")
+        .map(|(i, m)| html[i + m.len()..].split('"').next().unwrap().to_owned())
+        .collect()
 }

@@ -68,4 +68,65 @@ async fn install_puts_both_commands_on_the_path_and_the_readmes_first_steps_work
     help.args(["-c", "localrecord-recorder --help"]);
     env(&mut help);
     assert!(run(&mut help).contains("record"));
+
+    // The installed server, then the README's requests exactly as written (its port aside), with
+    // the UserSig from the README's own `SIG=$(...)` line.
+    let port = free_port();
+    let mut serve = Command::new("sh");
+    serve
+        .args(["-c", "exec localrecord serve"])
+        .env("LOCALRECORD_LISTEN", format!("127.0.0.1:{port}"));
+    env(&mut serve);
+    let mut server = ServeGuard(serve.spawn().unwrap());
+    let health = format!("http://127.0.0.1:{port}/health");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(&health).await.is_err() {
+        assert!(std::time::Instant::now() < until, "the installed serve did not come up");
+        assert!(server.0.try_wait().unwrap().is_none(), "the installed serve exited");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let steps = first_steps(&readme);
+    let sig_line = steps[0]
+        .lines()
+        .find(|l| l.starts_with("SIG=$("))
+        .expect("the README's first steps set SIG");
+    let script = format!(
+        "set -e\n{sig_line}\n{}",
+        steps[1].replace("localhost:8080", &format!("localhost:{port}"))
+    );
+    let mut requests = Command::new("sh");
+    requests.args(["-c", &script]);
+    env(&mut requests);
+    let out = run(&mut requests);
+    assert!(out.contains("\"SdkAppId\":1400000001"), "{out}");
+    assert!(out.contains("\"TaskId\":\"1400000001-1212-"), "{out}");
+}
+
+/// Kills the installed server when the test ends, however it ends.
+struct ServeGuard(std::process::Child);
+
+impl Drop for ServeGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `sh` blocks of the README's "First steps" section.
+fn first_steps(readme: &str) -> Vec<String> {
+    let section = readme
+        .split("\n## First steps\n")
+        .nth(1)
+        .expect("a First steps section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let blocks: Vec<String> = section
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(blocks.len(), 2, "{section}");
+    blocks
 }

@@ -119,8 +119,11 @@ async fn retention_deletes_recordings_older_than_the_apps_days() {
     .await;
     let (old, old_url) = done_recording(&app).await;
     let (new, new_url) = done_recording(&app).await;
-    sqlx::query("UPDATE tasks SET start_time = now() - interval '3 days' WHERE task_id = $1")
-        .bind(&old)
+    // Retention is per app: another app's recording as old, in an app with no retention, stays.
+    let other = crate::console_support::OtherApp::create(&app);
+    let others = other.create_task(&app, "bob", 1212).await;
+    sqlx::query("UPDATE tasks SET start_time = now() - interval '3 days' WHERE task_id = ANY($1)")
+        .bind([old.clone(), others.clone()])
         .execute(&app.state.db)
         .await
         .unwrap();
@@ -147,6 +150,11 @@ async fn retention_deletes_recordings_older_than_the_apps_days() {
     assert_eq!(status_of(&app, &old_url).await, StatusCode::NOT_FOUND);
     assert_eq!(status_of(&app, &new_url).await, StatusCode::OK);
     assert_eq!(app.task_status("alice", &new).await["State"], "done");
+    let kept = localrecord::db::tasks::get(&app.state.db, &others).await.unwrap();
+    assert!(
+        kept.is_some(),
+        "another app's recording was deleted by this app's retention"
+    );
 
     let entries = audit(&app).await;
     let did = |actor: &str, action: &str, target: &str| {

@@ -4,11 +4,14 @@
 //! - `session`: sign-in links, sessions (Postgres), the cookie, and the checks every page and every
 //!   state-changing form passes (session, CSRF token, same origin).
 //! - `login`: the sign-in form (pasted UserSig), the one-time link, sign-out.
-//! - `recordings`: search and the recording page with its actions; `overview`: apps, live, audit.
+//! - `apps`: the apps the session holds (one session may be signed in to several apps, each by its
+//!   own UserSig or link), adding one, switching the current one, signing out of one.
+//! - `recordings`: search and the recording page with its actions; `overview`: live, audit.
 //!
 //! Every page answers `Cache-Control: no-store` and a strict Content-Security-Policy (scripts and
 //! styles from `/admin/static/` only, no framing).
 
+mod apps;
 mod login;
 mod overview;
 mod recording;
@@ -31,6 +34,7 @@ const MAX_FORM: usize = 16 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
+        .merge(apps::router())
         .merge(overview::router())
         .merge(recordings::router())
         .merge(recording::router())

@@ -1,5 +1,5 @@
-//! `GET /admin` (the apps this session may see: its own), `GET /admin/live` (recordings in
-//! progress with upload progress, refreshing itself) and `GET /admin/audit` (the audit log).
+//! `GET /admin/live` (the current app's recordings in progress with upload progress, refreshing
+//! itself) and `GET /admin/audit` (the current app's audit log). The apps page is `apps`.
 
 use super::session::Session;
 use super::{render, view, Page};
@@ -18,25 +18,8 @@ const LIVE_REFRESH_SECS: u32 = 2;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(apps))
-        .route("/admin/", get(apps))
         .route("/admin/live", get(live))
         .route("/admin/audit", get(audit_log))
-}
-
-async fn apps(State(state): State<AppState>, s: Session) -> Page {
-    let retention = console_views::retention_days(&state.db, s.sdk_app_id()).await?;
-    let app = context! {
-        sdk_app_id => s.app.sdk_app_id,
-        admins => s.app.admin_identifiers.clone(),
-        enabled => s.app.local_record_enabled,
-        callback_url => s.app.callback_url.clone(),
-        retention_days => retention,
-    };
-    render(
-        "apps.html",
-        context! { s => session_ctx(&s), apps => vec![app], nav => "apps" },
-    )
 }
 
 async fn live(State(state): State<AppState>, s: Session) -> Page {
@@ -86,7 +69,20 @@ async fn audit_log(State(state): State<AppState>, s: Session, RawQuery(q): RawQu
     )
 }
 
-/// What every page's layout shows: who is signed in, and the CSRF token its forms carry.
+/// What every page's layout shows: who is signed in to the current app, the session's apps (the
+/// app switcher), and the CSRF token its forms carry.
 pub(super) fn session_ctx(s: &Session) -> minijinja::Value {
-    context! { identifier => s.identifier.clone(), sdk_app_id => s.sdk_app_id(), csrf => s.csrf.clone() }
+    let apps: Vec<minijinja::Value> = s
+        .grants
+        .iter()
+        .map(|g| {
+            context! {
+                sdk_app_id => g.sdk_app_id(), identifier => g.identifier.clone(),
+                current => g.sdk_app_id() == s.sdk_app_id(),
+            }
+        })
+        .collect();
+    context! {
+        identifier => s.identifier.clone(), sdk_app_id => s.sdk_app_id(), csrf => s.csrf.clone(), apps,
+    }
 }

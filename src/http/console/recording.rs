@@ -3,9 +3,12 @@
 //! splice job's attempts and errors, the outcome) and the callback delivery log; and its actions,
 //! `POST .../redeliver`, `.../resplice`, `.../delete` (each an [`Action`]: session, CSRF token,
 //! same origin; each audited as the admin's identifier via the console).
+//!
+//! A recording of any app the session is signed in to opens here (not only the current app's), and
+//! acts as the identifier signed in to the recording's own app.
 
 use super::overview::session_ctx;
-use super::session::{Action, Session};
+use super::session::{Action, Grant, Session};
 use super::{render, view, Page, PageError};
 use crate::db::{console_views, splice_log, tasks};
 use crate::http::error::Error;
@@ -26,17 +29,17 @@ pub fn router() -> Router<AppState> {
         .route("/admin/recordings/{task_id}/delete", post(remove))
 }
 
-/// The task, if it is one of the session's app.
-async fn own_task(state: &AppState, s: &Session, task_id: &str) -> Result<tasks::Task, PageError> {
+/// The task, if it belongs to one of the session's apps, and the session's sign-in to that app
+/// (whose identifier acts). Another app's task, or none, answer the same 404.
+async fn own_task(state: &AppState, s: &Session, task_id: &str) -> Result<(tasks::Task, Grant), PageError> {
     let task = match localrecord_api::TaskId::parse(task_id) {
         Ok(id) => tasks::get(&state.db, &id).await?,
         Err(_) => None,
     };
-    match task {
-        Some(t) if t.sdk_app_id == s.sdk_app_id() => Ok(t),
-        _ => Err(PageError(Error::NotFound(format!(
-            "no recording {task_id} in SdkAppId {}",
-            s.sdk_app_id()
+    match task.and_then(|t| Some((s.grant(t.sdk_app_id)?.clone(), t))) {
+        Some((g, t)) => Ok((t, g)),
+        None => Err(PageError(Error::NotFound(format!(
+            "no recording {task_id} in the apps this console session is signed in to"
         )))),
     }
 }
@@ -54,11 +57,11 @@ fn notice(q: Option<&str>) -> Option<&'static str> {
 }
 
 async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<String>, RawQuery(q): RawQuery) -> Page {
-    let t = own_task(&state, &s, &task_id).await?;
+    let (t, g) = own_task(&state, &s, &task_id).await?;
     let video = t
         .video_output_id
         .as_deref()
-        .map(|id| crate::http::recordings::url(&state.settings, &s.app, id))
+        .map(|id| crate::http::recordings::url(&state.settings, &g.app, id))
         .map(|u| match u.strip_prefix(&state.settings.public_base()) {
             // Same origin as the page, whatever the public base says (the CSP allows 'self').
             Some(path) => path.to_owned(),
@@ -91,7 +94,7 @@ async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<Str
         .unwrap_or_default();
     let (messages, attempts) = delivery_ctx(&state, &task_id).await?;
     let task = context! {
-        task_id => t.task_id, class_id => t.class_id, user_id => t.user_id, state => t.state,
+        task_id => t.task_id, sdk_app_id => t.sdk_app_id, class_id => t.class_id, user_id => t.user_id, state => t.state,
         slice_count => t.slice_count, start_time => view::time(t.start_time), stopped_at, last_activity,
         video_output_id => t.video_output_id,
         size => t.video_output_size.map(view::bytes),
@@ -106,7 +109,7 @@ async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<Str
         "recording.html",
         context! {
             s => session_ctx(&s), task, video, slices, uploads, job, runs, messages, attempts,
-            callback_url => s.app.callback_url.clone(), notice => notice(q.as_deref()), nav => "recordings",
+            callback_url => g.app.callback_url.clone(), notice => notice(q.as_deref()), nav => "recordings",
         },
     )
 }
@@ -160,24 +163,21 @@ async fn delivery_ctx(
 }
 
 async fn redeliver(State(state): State<AppState>, Path(task_id): Path<String>, a: Action) -> Page {
-    let s = &a.session;
-    own_task(&state, s, &task_id).await?;
-    crate::http::callbacks::redeliver_task(&state, s.sdk_app_id(), &s.identifier, &task_id, "console").await?;
+    let (_, g) = own_task(&state, &a.session, &task_id).await?;
+    crate::http::callbacks::redeliver_task(&state, g.sdk_app_id(), &g.identifier, &task_id, "console").await?;
     Ok(Redirect::to(&format!("{}?done=redeliver", view::task_href(&task_id))).into_response())
 }
 
 async fn resplice(State(state): State<AppState>, Path(task_id): Path<String>, a: Action) -> Page {
-    let s = &a.session;
-    own_task(&state, s, &task_id).await?;
-    crate::http::admin::resplice_task(&state, s.sdk_app_id(), &s.identifier, &task_id, "console").await?;
+    let (_, g) = own_task(&state, &a.session, &task_id).await?;
+    crate::http::admin::resplice_task(&state, g.sdk_app_id(), &g.identifier, &task_id, "console").await?;
     Ok(Redirect::to(&format!("{}?done=resplice", view::task_href(&task_id))).into_response())
 }
 
 async fn remove(State(state): State<AppState>, Path(task_id): Path<String>, a: Action) -> Page {
-    let s = &a.session;
-    own_task(&state, s, &task_id).await?;
+    let (_, g) = own_task(&state, &a.session, &task_id).await?;
     let actor = Actor {
-        name: &s.identifier,
+        name: &g.identifier,
         action: "delete",
         detail: serde_json::json!({ "Via": "console" }),
     };

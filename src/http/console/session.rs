@@ -3,7 +3,12 @@
 //! - A session is a random 256-bit id in the cookie `lr_admin` (HttpOnly, SameSite=Strict,
 //!   Path=/admin, Secure when the server is reached over HTTPS, Max-Age of the session); Postgres
 //!   keeps only its SHA-256, so every instance serves it and a database copy signs nobody in.
-//! - Each page re-checks that the identifier is still an admin identifier of its app.
+//! - A session holds one or more apps, each signed in to by its own proof (a UserSig made with
+//!   that app's key, or a link printed for that app) and each expiring 12 h after it; one of them
+//!   is current (the lists show it). Signing in while holding a session adds the app to it and
+//!   gives the session a new id. Acting on a recording needs the session's sign-in to the
+//!   recording's own app ([`Session::grant`]).
+//! - Each page re-checks that each identifier is still an admin identifier of its app.
 //! - A state-changing request is a POST that carries the session's CSRF token (compared in
 //!   constant time) and does not come from another site (`Sec-Fetch-Site`, `Origin`): [`Action`].
 //! - One-time sign-in links (`localrecord admin login`) carry a random 256-bit token, stored
@@ -86,15 +91,36 @@ fn https(settings: &Settings) -> bool {
     settings.tls.cert_file.is_some() || settings.public_base().starts_with("https://")
 }
 
-/// Starts a session: stores it and answers a redirect to the console with its cookie.
-pub async fn start(state: &AppState, p: &Principal, via: &str) -> Result<Response, PageError> {
+/// Most apps one session may hold at once.
+pub const MAX_APPS: i64 = 32;
+
+/// Signs `p` in: into the browser's live session when the request carries one (the app joins it
+/// and becomes its current app; the session gets a new id), otherwise into a new session. Answers
+/// a redirect to the console with the session's cookie.
+pub async fn sign_in(state: &AppState, headers: &HeaderMap, p: &Principal, via: &str) -> Result<Response, PageError> {
     console::delete_expired(&state.db).await?;
-    let (id, csrf) = (random_token(), random_token());
+    let id = random_token();
     let hash = token_hash(&id).expect("own token");
-    console::insert_session(&state.db, &hash, p, &csrf, SESSION_TTL_SECS).await?;
+    let old = cookie_value(headers, COOKIE).and_then(token_hash);
+    let added = match &old {
+        Some(old) => console::add_app(&state.db, old, &hash, p, SESSION_TTL_SECS, MAX_APPS).await?,
+        None => console::Added::NoSession,
+    };
+    match added {
+        console::Added::Yes => {}
+        console::Added::NoSession => {
+            console::insert_session(&state.db, &hash, p, &random_token(), SESSION_TTL_SECS).await?;
+        }
+        console::Added::Full => {
+            return Err(PageError(Error::Conflict(format!(
+                "this console session already holds {MAX_APPS} apps; sign out of one first"
+            ))));
+        }
+    }
+    let joined = added == console::Added::Yes;
     let detail = serde_json::json!({ "Via": via });
     crate::db::audit::record(&state.db, p.sdk_app_id, &p.identifier, "console-login", "", detail).await?;
-    tracing::info!(sdk_app_id = p.sdk_app_id, identifier = %p.identifier, via, "console sign-in");
+    tracing::info!(sdk_app_id = p.sdk_app_id, identifier = %p.identifier, via, joined, "console sign-in");
     let secure = if https(&state.settings) { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}{secure}");
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response())
@@ -106,11 +132,28 @@ pub fn clearing_cookie(settings: &Settings) -> String {
     format!("{COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 
-/// A signed-in admin of one app.
+/// One app a session is signed in to: the app as it is now, and the admin identifier proven for it.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct Grant {
     pub app: App,
     pub identifier: String,
+}
+
+impl Grant {
+    pub fn sdk_app_id(&self) -> i64 {
+        self.app.sdk_app_id
+    }
+}
+
+/// A signed-in browser: the apps it holds (each proven by its own sign-in and still an admin
+/// identifier of its app) and the current one, which the lists show.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The current app, and the identifier signed in to it.
+    pub app: App,
+    pub identifier: String,
+    /// Every app of the session, the current one included, in sign-in order.
+    pub grants: Vec<Grant>,
     pub csrf: String,
     id_hash: String,
 }
@@ -120,7 +163,25 @@ impl Session {
         self.app.sdk_app_id
     }
 
-    /// Ends the session in Postgres.
+    /// The session's sign-in to `sdk_app_id`, if it holds one: the only way to act on that app.
+    pub fn grant(&self, sdk_app_id: i64) -> Option<&Grant> {
+        self.grants.iter().find(|g| g.sdk_app_id() == sdk_app_id)
+    }
+
+    /// Makes one of the session's apps the current one; false when it holds no such app.
+    pub async fn switch(&self, db: &sqlx::PgPool, sdk_app_id: i64) -> sqlx::Result<bool> {
+        if self.grant(sdk_app_id).is_none() {
+            return Ok(false);
+        }
+        console::switch_app(db, &self.id_hash, sdk_app_id).await
+    }
+
+    /// Signs out of one app (the session goes on with its others, if any).
+    pub async fn sign_out_of(&self, db: &sqlx::PgPool, sdk_app_id: i64) -> sqlx::Result<console::Removed> {
+        console::remove_app(db, &self.id_hash, sdk_app_id).await
+    }
+
+    /// Ends the session in Postgres (every app of it).
     pub async fn end(&self, db: &sqlx::PgPool) -> sqlx::Result<()> {
         console::delete_session(db, &self.id_hash).await.map(drop)
     }
@@ -137,21 +198,38 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-async fn load(parts: &Parts, state: &AppState) -> Result<Option<Session>, Error> {
+/// The request's live session, if it carries one (pages that also serve visitors without one).
+pub async fn load(parts: &Parts, state: &AppState) -> Result<Option<Session>, Error> {
     let Some(id_hash) = cookie_value(&parts.headers, COOKIE).and_then(token_hash) else {
         return Ok(None);
     };
     let Some(s) = console::session(&state.db, &id_hash).await? else {
         return Ok(None);
     };
-    let app = state.apps.get(&state.db, s.sdk_app_id).await?;
-    // An identifier removed from the app's admins loses its sessions at once.
-    let Some(app) = app.filter(|a| a.admin_identifiers.contains(&s.identifier)) else {
+    let mut grants = Vec::new();
+    for p in console::session_apps(&state.db, &id_hash).await? {
+        // An identifier removed from an app's admins loses that app at once (and only that app).
+        let app = state.apps.get(&state.db, p.sdk_app_id).await?;
+        if let Some(app) = app.filter(|a| a.admin_identifiers.contains(&p.identifier)) {
+            grants.push(Grant {
+                app,
+                identifier: p.identifier,
+            });
+        }
+    }
+    // The current app, or (when it was lost) the latest app signed in to.
+    let Some(current) = grants
+        .iter()
+        .find(|g| g.sdk_app_id() == s.sdk_app_id)
+        .or(grants.last())
+        .cloned()
+    else {
         return Ok(None);
     };
     Ok(Some(Session {
-        app,
-        identifier: s.identifier,
+        app: current.app,
+        identifier: current.identifier,
+        grants,
         csrf: s.csrf,
         id_hash,
     }))
@@ -209,6 +287,8 @@ pub fn fields(body: &[u8]) -> HashMap<String, String> {
 pub struct Action {
     pub session: Session,
     pub fields: HashMap<String, String>,
+    /// The client's address (sign-in forms count failures per address).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl FromRequest<AppState> for Action {
@@ -219,6 +299,10 @@ impl FromRequest<AppState> for Action {
         let session = Session::from_request_parts(&mut parts, state).await?;
         let refuse = |e: Error| PageError(e).into_response();
         same_origin(&parts.headers, &state.settings).map_err(refuse)?;
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         let req = Request::from_parts(parts, body);
         let body = Bytes::from_request(req, state)
             .await
@@ -230,6 +314,6 @@ impl FromRequest<AppState> for Action {
                 "the form's CSRF token is missing or wrong; reload the page and try again".into(),
             )));
         }
-        Ok(Action { session, fields })
+        Ok(Action { session, fields, ip })
     }
 }

@@ -81,7 +81,7 @@ async fn serve_writes_json_lines_with_the_request_id() {
 
 /// `serve`'s own JSON lines after one recording (two slices through the real recorder's uploader,
 /// the stop, the splice, the callback): one `slice stored` line per slice (size and MD5 of the
-/// file), one `recording spliced` line with its duration (`splice_ms`), one `callback attempt`
+/// file, how long storing it took), one `recording spliced` line with its duration (`splice_ms`), one `callback attempt`
 /// line with the receiver's status and its duration (`ms`), each naming the task.
 #[tokio::test]
 async fn serve_logs_a_line_per_slice_stored_splice_and_callback_attempt() {
@@ -187,6 +187,7 @@ async fn serve_logs_a_line_per_slice_stored_splice_and_callback_attempt() {
         assert_eq!(f["index"], i as i64, "{line}");
         assert_eq!(f["size"], data.len() as i64, "{line}");
         assert_eq!(f["md5"], md5_hex(data), "{line}");
+        assert!(f["ms"].is_u64(), "how long storing it took: {line}");
     }
     let spliced = of_task("recording spliced");
     assert_eq!(spliced.len(), 1, "{spliced:?}");

@@ -38,6 +38,7 @@ mod recorder_support;
 mod recorder_untrusted;
 mod recorder_x11;
 mod recording;
+mod recording_keys;
 mod retention;
 mod security;
 mod splice;

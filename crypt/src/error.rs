@@ -46,6 +46,11 @@ impl Error {
         }
     }
 
+    /// This error as an `io::Error` (kind `InvalidData`, recoverable with [`Error::from_io`]).
+    pub fn into_io_error(self) -> std::io::Error {
+        self.into_io()
+    }
+
     pub(crate) fn into_io(self) -> std::io::Error {
         match self {
             Error::Io(e) => e,

@@ -31,6 +31,7 @@ mod recorder;
 mod recorder_audio;
 mod recorder_control;
 mod recorder_crash;
+mod recorder_encrypted;
 mod recorder_load;
 mod recorder_refusals;
 mod recorder_security;

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod progress;
 pub mod quota;
+pub mod recording_keys;
 pub mod retention;
 pub mod scratch;
 pub mod splice;

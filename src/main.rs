@@ -134,6 +134,46 @@ enum AppCommand {
         #[arg(long)]
         sdkappid: i64,
     },
+    /// The app's key for encrypted recordings: create, rotate, show its id, export it to a file.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Give the app its first recording key; prints its KeyId (never the key).
+    Create {
+        #[arg(long)]
+        sdkappid: i64,
+        /// Also write the key to this new file (mode 0600) for recorders.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A new current recording key; the old one is retired but kept for older recordings.
+    Rotate {
+        #[arg(long)]
+        sdkappid: i64,
+        /// Also write the new key to this new file (mode 0600) for recorders.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The current key's id and every key's dates, as JSON; never a key.
+    Show {
+        #[arg(long)]
+        sdkappid: i64,
+    },
+    /// Write the current key (or --key-id's) to a new key file (mode 0600); audited.
+    Export {
+        #[arg(long)]
+        sdkappid: i64,
+        /// A retired key's id (16 hex digits), for older recordings.
+        #[arg(long)]
+        key_id: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -292,7 +332,18 @@ async fn app_command(pool: &PgPool, command: AppCommand) -> anyhow::Result<Value
         AppCommand::Retention { sdkappid, days } => set_retention(pool, sdkappid, days).await?,
         AppCommand::Enable { sdkappid } => set_enabled(pool, sdkappid, true).await?,
         AppCommand::Disable { sdkappid } => set_enabled(pool, sdkappid, false).await?,
+        AppCommand::Key { command } => key_command(pool, command).await?,
     })
+}
+
+async fn key_command(pool: &PgPool, command: KeyCommand) -> anyhow::Result<Value> {
+    use localrecord::recording_keys as keys;
+    match command {
+        KeyCommand::Create { sdkappid, out } => keys::create(pool, sdkappid, out.as_deref()).await,
+        KeyCommand::Rotate { sdkappid, out } => keys::rotate(pool, sdkappid, out.as_deref()).await,
+        KeyCommand::Show { sdkappid } => keys::show(pool, sdkappid).await,
+        KeyCommand::Export { sdkappid, key_id, out } => keys::export(pool, sdkappid, key_id.as_deref(), &out).await,
+    }
 }
 
 async fn set_retention(pool: &PgPool, sdkappid: i64, days: u32) -> anyhow::Result<Value> {

@@ -15,4 +15,10 @@ pub mod metadata {
     pub const SLICE_INDEX: &str = "slice_index";
     /// The slice's file name on the recorder (a plain name, no path).
     pub const FILENAME: &str = "filename";
+    /// Present when the slice is encrypted (issue 14): the format, [`ENCRYPTION_V1`].
+    pub const ENCRYPTION: &str = "encryption";
+    /// With [`ENCRYPTION`]: the id of the key it is encrypted with (16 hex digits).
+    pub const KEY_ID: &str = "key_id";
+    /// localrecord's encrypted format, version 1 (`localrecord-crypt`; documented in the README).
+    pub const ENCRYPTION_V1: &str = "lrcrypt-v1";
 }

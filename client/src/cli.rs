@@ -46,6 +46,10 @@ pub struct CaptureArgs {
     #[arg(long, global = true, env = "LOCALRECORD_RECORDER_KEEPALIVE_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     keepalive_secs: u64,
+    /// Encrypt every slice and DstPath file with the key in this file (from `localrecord app key
+    /// export`); also the key `decrypt` and `play` read with. A file, never the key itself
+    #[arg(long, global = true, env = "LOCALRECORD_RECORDER_KEY_FILE")]
+    key_file: Option<PathBuf>,
 }
 
 impl CaptureArgs {
@@ -95,7 +99,16 @@ impl CaptureArgs {
                 self.dst_dir.clone()
             },
             keepalive: Duration::from_secs(self.keepalive_secs),
+            key: None,
         }
+    }
+
+    /// The key named by --key-file, read and checked (its id is logged, never the key).
+    pub fn key(&self) -> anyhow::Result<Option<Arc<localrecord_crypt::Key>>> {
+        let Some(path) = &self.key_file else { return Ok(None) };
+        let key = localrecord_crypt::Key::read_file(path).map_err(anyhow::Error::msg)?;
+        tracing::info!("recording key {} from {}", key.id(), path.display());
+        Ok(Some(Arc::new(key)))
     }
 
     /// The allowed web origins, checked: each must be a plain `scheme://host[:port]`.

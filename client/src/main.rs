@@ -2,6 +2,7 @@
 //! command line; `recover` finishes what earlier runs left and exits.
 
 mod cli;
+mod crypt_cli;
 mod progress;
 mod record;
 
@@ -40,6 +41,10 @@ enum Command {
     Record(record::RecordArgs),
     /// Upload what earlier runs left (after a crash or reboot), complete their tasks, exit
     Recover(cli::RecoverArgs),
+    /// Decrypt an encrypted slice or recording with --key-file's key (prints a JSON summary)
+    Decrypt(crypt_cli::DecryptArgs),
+    /// Play an encrypted slice or recording: its plaintext is piped into ffplay, never written
+    Play(crypt_cli::PlayArgs),
 }
 
 #[tokio::main]
@@ -53,7 +58,15 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let data_dir = args.data_dir.unwrap_or_else(cli::default_data_dir);
-    let settings = args.capture.settings(args.server.clone(), data_dir);
+    let mut settings = args.capture.settings(args.server.clone(), data_dir);
+    match args.capture.key() {
+        Ok(key) => settings.key = key,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    let key = settings.key.clone();
     let r = match args.command {
         Command::Serve(a) => match args.capture.origins() {
             Ok(origins) => cli::serve(settings, origins, a).await,
@@ -61,6 +74,8 @@ async fn main() -> std::process::ExitCode {
         },
         Command::Record(a) => record::record(settings, a).await,
         Command::Recover(a) => cli::recover(settings, a).await,
+        Command::Decrypt(a) => crypt_cli::decrypt(key.as_deref(), a),
+        Command::Play(a) => crypt_cli::play(key.as_deref(), a),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod deletion;
 pub mod pieces;
 pub mod query_nonces;
 pub mod queue;
+pub mod recording_keys;
 pub mod slices;
 pub mod splice_log;
 pub mod task_state;

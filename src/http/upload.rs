@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 mod chunk;
 mod creation;
+mod encryption;
 
 use chunk::{ingest_chunk, upload_checksum};
 
@@ -102,7 +103,7 @@ async fn options_upload(state: State<AppState>) -> Response {
     params(
         ("Tus-Resumable" = TusResumable, Header, description = "1.0.0"),
         ("Upload-Length" = Option<i64>, Header, description = "The slice's size in bytes (required unless Upload-Concat: final)"),
-        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: task_id and slice_index (base64), optional filename"),
+        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: task_id and slice_index (base64), optional filename; encryption (lrcrypt-v1) and key_id for an encrypted slice"),
         ("Upload-Concat" = Option<String>, Header, description = "`partial`, or `final;<upload URLs>` to join complete partial uploads"),
         ("Upload-Checksum" = Option<String>, Header, description = "`md5 <base64>` or `sha1 <base64>` of the first chunk"),
     ),
@@ -121,6 +122,7 @@ async fn options_upload(state: State<AppState>) -> Response {
 async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Body) -> Result<Response> {
     let req = tus::CreateRequest::parse(&headers)?;
     let target = creation::slice_target(&state, &caller, &req.metadata).await?;
+    let key_id = encryption::check(&state, &caller, &req.metadata).await?;
     let (length, offset) = creation::extent(&state, &caller, &req).await?;
     creation::check_size(&state.settings, length)?;
     creation::require_target(&req.concat, target.as_ref())?;
@@ -130,7 +132,7 @@ async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMa
     let up = creation::new_upload(&state, &caller, req, target, (length, offset));
     uploads::insert(&state.db, &up).await?;
     let loc = creation::location(&state.settings, &headers, up.id);
-    tracing::info!(upload = %up.id, task = ?up.task_id, index = ?up.slice_index, length, concat = %up.concat, "upload created");
+    tracing::info!(upload = %up.id, task = ?up.task_id, index = ?up.slice_index, length, concat = %up.concat, key_id = ?key_id, "upload created");
 
     let chunk = creation::first_chunk(&headers, &up)?;
     let stored = creation::store_first(&state, &up, chunk, body).await;

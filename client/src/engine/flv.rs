@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 pub struct FlvOut {
     octx: ffmpeg::format::context::Output,
+    /// Set when the file is encrypted (see `sealed`).
+    sealed: Option<super::sealed::Sealed>,
     pub path: PathBuf,
     /// Recording time (ms) this file's 0 stands for.
     pub base_ms: i64,
@@ -37,9 +39,16 @@ impl FlvOut {
         base_ms: i64,
         video: &codec::Parameters,
         audio: Option<&codec::Parameters>,
+        key: Option<&localrecord_crypt::Key>,
     ) -> Result<FlvOut, Error> {
         let err = muxer_error("writing", path);
-        let mut octx = ffmpeg::format::output_as(path, "flv").map_err(err)?;
+        let (mut octx, sealed) = match key {
+            None => (ffmpeg::format::output_as(path, "flv").map_err(err)?, None),
+            Some(k) => {
+                let (o, s) = super::sealed::create(path, k).map_err(file_error(path))?;
+                (o, Some(s))
+            }
+        };
         for p in std::iter::once(video).chain(audio) {
             let mut s = octx.add_stream(ffmpeg::encoder::find(Id::None)).map_err(err)?;
             s.set_parameters(p.clone());
@@ -53,6 +62,7 @@ impl FlvOut {
         let sync = std::fs::File::open(path).map_err(file_error(path))?;
         Ok(FlvOut {
             octx,
+            sealed,
             path: path.to_owned(),
             base_ms,
             end_ms: base_ms,
@@ -99,6 +109,9 @@ impl FlvOut {
             .write_trailer()
             .map_err(muxer_error("finishing", &self.path))?;
         drop(self.octx);
+        if let Some(s) = self.sealed {
+            s.finish().map_err(file_error(&self.path))?;
+        }
         self.sync.sync_all().map_err(Error::Io)?;
         let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         Ok((self.end_ms - self.base_ms, size))
@@ -121,9 +134,12 @@ fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// How much of a (possibly truncated) FLV file plays: the end of its last readable video packet,
-/// in ms; None when not even one video frame survived.
-pub fn readable_ms(path: &Path) -> Option<i64> {
-    let mut ictx = ffmpeg::format::input(path).ok()?;
+/// in ms; None when not even one video frame survived. An encrypted file is read through `key`.
+pub fn readable_ms(path: &Path, key: Option<&localrecord_crypt::Key>) -> Option<i64> {
+    let mut ictx = match key {
+        Some(k) if super::sealed::is_sealed(path) => super::sealed::input(path, k).ok()?,
+        _ => ffmpeg::format::input(path).ok()?,
+    };
     let vi = ictx.streams().best(ffmpeg::media::Type::Video)?.index();
     let (mut first, mut last) = (None::<i64>, None::<i64>);
     for (s, p) in ictx.packets() {

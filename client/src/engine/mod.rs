@@ -9,6 +9,7 @@ pub mod encode;
 mod error;
 pub mod flv;
 pub mod grid;
+pub mod sealed;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,8 @@ pub struct EngineSpec {
     pub fps: u32,
     pub bps: u32,
     pub audio: bool,
+    /// Encrypt every file written (slices and DstPath) with this key (see `sealed`).
+    pub key: Option<Arc<localrecord_crypt::Key>>,
 }
 
 /// What the engine reports, synchronously and in order, from its thread.
@@ -280,7 +283,7 @@ impl Engine {
         let audio = self.audio.as_ref().map(|a| &a.params);
         if self.dst.is_none() {
             if let Some(p) = &self.spec.dst_path {
-                self.dst = Some(FlvOut::create(p, 0, &video.params, audio)?);
+                self.dst = Some(FlvOut::create(p, 0, &video.params, audio, self.spec.key.as_deref())?);
             }
         }
         let index = self.next_index;
@@ -289,7 +292,7 @@ impl Engine {
             index,
             path: path.clone(),
         });
-        let out = FlvOut::create(&path, ms, &video.params, audio)?;
+        let out = FlvOut::create(&path, ms, &video.params, audio, self.spec.key.as_deref())?;
         self.next_index += 1;
         self.next_cut_ms = (ms / self.spec.slice_ms + 1) * self.spec.slice_ms;
         if let Some(old) = self.current.replace((index, out)) {

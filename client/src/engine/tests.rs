@@ -16,6 +16,7 @@ fn run_engine(dir: &std::path::Path, slice_ms: i64, inputs: impl FnOnce(Instant)
         fps: 10,
         bps: 300_000,
         audio: true,
+        key: None,
     };
     run_spec(spec, inputs)
 }
@@ -175,6 +176,7 @@ fn bursts_shared_milliseconds_and_a_clock_step_back_still_give_one_frame_per_tic
         fps: 15,
         bps: 300_000,
         audio: true,
+        key: None,
     };
     let at = |s: Instant, us: u64| s + Duration::from_micros(us);
     let events = run_spec(spec, |s| {

@@ -69,8 +69,9 @@ pub struct Book {
 }
 
 impl Book {
-    /// Loads every task under `{data}/tasks` and closes those a crash left open.
-    pub fn open(data_dir: &Path) -> std::io::Result<Book> {
+    /// Loads every task under `{data}/tasks` and closes those a crash left open (reading
+    /// encrypted slices with `key`).
+    pub fn open(data_dir: &Path, key: Option<&localrecord_crypt::Key>) -> std::io::Result<Book> {
         let dir = data_dir.join("tasks");
         std::fs::create_dir_all(&dir)?;
         let mut tasks = BTreeMap::new();
@@ -89,7 +90,7 @@ impl Book {
                 }
                 Ok(mut t) => {
                     if t.slice_count.is_none() {
-                        recover(&e.path(), &mut t);
+                        recover(&e.path(), &mut t, key);
                         write_atomic(&file, &serde_json::to_vec_pretty(&t)?)?;
                     }
                     tasks.insert(t.task_id.clone(), t);
@@ -166,14 +167,32 @@ fn safe(task_id: &str) -> std::io::Result<()> {
 }
 
 /// A recording cut short: keep every slice that holds at least one frame (measuring the one that
-/// was being written), drop an empty last one, and end the recording there.
-fn recover(dir: &Path, t: &mut TaskRecord) {
+/// was being written), drop an empty last one, and end the recording there. An encrypted slice
+/// cut by the crash is first resealed (its whole chunks made a complete file, see `sealed`);
+/// without the key it is kept as it is, unmeasured.
+fn recover(dir: &Path, t: &mut TaskRecord, key: Option<&localrecord_crypt::Key>) {
+    use crate::engine::sealed;
     t.slices.retain_mut(|s| {
         if s.closed {
             return true;
         }
         let path = crate::engine::slice_path(dir, s.index);
-        match crate::engine::flv::readable_ms(&path) {
+        if sealed::is_sealed(&path) {
+            let Some(key) = key else {
+                tracing::warn!(
+                    "slice {} of task {} is encrypted and no key was given: kept unmeasured",
+                    s.index,
+                    t.task_id
+                );
+                s.size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                s.closed = true;
+                return true;
+            };
+            if let Err(e) = sealed::reseal(&path, key) {
+                tracing::warn!("slice {} of task {}: {e}", s.index, t.task_id);
+            }
+        }
+        match crate::engine::flv::readable_ms(&path, key) {
             Some(ms) => {
                 s.duration_ms = ms;
                 s.size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -77,7 +77,7 @@ impl Recorder {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        let book = Arc::new(Book::open(&settings.data_dir)?);
+        let book = Arc::new(Book::open(&settings.data_dir, settings.key.as_deref())?);
         let journal = Journal::open(&settings.data_dir.join("uploads"))?;
         let template = ServerClient::new(
             &settings.server,

@@ -158,6 +158,7 @@ impl Recorder {
             fps: plan.fps,
             bps: plan.bps,
             audio: plan.audio,
+            key: self.settings.key.clone(),
         };
         let recorded = Arc::new(AtomicI64::new(0));
         let on_event = self.engine_events(task_id.clone());

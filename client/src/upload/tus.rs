@@ -13,6 +13,13 @@ fn b64(s: &str) -> String {
     STANDARD.encode(s)
 }
 
+/// The key id of an encrypted slice file (read from its header), None for a plain one.
+fn encrypted_with(path: &std::path::Path) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let h = localrecord_crypt::Header::read_from(&mut f, None).ok()?;
+    Some(h.key_id.to_string())
+}
+
 impl ServerClient {
     fn tus(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         self.http
@@ -27,7 +34,7 @@ impl ServerClient {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("{}.flv", e.index));
-        let md = format!(
+        let mut md = format!(
             "{} {},{} {},{} {}",
             tus::metadata::TASK_ID,
             b64(&e.task_id),
@@ -36,6 +43,10 @@ impl ServerClient {
             tus::metadata::FILENAME,
             b64(&name)
         );
+        if let Some(key_id) = encrypted_with(&e.path) {
+            use tus::metadata::{ENCRYPTION, ENCRYPTION_V1, KEY_ID};
+            md += &format!(",{ENCRYPTION} {},{KEY_ID} {}", b64(ENCRYPTION_V1), b64(&key_id));
+        }
         let r = self
             .tus(reqwest::Method::POST, &format!("{}/localrecord/v1/uploads/", self.base))
             .header("upload-length", e.size.to_string())

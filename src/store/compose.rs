@@ -101,16 +101,37 @@ pub async fn compose(
     if plan.len() > MAX_PARTS as usize {
         bail!("{} parts are more than a multipart upload may have", plan.len());
     }
+    let started = std::time::Instant::now();
+    let copied: u64 = plan
+        .iter()
+        .map(|p| match p {
+            PartPlan::Copy(_, r) => r.end - r.start,
+            PartPlan::Send(_) => 0,
+        })
+        .sum();
+    let count = plan.len();
     let up = mp.create(key).await?;
     let sent = futures::stream::iter(plan.into_iter().enumerate())
         .map(|(n, p)| part(store, mp, &up, n as u32 + 1, p, &head, sources, tick))
         .buffered(CONCURRENT_PARTS)
         .try_collect::<Vec<Part>>()
         .await;
+    let parts_ms = started.elapsed().as_millis() as u64;
     let done = match sent {
         Ok(parts) => mp.complete(&up, &parts).await,
         Err(e) => Err(e),
     };
+    // Where the time goes: the parts (copies run on the backend) and the completion (which some
+    // backends, such as s3s-fs, make by copying every part's bytes once more).
+    tracing::info!(
+        key,
+        parts = count,
+        copied,
+        sent = head.len() as u64 + lens.iter().sum::<u64>() - copied,
+        parts_ms,
+        complete_ms = started.elapsed().as_millis() as u64 - parts_ms,
+        "object composed"
+    );
     if let Err(e) = done {
         if let Err(a) = mp.abort(&up).await {
             tracing::warn!(error = %format!("{a:#}"), key, "aborting a failed multipart upload failed");

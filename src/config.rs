@@ -148,8 +148,9 @@ pub struct JobSettings {
     /// A slice arriving for an already spliced task re-splices it after this quiet period, so a
     /// burst of late slices costs one re-splice, not one per slice.
     pub resplice_delay_secs: u64,
-    /// fs store: prepare each slice for the splice as it lands (checks, remux into the task's body
-    /// file), so the stop only writes the index. false: the whole splice runs at the stop.
+    /// fs and S3 stores: prepare each slice for the splice as it lands (checks, remux into the
+    /// task's body file or a piece object), so the stop only writes the index. false: the whole
+    /// splice runs at the stop.
     pub prepare_slices: bool,
     /// Most packets one prepared slice's table may hold (38 bytes each; the default, 1,766,022, is
     /// 64 MiB, about 8 hours of recorder video and audio). A slice of more (a hostile mass of tiny

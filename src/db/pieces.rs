@@ -10,6 +10,8 @@ pub struct PieceRow {
     pub media_len: i64,
     pub meta: serde_json::Value,
     pub samples: Vec<u8>,
+    /// Object stores: the object holding the piece's media (None on fs: it is in the body file).
+    pub piece_key: Option<String>,
 }
 
 /// Serialises everything that touches the task's body file (preparations and the stop), on any
@@ -27,7 +29,7 @@ pub async fn lock(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<()> {
 
 pub async fn for_task(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<Vec<PieceRow>> {
     sqlx::query_as(
-        "SELECT slice_index, body_offset, media_len, meta, samples FROM slice_pieces WHERE task_id = $1 ORDER BY slice_index",
+        "SELECT slice_index, body_offset, media_len, meta, samples, piece_key FROM slice_pieces WHERE task_id = $1 ORDER BY slice_index",
     )
     .bind(task_id)
     .fetch_all(&mut *tx)
@@ -55,10 +57,11 @@ pub async fn table_bytes(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<i
 
 pub async fn insert(tx: &mut PgConnection, task_id: &str, row: &PieceRow) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO slice_pieces (task_id, slice_index, body_offset, media_len, meta, samples)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO slice_pieces (task_id, slice_index, body_offset, media_len, meta, samples, piece_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (task_id, slice_index) DO UPDATE SET body_offset = EXCLUDED.body_offset,
-            media_len = EXCLUDED.media_len, meta = EXCLUDED.meta, samples = EXCLUDED.samples, prepared_at = now()",
+            media_len = EXCLUDED.media_len, meta = EXCLUDED.meta, samples = EXCLUDED.samples,
+            piece_key = EXCLUDED.piece_key, prepared_at = now()",
     )
     .bind(task_id)
     .bind(row.slice_index)
@@ -66,6 +69,7 @@ pub async fn insert(tx: &mut PgConnection, task_id: &str, row: &PieceRow) -> sql
     .bind(row.media_len)
     .bind(&row.meta)
     .bind(&row.samples)
+    .bind(&row.piece_key)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -74,6 +78,24 @@ pub async fn insert(tx: &mut PgConnection, task_id: &str, row: &PieceRow) -> sql
 pub async fn clear(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM slice_pieces WHERE task_id = $1")
         .bind(task_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Object stores: every piece's object and media length, for checking they are still there.
+pub async fn objects(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<Vec<(i32, Option<String>, i64)>> {
+    sqlx::query_as("SELECT slice_index, piece_key, media_len FROM slice_pieces WHERE task_id = $1")
+        .bind(task_id)
+        .fetch_all(&mut *tx)
+        .await
+}
+
+/// Voids one piece (its slice is prepared again).
+pub async fn remove(tx: &mut PgConnection, task_id: &str, slice_index: i32) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM slice_pieces WHERE task_id = $1 AND slice_index = $2")
+        .bind(task_id)
+        .bind(slice_index)
         .execute(&mut *tx)
         .await?;
     Ok(())

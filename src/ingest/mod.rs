@@ -7,6 +7,7 @@ pub mod checksum;
 pub mod error;
 pub mod finish;
 pub mod md5;
+pub mod multipart;
 mod parts;
 pub mod receive;
 pub mod sweep;
@@ -29,7 +30,7 @@ pub struct Ingest {
     pub upload: crate::config::UploadSettings,
     /// A body that sends nothing for this long is cut off (`edge.body_idle_secs`).
     pub body_idle: Duration,
-    /// Stored slices are remuxed into pieces as they land (`jobs.prepare_slices`, fs store only).
+    /// Stored slices are remuxed into pieces as they land (`jobs.prepare_slices`; fs and S3 stores).
     pub prepare_slices: bool,
     /// A finished recording is spliced again this long after a late slice (`jobs.resplice_delay_secs`).
     pub resplice_delay: Duration,

@@ -1,8 +1,10 @@
 //! The prepare job and the stop's fast path: each slice is prepared as it lands (`splice::piece`:
 //! checked, its media appended to the task's body file, its packet table kept in `slice_pieces`),
 //! so that the splice at the stop only replays the tables, writes the index and puts it in front
-//! of the body (`splice::assemble`): seconds whatever the class's length. fs store only (the body
-//! file is appended to in place); `jobs.prepare_slices = false` turns it off.
+//! of the body (`splice::assemble`): seconds whatever the class's length. On the fs store the body
+//! file is appended to in place; on S3 each piece is an object of its own and the store assembles
+//! the recording by server-side copy ([`objects`]); OSS and COS splice whole at the stop.
+//! `jobs.prepare_slices = false` turns it off.
 //!
 //! Everything that touches a task's body holds `db::pieces::lock`. The rows describe the body;
 //! a body shorter than they say (consumed by a stop that did not publish, or lost) voids them and
@@ -27,6 +29,8 @@ use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod objects;
+
 pub const KIND: &str = "prepare";
 
 /// Most bytes of packet tables a stop reads (a 3-hour class of recorder slices has ~25 MB).
@@ -39,17 +43,31 @@ pub struct PrepareJob {
     pub slice_index: i32,
 }
 
-/// The task's body file, when slices are prepared (fs store, `jobs.prepare_slices`).
-pub fn body_path(ctx: &Context, task_id: &TaskId) -> Option<PathBuf> {
+/// Where a task's prepared media goes, when slices are prepared (`jobs.prepare_slices`).
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// fs store: one file, every piece's media back to back (`keys::assembly_body`).
+    File(PathBuf),
+    /// Object stores with server-side multipart copy (S3): one object per piece
+    /// (`keys::assembly_piece`), assembled at the stop by the store (`objects`).
+    Objects,
+}
+
+/// Where the task's prepared media goes; None when slices are not prepared.
+pub fn body(ctx: &Context, task_id: &TaskId) -> Option<Body> {
     if !ctx.settings.jobs.prepare_slices {
         return None;
     }
-    ctx.store.local_path(&keys::assembly_body(task_id))
+    if let Some(path) = ctx.store.local_path(&keys::assembly_body(task_id)) {
+        return Some(Body::File(path));
+    }
+    ctx.store.multipart().map(|_| Body::Objects)
 }
 
-/// Whether slices are prepared as they land: configured so, on a store with local files.
+/// Whether slices are prepared as they land: configured so, on a store with local files or with
+/// server-side multipart copy.
 pub fn enabled(jobs: &crate::config::JobSettings, store: &crate::store::Store) -> bool {
-    jobs.prepare_slices && store.local_path(keys::SLICES).is_some()
+    jobs.prepare_slices && (store.local_path(keys::SLICES).is_some() || store.multipart().is_some())
 }
 
 /// After a slice is stored (when [`enabled`]).
@@ -65,7 +83,7 @@ pub async fn enqueue(db: &sqlx::PgPool, task_id: &str, slice_index: i32) -> sqlx
 
 pub async fn run(ctx: &Context, job: PrepareJob, progress: &Progress) -> Result<(), JobError> {
     let task_id = super::task_id(&job.task_id)?;
-    let Some(body) = body_path(ctx, &task_id) else {
+    let Some(body) = body(ctx, &task_id) else {
         return Ok(());
     };
     let Some(slice) = slices::get(&ctx.db, &task_id, job.slice_index).await? else {
@@ -84,17 +102,61 @@ pub async fn run(ctx: &Context, job: PrepareJob, progress: &Progress) -> Result<
     Ok(())
 }
 
-/// Prepares those of `want` that have no piece yet, appending to the body. The caller holds the
-/// task's lock in `tx`.
+/// Prepares those of `want` that have no piece yet (appending to the body file, or as objects of
+/// their own). The caller holds the task's lock in `tx`.
 async fn ensure(
     ctx: &Context,
     tx: &mut PgConnection,
-    body: &Path,
-    task_id: &str,
+    body: &Body,
+    task_id: &TaskId,
     want: &[Slice],
     progress: &Progress,
 ) -> Result<(), JobError> {
-    let (mut have, mut end) = pieces::extent(tx, task_id).await?;
+    let (have, mut end) = match body {
+        Body::File(path) => valid_file(tx, path, task_id).await?,
+        Body::Objects => objects::valid(ctx, tx, task_id).await?,
+    };
+    let known = checks::for_task(&mut *tx, task_id.as_str()).await?;
+    for s in want.iter().filter(|s| !have.contains(&s.slice_index)) {
+        let started = Instant::now();
+        let given = known.get(&s.slice_index).cloned();
+        let (made, piece_key) = match body {
+            Body::File(path) => {
+                let Some(slice) = ctx.store.local_path(&s.object_key) else {
+                    return Err(JobError::Permanent(anyhow!(
+                        "slice {} is not a local file",
+                        s.slice_index
+                    )));
+                };
+                (
+                    prepare_into(ctx, slice, (path.clone(), end as u64), given, progress).await?,
+                    None,
+                )
+            }
+            Body::Objects => objects::prepare(ctx, task_id, s, given, progress).await?,
+        };
+        let row = PieceRow {
+            slice_index: s.slice_index,
+            body_offset: end,
+            media_len: made.media_len as i64,
+            meta: serde_json::to_value(&made.meta).expect("serialisable"),
+            samples: piece::encode_entries(&made.entries),
+            piece_key,
+        };
+        pieces::insert(tx, task_id, &row).await?;
+        if let Some(bad) = &made.meta.bad_keyframes {
+            checks::save(&mut *tx, task_id.as_str(), s.slice_index, bad).await?;
+        }
+        end += made.media_len as i64;
+        tracing::info!(task = %task_id, index = s.slice_index, packets = made.entries.len(), bytes = made.media_len, outcome = ?made.meta.outcome, ms = started.elapsed().as_millis() as u64, "slice prepared");
+    }
+    Ok(())
+}
+
+/// fs: which slices have a piece and where the body's valid bytes end; every row is voided when
+/// the body is gone or shorter than they say.
+async fn valid_file(tx: &mut PgConnection, body: &Path, task_id: &str) -> Result<(Vec<i32>, i64), JobError> {
+    let (have, end) = pieces::extent(tx, task_id).await?;
     let len = std::fs::metadata(body).map(|m| m.len() as i64).unwrap_or(-1);
     if len < end || (len < 0 && !have.is_empty()) {
         tracing::info!(
@@ -102,57 +164,41 @@ async fn ensure(
             "the prepared body is gone or short; preparing the slices again"
         );
         pieces::clear(tx, task_id).await?;
-        have.clear();
-        end = 0;
+        return Ok((Vec::new(), 0));
     }
-    let known = checks::for_task(&mut *tx, task_id).await?;
-    for s in want.iter().filter(|s| !have.contains(&s.slice_index)) {
-        let Some(path) = ctx.store.local_path(&s.object_key) else {
-            return Err(JobError::Permanent(anyhow!(
-                "slice {} is not a local file",
-                s.slice_index
-            )));
-        };
-        let (body, at, progress) = (body.to_owned(), end as u64, progress.clone());
-        let given = known.get(&s.slice_index).cloned();
-        let cap = ctx.settings.jobs.piece_max_packets;
-        let started = Instant::now();
-        let made = tokio::task::spawn_blocking(move || -> anyhow::Result<piece::Piece> {
-            if let Some(dir) = body.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut f = std::fs::File::options()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&body)?;
-            // Whatever lies past the valid bytes is what a crashed preparation left.
-            f.set_len(at)?;
-            f.seek(SeekFrom::Start(at))?;
-            let opts = piece::Options {
-                known: given.as_deref(),
-                ..piece::Options::landing(cap)
-            };
-            piece::prepare(&path, &mut f, opts, &progress)
-        })
-        .await
-        .map_err(|e| JobError::Retry(anyhow!("the preparation thread: {e}")))?
-        .map_err(JobError::Retry)?;
-        let row = PieceRow {
-            slice_index: s.slice_index,
-            body_offset: end,
-            media_len: made.media_len as i64,
-            meta: serde_json::to_value(&made.meta).expect("serialisable"),
-            samples: piece::encode_entries(&made.entries),
-        };
-        pieces::insert(tx, task_id, &row).await?;
-        if let Some(bad) = &made.meta.bad_keyframes {
-            checks::save(&mut *tx, task_id, s.slice_index, bad).await?;
+    Ok((have, end))
+}
+
+/// Prepares the slice at `slice` into the file at `out` from byte `at` on (what lies past `at` is
+/// what a crashed preparation left, and is overwritten).
+async fn prepare_into(
+    ctx: &Context,
+    slice: PathBuf,
+    (out, at): (PathBuf, u64),
+    known: Option<Vec<u32>>,
+    progress: &Progress,
+) -> Result<piece::Piece, JobError> {
+    let (progress, cap) = (progress.clone(), ctx.settings.jobs.piece_max_packets);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<piece::Piece> {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
         }
-        end += made.media_len as i64;
-        tracing::info!(task = task_id, index = s.slice_index, packets = made.entries.len(), bytes = made.media_len, outcome = ?made.meta.outcome, ms = started.elapsed().as_millis() as u64, "slice prepared");
-    }
-    Ok(())
+        let mut f = std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&out)?;
+        f.set_len(at)?;
+        f.seek(SeekFrom::Start(at))?;
+        let opts = piece::Options {
+            known: known.as_deref(),
+            ..piece::Options::landing(cap)
+        };
+        piece::prepare(&slice, &mut f, opts, &progress)
+    })
+    .await
+    .map_err(|e| JobError::Retry(anyhow!("the preparation thread: {e}")))?
+    .map_err(JobError::Retry)
 }
 
 /// A piece row read back; None when it is not of this version's layout.
@@ -165,18 +211,20 @@ fn decode(row: &PieceRow) -> Option<(PieceMeta, Vec<Entry>)> {
 /// Every stored slice's piece row with its decoded tables, in slice order (preparing what is
 /// missing first, and everything again if a piece is of an older layout). None: the tables are too
 /// large to read at once, and a task of very many slices is left to the whole splice, which streams.
+pub(super) type Tables = Vec<(PieceRow, (PieceMeta, Vec<Entry>))>;
+
 async fn tables(
     ctx: &Context,
     tx: &mut PgConnection,
-    body: &Path,
-    task_id: &str,
+    body: &Body,
+    task_id: &TaskId,
     stored: &[Slice],
     progress: &Progress,
-) -> Result<Option<Vec<(PieceRow, (PieceMeta, Vec<Entry>))>>, JobError> {
+) -> Result<Option<Tables>, JobError> {
     ensure(ctx, tx, body, task_id, stored, progress).await?;
     if pieces::table_bytes(&mut *tx, task_id).await? > MAX_TABLES_BYTES {
         tracing::info!(
-            task = task_id,
+            task = %task_id,
             "splicing the classic way: the packet tables are too large to read at once"
         );
         return Ok(None);
@@ -204,27 +252,54 @@ async fn tables(
     Ok(Some(rows))
 }
 
+/// What the stop's fast path made.
+pub enum Assembled {
+    /// fs: the MP4, a local file in the store's filesystem, for the caller to put in place.
+    File(Summary, PathBuf),
+    /// Object stores: the MP4 is already stored at the key the caller gave (a key no row names
+    /// until the caller publishes it, so a run that may not publish only has to delete it).
+    Stored(Summary),
+}
+
 /// The stop's fast path: every stored slice prepared (those still missing, now), the index
-/// written and put in front of the body; returns the summary and the MP4 (a local file in the
-/// store's filesystem, for the caller to put in place). None: splice the classic way.
+/// written and the MP4 made of it and the prepared media (on object stores, stored at `key`).
+/// None: splice the classic way.
+pub async fn assemble(
+    ctx: &Context,
+    task_id: &TaskId,
+    stored: &[Slice],
+    key: &str,
+    progress: &Progress,
+) -> Result<Option<Assembled>, JobError> {
+    Ok(match body(ctx, task_id) {
+        None => None,
+        Some(Body::File(path)) => assemble_file(ctx, task_id, stored, &path, progress)
+            .await?
+            .map(|(s, p)| Assembled::File(s, p)),
+        Some(Body::Objects) => objects::assemble(ctx, task_id, stored, key, progress)
+            .await?
+            .map(Assembled::Stored),
+    })
+}
+
+/// fs: the index put in front of the body file; returns the summary and the MP4.
 ///
 /// The task's lock is held only until the body is consumed (moved to a name of this run's own,
 /// its rows deleted, in one transaction), never across the publish: a run that stalls after that
 /// (frozen, or past its lease) holds nothing up, and the run that replaces it prepares the slices
 /// again.
-pub async fn assemble(
+async fn assemble_file(
     ctx: &Context,
     task_id: &TaskId,
     stored: &[Slice],
+    body: &Path,
     progress: &Progress,
 ) -> Result<Option<(Summary, PathBuf)>, JobError> {
-    let Some(body) = body_path(ctx, task_id) else {
-        return Ok(None);
-    };
     let started = Instant::now();
     let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, task_id).await?;
-    let Some(rows) = tables(ctx, &mut tx, &body, task_id, stored, progress).await? else {
+    let file = Body::File(body.to_owned());
+    let Some(rows) = tables(ctx, &mut tx, &file, task_id, stored, progress).await? else {
         return Ok(None);
     };
     let body_len = rows
@@ -257,7 +332,7 @@ pub async fn assemble(
         .store
         .local_path(&fin_key)
         .ok_or_else(|| JobError::Permanent(anyhow!("the store has no local paths")))?;
-    std::fs::rename(&body, &fin)?;
+    std::fs::rename(body, &fin)?;
     pieces::clear(&mut tx, task_id).await?;
     tx.commit().await?;
     let (header, f2) = (plan.header.clone(), fin.clone());

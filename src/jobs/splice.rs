@@ -5,9 +5,11 @@
 //! when a recording task showed no sign of life for its idle time (its recorder died: splice what
 //! arrived, mark it partial). Temp files live in the instance's scratch dir (`crate::scratch`).
 //!
-//! On the fs store the stop usually takes the fast path (`prepare::assemble`): the slices were
-//! prepared as they landed and only the index is written now. Otherwise the whole splice runs here.
+//! On the fs and S3 stores the stop usually takes the fast path (`prepare::assemble`): the slices
+//! were prepared as they landed and only the index is written now (on S3 the store then makes the
+//! MP4 from it and the prepared pieces by server-side copy). Otherwise the whole splice runs here.
 
+use super::prepare::{Assembled, Body};
 use super::Context;
 use super::{queue, JobError};
 use crate::db::checks;
@@ -103,8 +105,10 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
     let key = keys::recording(&task_id, &video_output_id);
     // Held until the MP4 is stored: the classic splice writes it there.
     let mut tmp = None;
-    let (summary, mp4, assembled) = match super::prepare::assemble(ctx, &task_id, &stored, progress).await? {
-        Some((summary, mp4)) => (summary, mp4, true),
+    let (summary, mp4, assembled) = match super::prepare::assemble(ctx, &task_id, &stored, &key, progress).await? {
+        Some(Assembled::File(summary, mp4)) => (summary, Some(mp4), true),
+        // Already at `key`, which no row names until the publish below.
+        Some(Assembled::Stored(summary)) => (summary, None, true),
         None => {
             let dir = tmp.insert(
                 tempfile::Builder::new()
@@ -112,14 +116,16 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
                     .tempdir_in(ctx.scratch.dir())?,
             );
             let (summary, mp4) = splice_whole(ctx, &stored, dir.path(), progress).await?;
-            (summary, mp4, false)
+            (summary, Some(mp4), false)
         }
     };
     crate::failpoint::hit(ctx.settings.failpoints.as_deref(), "splice-before-publish").await;
     let tick = |n: u64| progress.tick(n);
-    if let Err(e) = ctx.store.put_file(&mp4, &key, &tick).await {
-        std::fs::remove_file(&mp4).ok();
-        return Err(JobError::Retry(e));
+    if let Some(mp4) = mp4 {
+        if let Err(e) = ctx.store.put_file(&mp4, &key, &tick).await {
+            std::fs::remove_file(&mp4).ok();
+            return Err(JobError::Retry(e));
+        }
     }
     drop(tmp);
     let result = outcome(&task, &stored, &summary, video_output_id, key);
@@ -188,16 +194,17 @@ async fn publish(
             "superseded: this run lost its claim while it stalled; its output was discarded"
         )));
     }
-    let prepared_body = super::prepare::body_path(ctx, task_id);
-    if prepared_body.is_some() && !assembled {
-        // Spliced the classic way: what was prepared for this task is of no further use.
+    let prepared = super::prepare::body(ctx, task_id);
+    if matches!(prepared, Some(Body::Objects)) || (prepared.is_some() && !assembled) {
+        // Spliced the classic way, or from piece objects (which the stop does not consume): what
+        // was prepared for this task is of no further use.
         crate::db::pieces::lock(&mut tx, task_id).await?;
         crate::db::pieces::clear(&mut tx, task_id).await?;
     }
     let old_key = tasks::record_splice(&mut tx, task_id, result).await?;
     super::callback::enqueue_result(ctx, &mut tx, task_id).await?;
     tx.commit().await?;
-    if prepared_body.is_some() {
+    if prepared.is_some() {
         // What crashed or superseded runs left there, too.
         ctx.store.delete_prefix(&keys::assembly_prefix(task_id)).await.ok();
     }

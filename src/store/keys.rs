@@ -55,6 +55,13 @@ pub fn assembly_body(task_id: &TaskId) -> String {
     format!("assembly/{task_id}/body")
 }
 
+/// Object stores: one prepared slice's media (what the fs store appends to the body), under a name
+/// of its own per preparation, so a crashed or raced preparation never overwrites a piece a row
+/// names.
+pub fn assembly_piece(task_id: &TaskId, index: i32) -> String {
+    format!("assembly/{task_id}/piece-{index:06}-{}", Uuid::new_v4().simple())
+}
+
 /// fs only: a body being made an MP4 at the stop, under a name of that run's own (moved here
 /// first, so the rows that describe the body no longer find it, should the stop not finish).
 pub fn assembly_final(task_id: &TaskId, run: &str) -> String {

@@ -24,7 +24,12 @@ use secrecy::ExposeSecret;
 use std::path::Path;
 
 pub mod append;
+pub mod compose;
 pub mod keys;
+pub mod multipart;
+
+use multipart::Multipart;
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Store {
@@ -33,6 +38,8 @@ pub struct Store {
     part_size: usize,
     /// The fs backend's directory: lets FFmpeg read slices in place instead of from a copy.
     fs_root: Option<std::path::PathBuf>,
+    /// S3 only: multipart requests OpenDAL does not make (see [`multipart`]).
+    multipart: Option<Arc<Multipart>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,11 +124,18 @@ impl Store {
             backend: s.backend,
             part_size: s.part_size,
             fs_root,
+            multipart: Multipart::from_settings(s)?.map(Arc::new),
         })
     }
 
     pub fn backend(&self) -> StoreBackend {
         self.backend
+    }
+
+    /// Server-side assembly of objects from ranges of others, and multipart uploads any instance
+    /// can continue; None where the backend is not spoken (fs, OSS, COS).
+    pub fn multipart(&self) -> Option<&Multipart> {
+        self.multipart.as_deref()
     }
 
     /// Fails when the store cannot be written (missing bucket, bad credentials), so `serve` stops early.

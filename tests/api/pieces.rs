@@ -222,6 +222,126 @@ async fn a_slice_past_the_packet_cap_keeps_no_table_and_the_stop_splices_it_whol
     );
 }
 
+/// Recorder slices long enough that their pieces are larger than S3's 5 MiB minimum part (so the
+/// stop's multipart upload copies pieces server-side and sends only the header and the runs that
+/// fill parts up), with a short one between them.
+fn s3_slices(dir: &Path) -> Vec<PathBuf> {
+    let spec = |secs| SliceSpec {
+        secs,
+        ..SliceSpec::default()
+    };
+    made(dir, Encoder::Recorder, &[spec(90.0), spec(6.0), spec(60.0)])
+}
+
+/// The S3 objects prepared for `task` (its pieces), and the rows' piece objects and lengths.
+async fn piece_objects(app: &TestApp, task: &str) -> (Vec<String>, Vec<(Option<String>, i64)>) {
+    let listed = app.state.store.list(&format!("assembly/{task}/")).await.unwrap();
+    let rows = sqlx::query_as("SELECT piece_key, media_len FROM slice_pieces WHERE task_id = $1 ORDER BY slice_index")
+        .bind(task)
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    (listed, rows)
+}
+
+/// On S3 the slices are prepared as they land too, each into a piece object of its own; the stop
+/// writes the index and has the store make the recording from it and the pieces (UploadPartCopy),
+/// consuming them (the slices' own objects are deleted before the stop to prove it); the
+/// recording is the MP4 a splice of the same slices makes.
+#[tokio::test]
+async fn on_s3_the_stop_makes_the_recording_from_the_piece_objects() {
+    let app = spawn_app_on(StoreKind::S3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ins = s3_slices(dir.path());
+    let task = app.create_task("alice", 4244).await;
+    upload_all_in(&app, &task, &ins, 4 << 20).await;
+    assert_eq!(
+        wait_for_pieces(&app, &task, 3).await,
+        3,
+        "every slice was prepared before the stop"
+    );
+    let (listed, rows) = piece_objects(&app, &task).await;
+    assert_eq!(listed.len(), 3, "one object per piece: {listed:?}");
+    for (key, _) in &rows {
+        assert!(listed.contains(key.as_ref().unwrap()), "{key:?} in {listed:?}");
+    }
+    let lens: Vec<u64> = rows.iter().map(|r| r.1 as u64).collect();
+    let parts = localrecord::store::compose::plan_parts(4096, &lens, 5 << 20);
+    assert!(
+        parts
+            .iter()
+            .any(|p| matches!(p, localrecord::store::compose::PartPlan::Copy(..))),
+        "the pieces ({lens:?}) are large enough for a server-side copy: {parts:?}"
+    );
+    // Without the slices, only the pieces can make the recording: the stop cannot have spliced.
+    for key in app.state.store.list(&format!("slices/{task}/")).await.unwrap() {
+        app.state.store.delete(&key).await.unwrap();
+    }
+    assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
+    let st = wait_task(&app, &task, 120, |st| {
+        st["State"] == "done" && st["VideoOutputUrl"].is_string()
+    })
+    .await;
+    assert_eq!(piece_rows(&app, &task).await, 0, "the stop consumed the pieces");
+    assert_eq!(
+        piece_objects(&app, &task).await.0,
+        Vec::<String>::new(),
+        "and their objects"
+    );
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
+}
+
+/// On S3, a piece object that vanished before the stop voids its row: the stop prepares that
+/// slice again and the recording is still the splice's.
+#[tokio::test]
+async fn on_s3_a_piece_without_its_object_is_prepared_again() {
+    let app = spawn_app_on(StoreKind::S3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Test, &plain(3));
+    let task = app.create_task("alice", 4245).await;
+    upload_all(&app, &task, &ins).await;
+    assert_eq!(wait_for_pieces(&app, &task, 3).await, 3);
+    let (_, rows) = piece_objects(&app, &task).await;
+    app.state.store.delete(rows[1].0.as_ref().unwrap()).await.unwrap();
+    assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
+    let st = wait_task(&app, &task, 60, |st| {
+        st["State"] == "done" && st["VideoOutputUrl"].is_string()
+    })
+    .await;
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
+    assert_eq!(piece_rows(&app, &task).await, 0);
+}
+
+/// On S3, a slice that lands after the recording was made (here: the recorder went silent, what
+/// arrived was spliced, then it came back with a slice and its stop) re-splices it, and the new
+/// recording is the splice of every slice.
+#[tokio::test]
+async fn on_s3_a_late_slice_makes_a_correct_recording() {
+    let app = spawn_app_with(StoreKind::S3, |s| {
+        s.jobs.splice_idle_secs = 2;
+        s.jobs.lease_secs = 2;
+        s.jobs.resplice_delay_secs = 0;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ins = made(dir.path(), Encoder::Test, &plain(3));
+    let task = app.create_task("alice", 4246).await;
+    upload_all(&app, &task, &ins[..2]).await;
+    let first = wait_task(&app, &task, 60, |st| st["VideoOutputId"].is_string()).await;
+    assert_eq!(
+        piece_rows(&app, &task).await,
+        0,
+        "the first recording consumed the pieces"
+    );
+    app.upload_slice("alice", &task, 2, &std::fs::read(&ins[2]).unwrap(), 256 * 1024)
+        .await;
+    assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
+    let st = wait_task(&app, &task, 60, |st| st["State"] == "done" && st["SliceCount"] == 3).await;
+    assert_eq!(st["VideoOutputId"], first["VideoOutputId"]);
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
+    assert_eq!(piece_rows(&app, &task).await, 0);
+}
+
 /// The recording the server serves for status `st` is the MP4 a splice of `ins` makes.
 async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf], dir: &Path) {
     let mp4 = dir.join("served.mp4");
@@ -262,8 +382,13 @@ async fn piece_rows(app: &TestApp, task: &str) -> i64 {
 
 /// Uploads slice i of `task` from `ins[i]`, in 256 KiB chunks.
 async fn upload_all(app: &TestApp, task: &str, ins: &[PathBuf]) {
+    upload_all_in(app, task, ins, 256 * 1024).await
+}
+
+/// Uploads slice i of `task` from `ins[i]`, in chunks of `chunk` bytes.
+async fn upload_all_in(app: &TestApp, task: &str, ins: &[PathBuf], chunk: usize) {
     for (i, f) in ins.iter().enumerate() {
-        app.upload_slice("alice", task, i as i64, &std::fs::read(f).unwrap(), 256 * 1024)
+        app.upload_slice("alice", task, i as i64, &std::fs::read(f).unwrap(), chunk)
             .await;
     }
 }

@@ -14,7 +14,9 @@
 //!
 //! Run: `cargo bench --bench e2e` (release) with LOCALRECORD_TEST_DATABASE_URL and s3s-fs as for
 //! the tests. `BENCH_HOURS=1` (default: 12 slices), `3` (36 slices) or `1,3`; `BENCH_STORES=fs,s3`
-//! (default both); `BENCH_PACE_SECS` (default 5); `BENCH_SLICE_SECS` (default 300).
+//! (default both); `BENCH_PACE_SECS` (default 5); `BENCH_SLICE_SECS` (default 300); `BENCH_RUST_LOG`
+//! (the server's log filter, default `warn`; e.g. `warn,localrecord::store::compose=info` shows
+//! where an S3 stop's time goes).
 
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
@@ -98,7 +100,7 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
             work.path().join("data").to_string_lossy().into(),
         ),
         ("LOCALRECORD_CALLBACK_ALLOW_PRIVATE".into(), "true".into()),
-        ("RUST_LOG".into(), "warn".into()),
+        ("RUST_LOG".into(), env_or("BENCH_RUST_LOG", "warn")),
     ];
     if let Some(s3) = &s3 {
         for (k, v) in [

@@ -40,17 +40,13 @@ pub async fn insert(tx: &mut PgConnection, upload: Uuid, object_key: &str, mp_id
     Ok(())
 }
 
-/// Records a sent part covering the upload's bytes up to `sent`, and drops the part objects' rows
-/// it covers.
+/// Records a sent part covering the upload's bytes up to `sent`. The part objects it was made of
+/// stay (rows and objects) until the upload is finished: until the multipart upload is completed
+/// they are the durable copy of those bytes, and what finishing falls back to.
 pub async fn add_part(tx: &mut PgConnection, upload: Uuid, part: &Part, sent: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE upload_multipart SET parts = parts || $2, sent = $3 WHERE upload_id = $1")
         .bind(upload)
         .bind(sqlx::types::Json(vec![part]))
-        .bind(sent)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND \"offset\" < $2")
-        .bind(upload)
         .bind(sent)
         .execute(&mut *tx)
         .await?;

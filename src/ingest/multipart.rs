@@ -3,11 +3,17 @@
 //!
 //! Chunks are received as part objects, as before ([`super::parts`]), with the upload's running
 //! MD5 carried in `uploads.md5_state` and moved with the offset; as soon as the committed part
-//! objects hold S3's minimum part (5 MiB: the recorder's 4 MiB chunks are smaller) they are read
-//! back and sent as one part, streaming, and dropped. When the last byte is in, what is left goes
-//! as the last part and the multipart upload is completed: the slice is stored without reading it
-//! again, its MD5 already known. Tus concatenation (partial uploads) keeps the part objects and the
-//! one streaming assembly.
+//! objects not yet sent hold S3's minimum part (5 MiB: the recorder's 4 MiB chunks are smaller)
+//! they are read back and sent as one part, in the background of the chunk's request. When the
+//! last byte is in, what is left goes as the last part and the multipart upload is completed: the
+//! slice is stored without being copied again, its MD5 already known.
+//!
+//! The part objects stay until the upload is finished: they are the durable copy of its bytes.
+//! A multipart upload is only an optimisation, and anything that goes wrong with it (it vanished,
+//! an instance died between completing it and recording the slice and the completion cannot be
+//! recognised, the backend refused a part) abandons it: finishing then assembles the part objects
+//! as for every other store, so no failure of this path can lose or strand a slice. Tus
+//! concatenation (partial uploads) keeps the one streaming assembly.
 
 use super::checksum::RunningMd5;
 use super::error::{Error, Result};
@@ -36,14 +42,19 @@ pub(super) async fn running(ing: &Ingest, upload: &Upload, offset: i64) -> Resul
 }
 
 /// After a chunk was committed: sends the committed part objects as one part once they hold
-/// [`MIN_PART`] bytes. A failure only delays that (the next chunk, or the finish, sends them): the
-/// chunk is committed either way.
-pub(super) async fn after_commit(ing: &Ingest, upload: &Upload) {
-    if let Some(mp) = ing.store.multipart() {
-        if let Err(e) = flush(ing, mp, upload, false).await {
+/// [`MIN_PART`] bytes, in the background, so the chunk's answer does not wait for S3. A failure
+/// only delays that (the next chunk, or the finish, sends them): the chunk is committed either way.
+pub(super) fn after_commit(ing: &Ingest, upload: &Upload) {
+    if ing.store.multipart().is_none() {
+        return;
+    }
+    let (ing, upload) = (ing.clone(), upload.clone());
+    tokio::spawn(async move {
+        let Some(mp) = ing.store.multipart() else { return };
+        if let Err(e) = flush(&ing, mp, &upload, false).await {
             tracing::warn!(upload = %upload.id, "sending a part failed; the next chunk or the finish sends it: {e}");
         }
-    }
+    });
 }
 
 /// Sends the committed part objects not yet sent as the next part (only if they hold at least
@@ -75,9 +86,6 @@ async fn flush(ing: &Ingest, mp: &Multipart, up: &Upload, last: bool) -> Result<
     let part = mp.put_part_stream(&target, number, body, len as u64, None).await?;
     db::add_part(&mut tx, up.id, &part, sent + len).await?;
     tx.commit().await?;
-    for p in &staged {
-        ing.store.delete(&p.object_key).await.ok();
-    }
     row.parts.0.push(part);
     row.sent = sent + len;
     Ok(Some(row))
@@ -116,7 +124,7 @@ fn read_back(ing: &Ingest, staged: &[Part]) -> reqwest::Body {
 
 /// Finishes an upload that went into a multipart upload: the rest sent as the last part, the
 /// upload completed (the slice is stored). Returns the slice's key and MD5; None: the upload did
-/// not go this way (the caller assembles its part objects).
+/// not go this way, or its multipart upload was abandoned (the caller assembles its part objects).
 pub(super) async fn finish(ing: &Ingest, up: &Upload) -> Result<Option<(String, String)>> {
     let Some(mp) = ing.store.multipart() else {
         return Ok(None);
@@ -131,9 +139,25 @@ pub(super) async fn finish(ing: &Ingest, up: &Upload) -> Result<Option<(String, 
         return Err(Error::Internal(anyhow::anyhow!("upload {} is not whole", up.id)));
     }
     let md5 = RunningMd5::resume(Some(state.as_slice()))?.hex();
+    match complete(ing, mp, up).await {
+        Ok(Some(key)) => Ok(Some((key, md5))),
+        Ok(None) => Ok(None),
+        Err(e) => {
+            tracing::warn!(upload = %up.id, "multipart upload abandoned, assembling the parts instead: {e}");
+            abandon(ing, mp, up.id).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Sends the last part and completes the multipart upload; the slice's key.
+async fn complete(ing: &Ingest, mp: &Multipart, up: &Upload) -> Result<Option<String>> {
     let Some(row) = flush(ing, mp, up, true).await? else {
         return Ok(None);
     };
+    if row.sent != up.length {
+        return Err(Error::Internal(anyhow::anyhow!("its parts hold {} of {} bytes", row.sent, up.length)));
+    }
     let target = multipart::Upload {
         key: row.object_key.clone(),
         id: row.mp_id.clone(),
@@ -144,7 +168,27 @@ pub(super) async fn finish(ing: &Ingest, up: &Upload) -> Result<Option<(String, 
             return Err(e.into());
         }
     }
-    Ok(Some((row.object_key, md5)))
+    Ok(Some(row.object_key))
+}
+
+/// Forgets the upload's multipart upload (under its lock, so no part is being sent meanwhile) and
+/// aborts it; its part objects are still all there.
+async fn abandon(ing: &Ingest, mp: &Multipart, upload: uuid::Uuid) -> Result<()> {
+    let mut tx = ing.db.begin().await?;
+    db::lock(&mut tx, upload).await?;
+    let row = db::get(&mut tx, upload).await?;
+    db::delete(&mut tx, upload).await?;
+    tx.commit().await?;
+    if let Some(r) = row {
+        let target = multipart::Upload {
+            key: r.object_key,
+            id: r.mp_id,
+        };
+        if let Err(e) = mp.abort(&target).await {
+            tracing::warn!(%upload, "aborting an abandoned multipart upload failed (a lifecycle rule removes it): {e}");
+        }
+    }
+    Ok(())
 }
 
 /// Aborts the multipart uploads whose tus upload is gone (terminated, expired or dropped).

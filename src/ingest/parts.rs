@@ -73,7 +73,7 @@ where
         Some(new_offset) => {
             drop(conn);
             if state.is_some() {
-                super::multipart::after_commit(ing, upload).await;
+                super::multipart::after_commit(ing, upload);
             }
             kept(&p, idle, new_offset)
         }

@@ -156,7 +156,11 @@ async fn complete(ing: &Ingest, mp: &Multipart, up: &Upload) -> Result<Option<St
         return Ok(None);
     };
     if row.sent != up.length {
-        return Err(Error::Internal(anyhow::anyhow!("its parts hold {} of {} bytes", row.sent, up.length)));
+        return Err(Error::Internal(anyhow::anyhow!(
+            "its parts hold {} of {} bytes",
+            row.sent,
+            up.length
+        )));
     }
     let target = multipart::Upload {
         key: row.object_key.clone(),

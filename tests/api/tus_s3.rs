@@ -59,10 +59,16 @@ async fn chunks_go_into_one_multipart_upload_that_the_last_byte_completes_s3() {
         at = end;
         wait_for_state(&app, id, want, end).await;
     }
+    let mp_key: String = sqlx::query_scalar("SELECT object_key FROM upload_multipart WHERE upload_id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
     let r = app.tus_patch("alice", &url, at, data[at..].to_vec(), true).await;
     assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
     assert_eq!(mp_state(&app, id).await, (0, None), "completed and forgotten");
-    assert_slice_holds(&app, &task, &data, id).await;
+    let key = assert_slice_holds(&app, &task, &data, id).await;
+    assert_eq!(key, mp_key, "the multipart upload became the slice: no assembly copy");
 }
 
 /// The multipart upload is an optimisation: when it is gone at the finish (aborted by someone, a
@@ -88,13 +94,19 @@ async fn a_lost_multipart_upload_falls_back_to_the_kept_parts_s3() {
             .await
             .unwrap();
     let mp = app.state.store.multipart().expect("S3 has multipart");
-    mp.abort(&localrecord::store::multipart::Upload { key, id: mp_id })
-        .await
-        .expect("aborted behind the server's back");
-    let r = app.tus_patch("alice", &url, 8 * mib, data[8 * mib..].to_vec(), true).await;
+    mp.abort(&localrecord::store::multipart::Upload {
+        key: key.clone(),
+        id: mp_id,
+    })
+    .await
+    .expect("aborted behind the server's back");
+    let r = app
+        .tus_patch("alice", &url, 8 * mib, data[8 * mib..].to_vec(), true)
+        .await;
     assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
     assert_eq!(mp_state(&app, id).await, (0, None), "abandoned and forgotten");
-    assert_slice_holds(&app, &task, &data, id).await;
+    let stored = assert_slice_holds(&app, &task, &data, id).await;
+    assert_ne!(stored, key, "assembled from the kept parts, not completed");
 }
 
 fn pattern(len: u32) -> Vec<u8> {
@@ -133,12 +145,16 @@ async fn wait_for_state(app: &crate::helpers::TestApp, id: uuid::Uuid, want: (i6
         if got == want {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "after {end} bytes: {got:?}, want {want:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after {end} bytes: {got:?}, want {want:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
-async fn assert_slice_holds(app: &crate::helpers::TestApp, task: &str, data: &[u8], id: uuid::Uuid) {
+/// The slice's object key, once checked.
+async fn assert_slice_holds(app: &crate::helpers::TestApp, task: &str, data: &[u8], id: uuid::Uuid) -> String {
     let (key, md5): (String, String) =
         sqlx::query_as("SELECT object_key, md5 FROM slices WHERE task_id = $1 AND slice_index = 0")
             .bind(task)
@@ -151,7 +167,11 @@ async fn assert_slice_holds(app: &crate::helpers::TestApp, task: &str, data: &[u
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("slice");
     app.state.store.download(&key, &copy, &|_| {}).await.unwrap();
-    assert!(std::fs::read(&copy).unwrap() == data, "the slice holds the uploaded bytes");
+    assert!(
+        std::fs::read(&copy).unwrap() == data,
+        "the slice holds the uploaded bytes"
+    );
     let left = app.state.store.list(&format!("uploads/{id}/")).await.unwrap();
     assert!(left.is_empty(), "no part object is left: {left:?}");
+    key
 }

@@ -17,6 +17,7 @@ pub mod splice_log;
 pub mod task_state;
 pub mod tasks;
 mod text_enum;
+pub mod upload_multipart;
 pub mod uploads;
 pub mod usage;
 

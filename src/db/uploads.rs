@@ -142,24 +142,27 @@ pub async fn get_many(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec
         .await
 }
 
-/// Adds a received part at `offset` if the upload is still at `offset`. Returns the new offset, or
-/// None when another request moved it first (or the upload is gone or complete).
+/// Adds a received part at `offset` if the upload is still at `offset`, with the running MD5 state
+/// of the bytes up to the part's end when the upload keeps one. Returns the new offset, or None
+/// when another request moved it first (or the upload is gone or complete).
 pub async fn commit_part(
     db: &mut sqlx::PgConnection,
     id: Uuid,
     offset: i64,
     part: &Part,
+    md5_state: Option<&[u8]>,
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<Option<i64>> {
     let mut tx = sqlx::Connection::begin(db).await?;
     let new: Option<(i64,)> = sqlx::query_as(
-        "UPDATE uploads SET \"offset\" = \"offset\" + $3, expires_at = $4
+        "UPDATE uploads SET \"offset\" = \"offset\" + $3, expires_at = $4, md5_state = coalesce($5, md5_state)
          WHERE id = $1 AND \"offset\" = $2 AND state = 'receiving' RETURNING \"offset\"",
     )
     .bind(id)
     .bind(offset)
     .bind(part.length)
     .bind(expires_at)
+    .bind(md5_state)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((new_offset,)) = new else {

@@ -1,5 +1,6 @@
 //! Finishing an upload whose every byte arrived: an upload that appended to one file (fs store) has
-//! its file renamed into place, with the MD5 carried along while it was received; an upload of
+//! its file renamed into place, with the MD5 carried along while it was received; an upload into an
+//! S3 multipart upload (`super::multipart`) sends its last part and completes it; an upload of
 //! several part objects (object stores) or a tus `final` concatenation is assembled into one slice
 //! object with one streaming write. Then the slice is recorded with its MD5 and the parts are freed.
 //!
@@ -38,10 +39,15 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
         Some(p) if up.is_final() => p.clone(),
         _ => vec![id],
     };
-    let parts = all_parts(ing, &up, &sources).await?;
-    let (object_key, md5) = match parts.as_slice() {
-        [only] => adopt(ing, &task_id, index, only).await?,
-        _ => assemble(ing, &task_id, index, &parts).await?,
+    let (object_key, md5) = match super::multipart::finish(ing, &up).await? {
+        Some(done) => done,
+        None => {
+            let parts = all_parts(ing, &up, &sources).await?;
+            match parts.as_slice() {
+                [only] => adopt(ing, &task_id, index, only).await?,
+                _ => assemble(ing, &task_id, index, &parts).await?,
+            }
+        }
     };
 
     let mut tx = ing.db.begin().await?;
@@ -56,6 +62,8 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
     };
     let stored = slices::insert_or_get(&mut tx, &candidate).await?;
     let conflict = stored.md5 != md5 || stored.size != up.length;
+    // A multipart upload it went into is completed now.
+    crate::db::upload_multipart::delete(&mut tx, id).await?;
     if conflict {
         // The slice is stored already with other content: keep it, and drop this upload whole.
         uploads::delete(&mut *tx, &[id]).await?;

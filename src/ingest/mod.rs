@@ -7,6 +7,7 @@ pub mod checksum;
 pub mod error;
 pub mod finish;
 pub mod md5;
+pub mod multipart;
 mod parts;
 pub mod receive;
 pub mod sweep;

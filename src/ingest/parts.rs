@@ -1,7 +1,7 @@
 //! The object-store path of [`super::receive`]: each chunk becomes its own part object, committed as
 //! a row in `upload_parts`; finishing assembles the parts.
 
-use super::checksum::{Checksum, Hashes};
+use super::checksum::{Checksum, Hashes, RunningMd5};
 use super::error::Result;
 use super::receive::{check, kept, moved, nothing, pump, Received, Target};
 use super::Ingest;
@@ -13,11 +13,16 @@ use futures::Stream;
 struct PartTarget {
     writer: opendal::Writer,
     hashes: Hashes,
+    /// The upload's running MD5 (uploads going into an S3 multipart upload, `super::multipart`).
+    running: Option<RunningMd5>,
 }
 
 impl Target for PartTarget {
     async fn put(&mut self, data: Bytes) -> Result<()> {
         self.hashes.update(&data);
+        if let Some(r) = &mut self.running {
+            r.update(&data);
+        }
         Ok(self.writer.write(data).await?)
     }
 }
@@ -37,6 +42,7 @@ where
     let mut target = PartTarget {
         writer: ing.store.writer(&key).await?,
         hashes: Hashes::new(checksum.as_ref().map(|c| c.algo)),
+        running: super::multipart::running(ing, upload, offset).await?,
     };
     let idle = ing.body_idle;
     let mut p = pump(&mut body, &mut target, upload.length - offset, idle, upload, offset).await;
@@ -61,8 +67,16 @@ where
         md5: target.hashes.md5_hex(),
     };
     let mut conn = ing.db.acquire().await?;
-    match uploads::commit_part(&mut conn, upload.id, offset, &part, ing.upload.expiry_from_now()).await? {
-        Some(new_offset) => kept(&p, idle, new_offset),
+    let state = target.running.as_ref().map(|r| r.state());
+    let expires = ing.upload.expiry_from_now();
+    match uploads::commit_part(&mut conn, upload.id, offset, &part, state.as_deref(), expires).await? {
+        Some(new_offset) => {
+            drop(conn);
+            if state.is_some() {
+                super::multipart::after_commit(ing, upload);
+            }
+            kept(&p, idle, new_offset)
+        }
         None => {
             ing.store.delete(&key).await.ok();
             Err(moved())

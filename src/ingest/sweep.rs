@@ -78,6 +78,17 @@ pub async fn sweep(ing: &Ingest) -> anyhow::Result<SweepReport> {
         }
         report.expired += ids.len();
     }
+    // Multipart uploads whose upload is gone (expired above, terminated, dropped) are aborted.
+    loop {
+        match super::multipart::sweep(ing).await {
+            Ok(100) => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!("aborting multipart uploads of gone uploads failed: {e}");
+                break;
+            }
+        }
+    }
     let expiry = ing.upload.expiry_secs as i64;
     for id in uploads::stuck_complete(&ing.db, STUCK_AFTER_SECS.min(expiry), expiry).await? {
         match finish(ing, id).await {

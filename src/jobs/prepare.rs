@@ -157,8 +157,12 @@ async fn ensure(
 /// the body is gone or shorter than they say.
 async fn valid_file(tx: &mut PgConnection, body: &Path, task_id: &str) -> Result<(Vec<i32>, i64), JobError> {
     let (have, end) = pieces::extent(tx, task_id).await?;
-    let len = std::fs::metadata(body).map(|m| m.len() as i64).unwrap_or(-1);
-    if len < end || (len < 0 && !have.is_empty()) {
+    // No body yet is the normal start (no rows either): only rows it lacks are news.
+    let short = match std::fs::metadata(body) {
+        Ok(m) => (m.len() as i64) < end,
+        Err(_) => !have.is_empty(),
+    };
+    if short {
         tracing::info!(
             task = task_id,
             "the prepared body is gone or short; preparing the slices again"

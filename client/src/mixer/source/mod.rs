@@ -82,7 +82,15 @@ impl Source {
                 let (param, slot2, stop2) = (item.param.clone(), slot.clone(), stop.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("mixer-source-{kind}"))
-                    .spawn(move || run(kind, &param, fps, &slot2, &stop2));
+                    .spawn(move || {
+                        // A bug met on a hostile input must not leave the cell "starting" forever.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            run(kind, &param, fps, &slot2, &stop2)
+                        }));
+                        if ran.is_err() {
+                            slot2.set(Status::Failed("the source failed unexpectedly".into()));
+                        }
+                    });
                 match spawned {
                     Ok(t) => Some(t),
                     Err(e) => {
@@ -159,6 +167,9 @@ pub fn screen_param_error(param: &Value) -> Option<String> {
         if a.as_str().and_then(screen::area).is_none() {
             return Some(format!("param.area {a} is not \"x,y,w,h\""));
         }
+    }
+    if param.get("display").is_some_and(|d| d.as_str().is_none_or(|d| d.len() > 256)) {
+        return Some("param.display must be a display name such as \":0\"".into());
     }
     for k in ["pid", "screenid"] {
         if param.get(k).is_some_and(|v| !v.is_null()) && screen::number(param.get(k)).is_none() {

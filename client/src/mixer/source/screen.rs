@@ -1,6 +1,7 @@
 //! The local X11 screen as a source, in StartRecord's terms: `param.area` "x,y,w,h" cuts a region
 //! out of the screen (or window), `param.pid` records that process's window, `param.screenid`
-//! picks the X screen of the display. The grab itself is `capture::x11` and x11grab.
+//! picks the X screen of the display, and `param.display` (ours) names the display (default
+//! `$DISPLAY`). The grab itself is `capture::x11` and x11grab.
 
 use super::Slot;
 use crate::capture::{device, x11, Region};
@@ -44,10 +45,13 @@ fn region(param: &Value) -> Result<Region, String> {
     Ok(r)
 }
 
-/// `$DISPLAY`, on screen `screenid` when one is given.
+/// `param.display` or `$DISPLAY`, on screen `screenid` when one is given.
 fn display(param: &Value) -> Option<String> {
-    let screen = number(param.get("screenid")).filter(|s| *s > 0)?;
-    let base = std::env::var("DISPLAY").ok()?;
+    let given = param.get("display").and_then(Value::as_str).map(str::to_owned);
+    let Some(screen) = number(param.get("screenid")).filter(|s| *s > 0) else {
+        return given;
+    };
+    let base = given.or_else(|| std::env::var("DISPLAY").ok())?;
     let host_display = match base.rsplit_once('.') {
         Some((hd, s)) if s.chars().all(|c| c.is_ascii_digit()) && hd.contains(':') => hd.to_owned(),
         _ => base,

@@ -87,7 +87,8 @@ fn drain(
     let mut n = 0;
     while decoder.receive_frame(decoded).is_ok() {
         let ts = decoded.timestamp().or(decoded.pts());
-        let us = ts.map(|t| t * 1_000_000 * tb.numerator() as i64 / tb.denominator().max(1) as i64);
+        // Device timestamps may be wall-clock microseconds: i128 keeps the product in range.
+        let us = ts.map(|t| (t as i128 * 1_000_000 * tb.numerator() as i128 / tb.denominator().max(1) as i128) as i64);
         pace.wait(us, stop);
         let f = std::mem::replace(decoded, frame::Video::empty());
         slot.publish(conv.convert(f)?);

@@ -5,6 +5,7 @@
 mod failing;
 mod layout;
 mod refuse;
+mod screen;
 mod text;
 mod update;
 

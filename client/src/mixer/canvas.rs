@@ -112,7 +112,9 @@ impl Canvas {
 
     pub fn fill(&mut self, r: Rect, c: Yuv) {
         for (p, v) in [(0, c.0), (1, c.1), (2, c.2)] {
-            let Some((x0, y0, x1, y1)) = self.clip(r, p) else { return };
+            let Some((x0, y0, x1, y1)) = self.clip(r, p) else {
+                return;
+            };
             let stride = self.frame.stride(p);
             let data = self.frame.data_mut(p);
             for row in y0..y1 {
@@ -130,7 +132,9 @@ impl Canvas {
             h: src.height() as i32,
         };
         for p in 0..3 {
-            let Some((x0, y0, x1, y1)) = self.clip(r, p) else { return };
+            let Some((x0, y0, x1, y1)) = self.clip(r, p) else {
+                return;
+            };
             let (ox, oy) = if p == 0 { (x, y) } else { (x / 2, y / 2) };
             let (sx, sy) = ((x0 as i32 - ox) as usize, (y0 as i32 - oy) as usize);
             let (ss, ds) = (src.stride(p), self.frame.stride(p));

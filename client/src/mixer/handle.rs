@@ -4,8 +4,8 @@
 use super::compose::{Compositor, Item};
 use super::encode::MixEncoder;
 use super::run::{self, lock, Shared, Ticker};
-use super::source::{self, Source, Status};
 use super::sound::Sound;
+use super::source::{self, Source, Status};
 use super::types::{err, CrError, MixerCfg, MixerContent, MixerOutput, OutputInfo, OutputSet, Streams};
 use super::validate::check_content;
 use crate::capture::AudioSource;
@@ -100,7 +100,14 @@ impl Mixer {
         let (w, h, fps) = (cfg.width, cfg.height, cfg.frame_rate);
         let spawned = std::thread::Builder::new().name(format!("mixer-{id}")).spawn(move || {
             let compositor = Compositor::new(w, h);
-            let t = Ticker { compositor, video, sound, shared, fps, start };
+            let t = Ticker {
+                compositor,
+                video,
+                sound,
+                shared,
+                fps,
+                start,
+            };
             run::run(t, stop_rx)
         });
         m.thread = Some(spawned.map_err(inner)?);

@@ -14,8 +14,8 @@ pub mod handle;
 mod run;
 mod sound;
 pub mod source;
+#[cfg(test)]
+mod tests;
 mod text;
 pub mod types;
 pub mod validate;
-#[cfg(test)]
-mod tests;

@@ -17,7 +17,14 @@ const WHITE: Yuv = Yuv(235, 128, 128);
 pub fn label(item: &MixerContent) -> String {
     match item.kind {
         ct::TIMESTAMP => now_local(),
-        _ => item.param.get("text").and_then(Value::as_str).unwrap_or_default().chars().take(MAX_TEXT).collect(),
+        _ => item
+            .param
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_TEXT)
+            .collect(),
     }
 }
 
@@ -42,8 +49,16 @@ pub fn draw(canvas: &mut Canvas, item: &MixerContent) {
     let cell = Rect {
         x: item.left,
         y: item.top,
-        w: if item.width > 0 { item.width as i32 } else { n * ADVANCE_X * s },
-        h: if item.height > 0 { item.height as i32 } else { ADVANCE_Y * s },
+        w: if item.width > 0 {
+            item.width as i32
+        } else {
+            n * ADVANCE_X * s
+        },
+        h: if item.height > 0 {
+            item.height as i32
+        } else {
+            ADVANCE_Y * s
+        },
     };
     let colour = colour(&item.param).unwrap_or(WHITE);
     let shadow = (s / 2).max(1);

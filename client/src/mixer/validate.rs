@@ -28,7 +28,10 @@ pub fn check_content(content: &[MixerContent]) -> Result<(), CrError> {
 
 fn check_item(item: &MixerContent) -> Result<(), String> {
     let sized_by_text = matches!(item.kind, ct::TEXT | ct::TIMESTAMP);
-    if !matches!(item.kind, ct::VIDEO | ct::PIC | ct::SCREEN | ct::MEDIA | ct::TEXT | ct::TIMESTAMP) {
+    if !matches!(
+        item.kind,
+        ct::VIDEO | ct::PIC | ct::SCREEN | ct::MEDIA | ct::TEXT | ct::TIMESTAMP
+    ) {
         return Err(format!("unknown type {}", item.kind));
     }
     if item.keep_aspect_ratio > 1 {

@@ -136,8 +136,9 @@ fn run(kind: u32, param: &Value, fps: u32, slot: &Slot, stop: &AtomicBool) {
         }),
         ct::SCREEN => screen::run(param, fps, slot, stop),
         ct::PIC => picture::load(&file_param(param, &["resourceid", "filename"]), slot),
-        ct::MEDIA => stream::open_file(&file_param(param, &["filename"]))
-            .and_then(|ictx| stream::run(ictx, true, slot, stop)),
+        ct::MEDIA => {
+            stream::open_file(&file_param(param, &["filename"])).and_then(|ictx| stream::run(ictx, true, slot, stop))
+        }
         other => Err(format!("unknown content type {other}")),
     };
     if let Err(e) = result {
@@ -168,7 +169,10 @@ pub fn screen_param_error(param: &Value) -> Option<String> {
             return Some(format!("param.area {a} is not \"x,y,w,h\""));
         }
     }
-    if param.get("display").is_some_and(|d| d.as_str().is_none_or(|d| d.len() > 256)) {
+    if param
+        .get("display")
+        .is_some_and(|d| d.as_str().is_none_or(|d| d.len() > 256))
+    {
         return Some("param.display must be a display name such as \":0\"".into());
     }
     for k in ["pid", "screenid"] {

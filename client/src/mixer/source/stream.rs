@@ -142,7 +142,9 @@ impl Pacer {
 
     fn wait(&mut self, ts_us: Option<i64>, stop: &AtomicBool) {
         // Without a timestamp a frame is taken as 40 ms after the last one.
-        let Some(us) = ts_us.or(self.last_us.map(|l| l + 40_000)) else { return };
+        let Some(us) = ts_us.or(self.last_us.map(|l| l + 40_000)) else {
+            return;
+        };
         self.last_us = Some(us);
         let (t0, us0) = *self.base.get_or_insert((Instant::now(), us));
         let ahead = us - us0;

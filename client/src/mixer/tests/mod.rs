@@ -209,7 +209,11 @@ pub fn shows(f: &frame::Video, x: usize, y: usize, want: (u8, u8, u8)) -> bool {
 
 #[track_caller]
 pub fn assert_shows(f: &frame::Video, x: usize, y: usize, want: (u8, u8, u8), what: &str) {
-    assert!(shows(f, x, y, want), "{what} at ({x},{y}): {:?}, want {want:?}", yuv(f, x, y));
+    assert!(
+        shows(f, x, y, want),
+        "{what} at ({x},{y}): {:?}, want {want:?}",
+        yuv(f, x, y)
+    );
 }
 
 /// The latest decoded picture, once `n` more have come since this call.

@@ -20,9 +20,18 @@ fn bad_cfg_and_content_are_refused_with_the_seeds_codes() {
         c
     };
     assert_eq!(code(create(with(|c| c.width = 100), vec![cam()])), err::PARAM_ERR);
-    assert_eq!(code(create(with(|c| c.width = 7680), vec![cam()])), err::RECORD_SIZE_ERR);
-    assert_eq!(code(create(with(|c| c.frame_rate = 0), vec![cam()])), err::CFG_RESTRICTED);
-    assert_eq!(code(create(with(|c| c.default_qp = 52), vec![cam()])), err::CFG_RESTRICTED);
+    assert_eq!(
+        code(create(with(|c| c.width = 7680), vec![cam()])),
+        err::RECORD_SIZE_ERR
+    );
+    assert_eq!(
+        code(create(with(|c| c.frame_rate = 0), vec![cam()])),
+        err::CFG_RESTRICTED
+    );
+    assert_eq!(
+        code(create(with(|c| c.default_qp = 52), vec![cam()])),
+        err::CFG_RESTRICTED
+    );
     let bad_items = [
         item(9, (0, 0, 320, 240), 0, json!({})),
         item(ct::VIDEO, (0, 0, 0, 240), 0, colour_cam("red")),
@@ -54,8 +63,16 @@ fn a_running_mixer_refuses_a_bad_update_and_keeps_its_layout_and_passes_output_e
     assert_eq!(code(m.update_content(vec![text.clone(), bad])), err::PARAM_ERR);
     assert_eq!(m.sources().len(), 1, "the old layout stays");
     assert_eq!(code(m.add_outputs(vec![out("mem")])), err::FILE_ALREADY_EXIST);
-    assert_eq!(code(m.add_outputs(vec![out("second"), out("mem")])), err::FILE_ALREADY_EXIST);
-    assert_eq!(m.outputs().len(), 1, "a refused call leaves no output behind: {:?}", m.outputs());
+    assert_eq!(
+        code(m.add_outputs(vec![out("second"), out("mem")])),
+        err::FILE_ALREADY_EXIST
+    );
+    assert_eq!(
+        m.outputs().len(),
+        1,
+        "a refused call leaves no output behind: {:?}",
+        m.outputs()
+    );
     assert_eq!(code(m.remove_outputs(vec!["nope".into()])), err::FILE_NOT_EXIST);
     m.remove_outputs(vec!["mem".into()]).unwrap();
     assert!(m.outputs().is_empty());

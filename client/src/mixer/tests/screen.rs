@@ -67,9 +67,19 @@ fn a_screen_region_and_a_process_window_are_drawn_in_their_cells() {
     let _win = window(&display, 400, 300, 0xff0000);
     let content = vec![
         // the window's middle, by screen coordinates
-        item(ct::SCREEN, (0, 0, 320, 240), 0, json!({ "display": display, "area": "480,360,160,120" })),
+        item(
+            ct::SCREEN,
+            (0, 0, 320, 240),
+            0,
+            json!({ "display": display, "area": "480,360,160,120" }),
+        ),
         // the whole window of this process, letterboxed
-        item(ct::SCREEN, (320, 0, 320, 240), 1, json!({ "display": display, "pid": std::process::id() })),
+        item(
+            ct::SCREEN,
+            (320, 0, 320, 240),
+            1,
+            json!({ "display": display, "pid": std::process::id() }),
+        ),
     ];
     let (m, probe) = start(cfg(640, 240, 10), content);
     wait_sources(&m, &["ok", "ok"]);

@@ -20,7 +20,12 @@ fn bright(f: &frame::Video, r: (usize, usize, usize, usize)) -> Vec<(usize, usiz
 fn text_and_timestamp_cells_draw_text_and_the_timestamp_moves_on() {
     let content = vec![
         item(ct::TIMESTAMP, (8, 8, 0, 32), 0, json!({})),
-        item(ct::TEXT, (8, 100, 0, 0), 0, json!({ "text": "Hello 123", "fontSize": 32, "color": "#FFFF00" })),
+        item(
+            ct::TEXT,
+            (8, 100, 0, 0),
+            0,
+            json!({ "text": "Hello 123", "fontSize": 32, "color": "#FFFF00" }),
+        ),
     ];
     let (m, probe) = start(cfg(640, 360, 10), content);
     assert_eq!(m.sources().len(), 2);
@@ -33,7 +38,12 @@ fn text_and_timestamp_cells_draw_text_and_the_timestamp_moves_on() {
     // "YYYY-MM-DD HH:MM:SS": 19 letters of 24 pixels, 32 tall
     let stamp = (8, 8, 19 * 24, 32);
     let (a, b) = (bright(first, stamp), bright(last, stamp));
-    assert!(a.len() > 300 && b.len() > 300, "timestamp drawn: {} and {} bright pixels", a.len(), b.len());
+    assert!(
+        a.len() > 300 && b.len() > 300,
+        "timestamp drawn: {} and {} bright pixels",
+        a.len(),
+        b.len()
+    );
     let changed = a.iter().filter(|p| !b.contains(p)).count() + b.iter().filter(|p| !a.contains(p)).count();
     assert!(changed > 20, "the timestamp changed over 3 s ({changed} pixels differ)");
     let yellow = bright(last, (8, 100, 9 * 24, 32))

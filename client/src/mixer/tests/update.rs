@@ -28,11 +28,15 @@ fn a_layout_change_shows_from_the_next_frame_without_a_gap_in_the_same_outputs()
     wait_sources(&m, &["ok", "ok"]);
     // Frames before the sources delivered are black; the old layout is checked from here on.
     let ok_at = probe.seen().packet_ms.last().copied().unwrap_or(0) + 100;
-    wait_until(&probe, "2 s of frames", |s| s.packet_ms.last().is_some_and(|l| *l >= ok_at + 2000));
+    wait_until(&probe, "2 s of frames", |s| {
+        s.packet_ms.last().is_some_and(|l| *l >= ok_at + 2000)
+    });
     let before = *probe.seen().packet_ms.last().unwrap();
     m.update_content(layout(right, left)).unwrap();
     let after = *probe.seen().packet_ms.last().unwrap();
-    wait_until(&probe, "2 s more", |s| s.packet_ms.last().is_some_and(|l| *l >= after + 2000));
+    wait_until(&probe, "2 s more", |s| {
+        s.packet_ms.last().is_some_and(|l| *l >= after + 2000)
+    });
     m.destroy().unwrap();
 
     let s = probe.seen();
@@ -55,5 +59,8 @@ fn a_layout_change_shows_from_the_next_frame_without_a_gap_in_the_same_outputs()
     // Sound all along: AAC packets in order, as much raw sound as video.
     assert!(s.audio_ms.windows(2).all(|w| w[1] > w[0]), "audio times increase");
     let video_ms = s.packet_ms.last().unwrap() - s.packet_ms[0];
-    assert!(s.pcm_samples as i64 * 1000 / 44_100 >= video_ms - 1000, "pcm covers the recording");
+    assert!(
+        s.pcm_samples as i64 * 1000 / 44_100 >= video_ms - 1000,
+        "pcm covers the recording"
+    );
 }

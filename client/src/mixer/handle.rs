@@ -1,16 +1,15 @@
 //! A running mixer, as the control API and the CLI drive it. (Signatures agreed between the
 //! mixer and its callers; the bodies are the mixer's to write.)
 
-use super::compose::{Compositor, Item};
+use super::compose::{items, Compositor};
 use super::encode::MixEncoder;
 use super::run::{self, lock, Shared, Ticker};
 use super::sound::Sound;
-use super::source::{self, Source, Status};
+use super::source::Status;
 use super::types::{err, CrError, MixerCfg, MixerContent, MixerOutput, OutputInfo, OutputSet, Streams};
 use super::validate::check_content;
 use crate::capture::AudioSource;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -81,7 +80,7 @@ impl Mixer {
             frame_rate: cfg.frame_rate,
         };
         let shared = Arc::new(Shared {
-            layout: Mutex::new(Arc::new(layout(&content, &[], cfg.frame_rate))),
+            layout: Mutex::new(Arc::new(items(&content, &[], cfg.frame_rate))),
             outputs: Mutex::new(outputs),
             force_key: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -128,7 +127,7 @@ impl Mixer {
         check_content(&content)?;
         let _serial = lock(&self.updating);
         let old = lock(&self.shared.layout).clone();
-        let new = Arc::new(layout(&content, &old, self.fps));
+        let new = Arc::new(items(&content, &old, self.fps));
         *lock(&self.shared.layout) = new.clone();
         for item in old.iter() {
             if !new.iter().any(|n| Arc::ptr_eq(&n.source, &item.source)) {
@@ -227,27 +226,4 @@ impl Drop for Mixer {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
-}
-
-/// The items of `content`, each with its source: one per distinct source key, kept from `old`
-/// when it is there and has not failed (a failed one is started afresh), else started now.
-fn layout(content: &[MixerContent], old: &[Item], fps: u32) -> Vec<Item> {
-    let mut by_key: HashMap<String, Arc<Source>> = old
-        .iter()
-        .filter(|i| !matches!(i.source.slot.status(), Status::Failed(_)))
-        .map(|i| (source::key(&i.content), i.source.clone()))
-        .collect();
-    content
-        .iter()
-        .map(|c| {
-            let src = by_key
-                .entry(source::key(c))
-                .or_insert_with(|| Arc::new(Source::start(c, fps)))
-                .clone();
-            Item {
-                content: c.clone(),
-                source: src,
-            }
-        })
-        .collect()
 }

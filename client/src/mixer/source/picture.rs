@@ -17,8 +17,9 @@ pub fn load(path: &str, slot: &Slot) -> Result<(), String> {
     let mut decoder = ctx.decoder().video().map_err(|e| format!("{path}: {e}"))?;
     check_size(decoder.width(), decoder.height())?;
     let mut decoded = frame::Video::empty();
-    let mut packet = Packet::empty();
     for _ in 0..MAX_PACKETS {
+        // A fresh packet each time: av_read_frame does not release what a packet still holds.
+        let mut packet = Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) if packet.stream() == index => {
                 let _ = decoder.send_packet(&packet);

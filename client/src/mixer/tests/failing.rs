@@ -31,7 +31,12 @@ fn failing_sources_show_a_placeholder_and_are_reported_while_the_rest_records() 
             json!({ "camid": "lavfi:color=c=blue:size=160x120:rate=10:duration=1" }),
         ),
         // a picture wider than the sources accept
-        item(ct::PIC, (600, 320, 40, 40), 0, json!({ "filename": huge.to_str().unwrap() })),
+        item(
+            ct::PIC,
+            (600, 320, 40, 40),
+            0,
+            json!({ "filename": huge.to_str().unwrap() }),
+        ),
     ];
     let (m, probe) = start(cfg(640, 360, 10), content);
     wait_sources(&m, &["ok", "failed", "failed", "failed", "failed"]);

@@ -2,6 +2,7 @@
 //! the ffmpeg CLI) and a test output set that decodes the H.264 in memory, so tests look at the
 //! pixels a player would show.
 
+mod bench;
 mod failing;
 mod layout;
 mod refuse;

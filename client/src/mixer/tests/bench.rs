@@ -27,6 +27,52 @@ fn status_mib(key: &str) -> f64 {
     kb.trim().trim_end_matches(" kB").parse::<f64>().unwrap() / 1024.0
 }
 
+/// The ffmpeg CLI composing the same for as long: (share of a core, peak RSS in MiB).
+fn ffmpeg_cli(camera: &str, png: &std::path::Path) -> (f64, f64) {
+    let t0 = Instant::now();
+    let st = std::process::Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            camera,
+            "-loop",
+            "1",
+            "-framerate",
+            "15",
+        ])
+        .arg("-i")
+        .arg(png)
+        .args([
+            "-filter_complex",
+            "[0][1]overlay=950:530:shortest=1",
+            "-t",
+            &SECONDS.to_string(),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-crf",
+            "26",
+        ])
+        .args([
+            "-maxrate", "2000000", "-bufsize", "2000000", "-g", "225", "-f", "null", "-",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (cli_cpu, cli_rss) = usage(libc::RUSAGE_CHILDREN);
+    let cli = cli_cpu / t0.elapsed().as_secs_f64();
+    (cli, cli_rss)
+}
+
 #[test]
 #[ignore = "a measurement of CPU use, run by hand"]
 fn cpu_of_a_720p_two_source_mixer_beside_the_ffmpeg_cli() {
@@ -64,47 +110,7 @@ fn cpu_of_a_720p_two_source_mixer_beside_the_ffmpeg_cli() {
     let rss = status_mib("VmHWM:");
     let ours = (cpu1 - cpu0) / t0.elapsed().as_secs_f64();
 
-    let t0 = Instant::now();
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            camera,
-            "-loop",
-            "1",
-            "-framerate",
-            "15",
-        ])
-        .arg("-i")
-        .arg(&png)
-        .args([
-            "-filter_complex",
-            "[0][1]overlay=950:530:shortest=1",
-            "-t",
-            &SECONDS.to_string(),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-crf",
-            "26",
-        ])
-        .args([
-            "-maxrate", "2000000", "-bufsize", "2000000", "-g", "225", "-f", "null", "-",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let (cli_cpu, cli_rss) = usage(libc::RUSAGE_CHILDREN);
-    let cli = cli_cpu / t0.elapsed().as_secs_f64();
+    let (cli, cli_rss) = ffmpeg_cli(camera, &png);
     println!(
         "mixer: {:.0}% of a core, peak RSS {rss:.0} MiB (the whole test process)",
         ours * 100.0

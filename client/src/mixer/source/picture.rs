@@ -8,8 +8,13 @@ use ffmpeg_next as ffmpeg;
 
 /// Packets read at most while looking for the first picture.
 const MAX_PACKETS: usize = 64;
+/// The largest picture file read: image2 reads a whole file as one packet.
+const MAX_BYTES: u64 = 64 << 20;
 
 pub fn load(path: &str, slot: &Slot) -> Result<(), String> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_BYTES) {
+        return Err(format!("{path}: larger than {} MiB", MAX_BYTES >> 20));
+    }
     let mut ictx = open_file(path)?;
     let stream = ictx.streams().best(media::Type::Video).ok_or("not a picture")?;
     let index = stream.index();

@@ -33,7 +33,8 @@ pub struct SourceStatus {
 pub struct Mixer {
     id: String,
     fps: u32,
-    streams: Streams,
+    /// Behind a Mutex only so that a Mixer is Sync (FFmpeg's parameters are Send, not Sync).
+    streams: Mutex<Streams>,
     shared: Arc<Shared>,
     /// Serialises layout updates (sources are started and stopped under it).
     updating: Mutex<()>,
@@ -89,7 +90,7 @@ impl Mixer {
         let mut m = Mixer {
             id: id.clone(),
             fps: cfg.frame_rate,
-            streams,
+            streams: Mutex::new(streams),
             shared: shared.clone(),
             updating: Mutex::new(()),
             stop: Some(stop_tx),
@@ -118,8 +119,8 @@ impl Mixer {
     }
 
     /// What the outputs are given: the encode's streams.
-    pub fn streams(&self) -> &Streams {
-        &self.streams
+    pub fn streams(&self) -> Streams {
+        lock(&self.streams).clone()
     }
 
     /// A new layout, applied from the next frame on, in the same files.
@@ -141,9 +142,10 @@ impl Mixer {
     /// refused, those this call opened are closed again and its error returned.
     pub fn add_outputs(&self, outputs: Vec<MixerOutput>) -> Result<(), CrError> {
         self.check_running()?;
+        let streams = self.streams();
         let mut set = lock(&self.shared.outputs);
         for (i, o) in outputs.iter().enumerate() {
-            if let Err(e) = set.add(o, &self.streams) {
+            if let Err(e) = set.add(o, &streams) {
                 for done in &outputs[..i] {
                     let _ = set.remove(&done.filename);
                 }

@@ -86,6 +86,9 @@ fn draw(canvas: &mut Canvas, item: &Item, cell: &mut Cell) {
         h: c.height as i32,
     }
     .even();
+    if !canvas.shows(rect) {
+        return; // wholly outside: nothing to scale
+    }
     if let Status::Failed(_) = item.source.slot.status() {
         return canvas.fill(rect, PLACEHOLDER);
     }

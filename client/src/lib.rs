@@ -9,6 +9,7 @@ pub mod capture;
 pub mod control;
 pub mod durable;
 pub mod engine;
+pub mod mixer;
 pub mod recorder;
 pub mod server;
 pub mod upload;

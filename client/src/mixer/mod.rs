@@ -2,4 +2,5 @@
 //! that may change while recording, encoded once, written to several outputs at once.
 
 pub mod handle;
+pub mod output;
 pub mod types;

@@ -109,7 +109,7 @@ fn upload_target(target: Option<&str>) -> Result<String, CrError> {
     let t = target.unwrap_or("").trim();
     if t.len() > MAX_NAME || !super::upload::supported(t) {
         return Err(param(
-            "isUploadOnRecording 1 needs serverPathFileName http://... or https://...",
+            "isUploadOnRecording 1 needs serverPathFileName http://..., https://... or s3://bucket/prefix",
         ));
     }
     Ok(t.to_owned())

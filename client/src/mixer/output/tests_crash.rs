@@ -20,7 +20,7 @@ fn crash_child() {
     let (sink, _) = recorder();
     let mut enc = Encode::new(10);
     let mut set = Outputs::new("crash".into(), OutputEnv::default(), sink);
-    for n in ["k.flv", "k.ts", "k.mp4"] {
+    for n in ["k.flv", "k.ts", "k.mp4", "k.avi"] {
         set.add(&file(&d.join(n)), &enc.streams()).unwrap();
     }
     for i in 0..6000 {
@@ -75,6 +75,11 @@ fn sigkill_mid_recording_leaves_flv_ts_and_mp4_readable_up_to_the_kill() {
     );
     assert_eq!(decode_errors(&mp4), "");
     assert!(!super::repair(&d.join("k.flv")).unwrap());
+    // AVI writes its index and sizes at the end: a killed one shows no duration, yet FFmpeg,
+    // which scans the chunks, decodes every frame written.
+    let avi = d.join("k.avi");
+    assert_eq!(decode_errors(&avi), "");
+    assert!(video_packets(&avi) >= 35, "{} frames", video_packets(&avi));
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -182,3 +182,23 @@ pub fn first_video_packet(path: &Path) -> (f64, bool) {
     let t = parts.next().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN);
     (t, parts.next().is_some_and(|f| f.starts_with('K')))
 }
+
+/// How many video packets ffprobe finds by reading the whole file.
+pub fn video_packets(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}

@@ -1,7 +1,8 @@
 //! An mp3 output: the mixer's sound (the PCM its AAC is made from) encoded again with LAME
 //! (FFmpeg's `libmp3lame`; `libshine` where LAME is missing: FFmpeg has no MP3 encoder of its
 //! own), one encoder per output. Starts with the first sound after it was added, at time 0.
-//! MP3 is a plain sequence of frames, each flushed to the kernel: a crash leaves it playable.
+//! MP3 is a plain sequence of frames, each flushed to the kernel and fsynced every second: a
+//! crash leaves it playable.
 
 use super::super::types::{err, CrError};
 use super::sink::{self, Handle};
@@ -26,6 +27,8 @@ pub struct Mp3Out {
     /// Samples handed to the encoder: the next frame's pts.
     sent: i64,
     out_tb: Rational,
+    /// Whole seconds of sound fsynced so far.
+    synced_s: i64,
 }
 
 impl Mp3Out {
@@ -78,6 +81,7 @@ impl Mp3Out {
             frame_size,
             sent: 0,
             out_tb,
+            synced_s: 0,
         })
     }
 
@@ -87,6 +91,12 @@ impl Mp3Out {
         while self.fifo.len() >= self.frame_size * 2 {
             let chunk: Vec<f32> = self.fifo.drain(..self.frame_size * 2).collect();
             self.send(Some(&chunk))?;
+        }
+        // Once a second of sound, as the video outputs do at keyframes: a power cut loses little.
+        if self.sent / AUDIO_RATE as i64 > self.synced_s {
+            self.synced_s = self.sent / AUDIO_RATE as i64;
+            let what = format!("fsync {}", self.path.display());
+            self.handle.sync().map_err(|e| sink::io_error(&e, &what))?;
         }
         Ok(())
     }

@@ -54,22 +54,24 @@ impl Mp3Out {
         let enc = enc.open().map_err(inner)?;
         let frame_size = (enc.frame_size() as usize).max(1);
         let (io, handle) = sink::create(path, key)?;
-        let what = format!("writing {}", path.display());
-        let mut octx = match ffmpeg::format::output_to_stream(io, None, Some("mp3")) {
-            Ok(o) => o,
-            Err(e) => return Err(handle.write_error(&e, &what)),
-        };
         let header = (|| {
+            let mut octx = ffmpeg::format::output_to_stream(io, None, Some("mp3"))?;
             let mut st = octx.add_stream(ffmpeg::encoder::find(codec::Id::None))?;
             st.set_parameters(codec::Parameters::from(&enc));
             st.set_time_base(TB);
             let mut o = ffmpeg::Dictionary::new();
             o.set("flush_packets", "1");
-            octx.write_header_with(o).map(|_| ())
+            octx.write_header_with(o)?;
+            Ok::<_, ffmpeg::Error>(octx)
         })();
-        if let Err(e) = header {
-            return Err(handle.write_error(&e, &what));
-        }
+        let octx = match header {
+            Ok(o) => o,
+            Err(e) => {
+                let e = handle.header_error(&e, &format!("writing {}", path.display()));
+                handle.discard(path);
+                return Err(e);
+            }
+        };
         let out_tb = octx.stream(0).map_or(TB, |s| s.time_base());
         Ok(Mp3Out {
             enc,

@@ -113,6 +113,21 @@ impl Handle {
         CrError::new(code, format!("{what}: {e}"))
     }
 
+    /// The code for a muxer that would not start: a write error as such, else the muxer refused
+    /// the mixer's streams (INNER_ERR).
+    pub fn header_error(&self, e: &ffmpeg::Error, what: &str) -> CrError {
+        if *self.errno.lock().expect("errno slot") != 0 {
+            return self.write_error(e, what);
+        }
+        CrError::new(err::INNER_ERR, format!("{what}: the muxer refused the streams: {e}"))
+    }
+
+    /// Removes the file this handle created (an output refused after its file was made).
+    pub fn discard(self, path: &Path) {
+        drop(self);
+        let _ = std::fs::remove_file(path);
+    }
+
     /// After the muxer's trailer and after dropping its context: seals the last encrypted chunk
     /// and fsyncs. Returns the size on disk.
     pub fn finish(self) -> std::io::Result<u64> {

@@ -177,6 +177,15 @@ fn refusals_have_the_seeds_codes_and_never_touch_an_existing_file() {
         "duplicate"
     );
     assert_eq!(set.remove("nope.ts").unwrap_err().code, err::FILE_NOT_EXIST);
+    // A muxer that refuses the mixer's streams leaves no file behind.
+    let mut bogus = enc.streams();
+    bogus.video = ffmpeg_next::codec::Parameters::new();
+    set.remove(&d.join("6.ts").to_string_lossy()).unwrap();
+    assert_eq!(
+        set.add(&file(&d.join("bogus.flv")), &bogus).unwrap_err().code,
+        err::INNER_ERR
+    );
+    assert!(!d.join("bogus.flv").exists());
     set.close_all();
     // Nothing refused was created, and nothing refused sent an event.
     assert!(!d.join("x.mp4").exists() && !d.join("s.flv").exists() && !d.join("u.flv").exists());

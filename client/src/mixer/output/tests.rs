@@ -200,3 +200,28 @@ fn refusals_have_the_seeds_codes_and_never_touch_an_existing_file() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_mixer_without_sound_writes_video_only_files_and_refuses_mp3() {
+    let d = dir("silent");
+    let (sink, _events) = recorder();
+    let mut enc = Encode::new(10);
+    let mut streams = enc.streams();
+    streams.audio = None;
+    let mut set = Outputs::new("m4".into(), OutputEnv::default(), sink);
+    let e = set.add(&file(&d.join("a.mp3")), &streams).unwrap_err();
+    assert_eq!(e.code, err::PARAM_ERR);
+    let names = [d.join("v.mp4"), d.join("v.avi")];
+    for p in &names {
+        set.add(&file(p), &streams).unwrap();
+    }
+    enc.feed(&mut set, 20); // its AAC packets reach outputs that have no audio track: ignored
+    set.close_all();
+    for p in &names {
+        let v = probe(p).unwrap();
+        assert_eq!(codecs(&v), ["h264"], "{}", p.display());
+        assert!((duration_s(&v) - 2.0).abs() <= 0.15, "{}", p.display());
+        assert_eq!(decode_errors(p), "");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Default)]
-struct Server {
-    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+pub struct Server {
+    pub files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     /// PUTs still to answer with 500.
     failures: Arc<AtomicUsize>,
 }
 
 /// Starts the receiver; returns its base URL (kept alive by the runtime).
-fn serve(server: &Server, rt: &tokio::runtime::Runtime) -> String {
+pub fn serve(server: &Server, rt: &tokio::runtime::Runtime) -> String {
     async fn put(State(s): State<Server>, UrlPath(name): UrlPath<String>, body: axum::body::Bytes) -> StatusCode {
         let left = s.failures.load(Ordering::SeqCst);
         if left > 0 {
@@ -45,14 +45,14 @@ fn serve(server: &Server, rt: &tokio::runtime::Runtime) -> String {
     format!("http://{addr}/up")
 }
 
-fn uploading(path: &Path, url: &str) -> MixerOutput {
+pub fn uploading(path: &Path, url: &str) -> MixerOutput {
     let mut o = file(path);
     o.is_upload_on_recording = 1;
     o.server_path_file_name = Some(url.to_owned());
     o
 }
 
-fn spooled(spool: &Path) -> BTreeMap<String, PathBuf> {
+pub fn spooled(spool: &Path) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
     for d in std::fs::read_dir(spool).unwrap() {
         for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
@@ -63,7 +63,7 @@ fn spooled(spool: &Path) -> BTreeMap<String, PathBuf> {
     out
 }
 
-fn cfg(attempts: u32) -> UploadCfg {
+pub fn cfg(attempts: u32) -> UploadCfg {
     UploadCfg {
         slice_secs: 1,
         attempts,

@@ -78,6 +78,14 @@ fn is_no_space(errno: i32) -> bool {
     errno == libc::ENOSPC || errno == libc::EDQUOT
 }
 
+/// The code for FFmpeg's own write error (a file it opened itself).
+pub fn ffmpeg_code(e: &ffmpeg::Error) -> i64 {
+    match e {
+        ffmpeg::Error::Other { errno } if is_no_space(*errno) => err::RECORD_NO_DISK,
+        _ => err::FILE_WRITE_ERR,
+    }
+}
+
 /// The code for a failed write, fsync or finish: RECORD_NO_DISK for a full disk or quota.
 pub fn io_error(e: &std::io::Error, what: &str) -> CrError {
     let code = if is_no_space(e.raw_os_error().unwrap_or(0)) {

@@ -10,6 +10,7 @@ mod mp3;
 mod sink;
 mod slices;
 pub mod spec;
+mod target;
 pub mod upload;
 mod writer;
 

@@ -105,6 +105,7 @@ impl Track {
 
 mod boxes;
 mod stbl;
+mod sealed;
 mod writer;
 
 use boxes::W;

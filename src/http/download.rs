@@ -3,13 +3,15 @@
 //! range maps to the encrypted chunks holding it (`localrecord_crypt::SeekableReader` over ranged
 //! reads of the store, `store::ranged`); each chunk is authenticated before a byte of it is sent,
 //! and nothing decrypted is written anywhere. A plain recording is served as it is stored. Every
-//! request is audited (`download`, with the range). A changed stored file fails: before the
+//! request is audited (`download`, with the range). The console's recording page plays it from
+//! `/admin/recordings/{TaskId}/recording.mp4` (the console session's sign-in to the task's app). A changed stored file fails: before the
 //! answer when the damage is in the header, the last chunk or the range's first chunk (HTTP 500),
 //! otherwise by cutting the body off at the damaged chunk (the client sees a short body).
 
 use super::callbacks::admin_task;
 use super::error::{Error, Result};
 use super::openapi::errors::{AuthErrors, TaskErrors};
+use crate::db::tasks::Task;
 use crate::http::caller::Caller;
 use crate::http::AppState;
 use crate::store::ranged::RangedReader;
@@ -64,6 +66,13 @@ async fn download(
     let task = crate::db::tasks::get(&state.db, &task_id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
+    serve(&state, task, &headers, &caller.identifier, "api").await
+}
+
+/// The recording of `task` (checked to be the admin `actor`'s), decrypted, as `headers` ask
+/// for it; audited as `actor` through `via`. Shared by the API and the console.
+pub async fn serve(state: &AppState, task: Task, headers: &HeaderMap, actor: &str, via: &str) -> Result<Response> {
+    let task_id = task.task_id.clone();
     let no_mp4 = || Error::NotFound(format!("task {task_id} has no recording"));
     let object = task.video_output_key.clone().ok_or_else(no_mp4)?;
     let stored = state.store.size(&object).await?.ok_or_else(no_mp4)?;
@@ -76,12 +85,11 @@ async fn download(
         ),
     };
     let range_text = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let detail = serde_json::json!({ "Via": "api", "Range": range_text, "KeyId": task.video_key_id });
-    crate::db::audit::record(&state.db, caller.sdk_app_id(), &caller.identifier, "download", &task_id, detail)
-        .await?;
+    let detail = serde_json::json!({ "Via": via, "Range": range_text, "KeyId": task.video_key_id });
+    crate::db::audit::record(&state.db, task.sdk_app_id, actor, "download", &task_id, detail).await?;
     let reader = RangedReader::new(state.store.clone(), &object, stored, tokio::runtime::Handle::current());
     let (source, len) = blocking(move || open(reader, key)).await?;
-    let (status, start, end) = match super::recordings::range(&headers, len) {
+    let (status, start, end) = match super::recordings::range(headers, len) {
         Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
         Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
         Err(()) => return Ok(unsatisfiable(len)),
@@ -143,7 +151,7 @@ async fn stream(mut source: Box<dyn Source>, start: u64, count: u64, task_id: &s
         while left > 0 {
             let piece = read_piece(&mut source, left);
             if let Err(e) = &piece {
-                tracing::error!(task, error = %e, "recording download cut off: the stored file does not decrypt");
+                tracing::error!(task = %task, error = %e, "recording download cut off: the stored file does not decrypt");
             }
             let ok = piece.as_ref().map(|p| p.len() as u64).ok();
             if tx.blocking_send(piece).is_err() || ok.is_none() {

@@ -172,7 +172,12 @@ fn read_piece(source: &mut Box<dyn Source>, left: u64) -> std::io::Result<bytes:
     let mut n = 0;
     while n < want {
         match source.read(&mut buf[n..])? {
-            0 => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the recording ended early")),
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the recording ended early",
+                ))
+            }
             k => n += k,
         }
     }

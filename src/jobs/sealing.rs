@@ -21,7 +21,11 @@ pub async fn for_task(db: &sqlx::PgPool, task: &Task, stored: &[Slice]) -> Resul
         return Ok(None);
     }
     if sealed != stored.len() {
-        let plain: Vec<i32> = stored.iter().filter(|s| s.key_id.is_none()).map(|s| s.slice_index).collect();
+        let plain: Vec<i32> = stored
+            .iter()
+            .filter(|s| s.key_id.is_none())
+            .map(|s| s.slice_index)
+            .collect();
         return Err(JobError::Permanent(anyhow!(
             "task {} mixes encrypted and plain slices (plain: {plain:?}); an encrypted recording is \
              made of encrypted slices only",

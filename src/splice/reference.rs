@@ -5,11 +5,11 @@ use super::input::open_slice;
 use super::timeline::Micros;
 use crate::progress::Progress;
 use anyhow::Context;
-use localrecord_crypt::Key;
 use ffmpeg::codec::{self, Id};
 use ffmpeg::format::context::Input;
 use ffmpeg::{media, Rational};
 use ffmpeg_next as ffmpeg;
+use localrecord_crypt::Key;
 use std::path::PathBuf;
 
 /// What the output is made to look like: the first usable slice's streams.
@@ -53,7 +53,9 @@ fn reference_where(
     let mut video: Option<Reference> = None;
     for (i, path) in inputs.iter().enumerate() {
         let key = keys.and_then(|k| k.get(i));
-        let Ok(ictx) = open_slice(path, key, progress) else { continue };
+        let Ok(ictx) = open_slice(path, key, progress) else {
+            continue;
+        };
         progress.tick(0);
         if video.is_none() {
             video = video_of(&ictx, h264_only);

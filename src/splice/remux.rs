@@ -217,7 +217,16 @@ pub fn splice_files_sealed(
     if inputs.is_empty() || sealing.inputs.len() != inputs.len() {
         bail!("no slices to splice, or not one key per slice");
     }
-    splice_with(inputs, known, output, None, Instant::now(), progress, true, Some(sealing))
+    splice_with(
+        inputs,
+        known,
+        output,
+        None,
+        Instant::now(),
+        progress,
+        true,
+        Some(sealing),
+    )
 }
 
 /// The writer placed packets go to, with the video and audio time bases it takes them in.

@@ -37,7 +37,10 @@ impl RangedReader {
         let range = self.pos..(self.pos + WINDOW).min(self.len);
         let (store, key) = (&self.store, &self.key);
         let got = self.rt.block_on(async {
-            let mut s = store.read_stream(key, range.clone()).await.map_err(std::io::Error::other)?;
+            let mut s = store
+                .read_stream(key, range.clone())
+                .await
+                .map_err(std::io::Error::other)?;
             let mut buf = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
             while let Some(b) = s.try_next().await? {
                 buf.extend_from_slice(&b);
@@ -80,7 +83,8 @@ impl Seek for RangedReader {
             SeekFrom::End(d) => self.len.checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        self.pos = target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos =
+            target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
     }
 }

@@ -14,7 +14,14 @@ use std::path::{Path, PathBuf};
 /// The app's first recording key, created with the CLI (its file in `dir`).
 fn app_key(app: &TestApp, dir: &Path) -> (Key, PathBuf) {
     let kf = dir.join("app.key");
-    app.app_cli(&["key", "create", "--sdkappid", &SDKAPPID.to_string(), "--out", kf.to_str().unwrap()]);
+    app.app_cli(&[
+        "key",
+        "create",
+        "--sdkappid",
+        &SDKAPPID.to_string(),
+        "--out",
+        kf.to_str().unwrap(),
+    ]);
     let key = Key::read_file(&kf).unwrap();
     register_secret(secrecy::ExposeSecret::expose_secret(&key.to_hex()));
     (key, kf)
@@ -29,7 +36,14 @@ async fn record_encrypted(app: &TestApp, kf: &Path, rec_dir: &Path, secs: u32) -
         .arg("--key-file")
         .arg(kf)
         .args(["record", "--sdkappid", &SDKAPPID.to_string(), "--user-id", "alice"])
-        .args(["--class-id", "3103", "--duration", &format!("{secs}s"), "--slice-time", "2"])
+        .args([
+            "--class-id",
+            "3103",
+            "--duration",
+            &format!("{secs}s"),
+            "--slice-time",
+            "2",
+        ])
         .args(["--no-wait"])
         .env("LOCALRECORD_USERSIG", app.usersig("alice"))
         .output()
@@ -37,7 +51,10 @@ async fn record_encrypted(app: &TestApp, kf: &Path, rec_dir: &Path, secs: u32) -
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let first = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_owned();
-    let task = serde_json::from_str::<Value>(&first).unwrap()["TaskId"].as_str().unwrap().to_owned();
+    let task = serde_json::from_str::<Value>(&first).unwrap()["TaskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let o = tokio::process::Command::new(recorder_bin())
         .args(["--server", &app.base])
         .arg("--data-dir")
@@ -75,7 +92,10 @@ fn codecs(path: &Path) -> Vec<String> {
         .arg(path)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn admin_get(app: &TestApp, task: &str, auth: &str, range: Option<&str>) -> reqwest::Response {
@@ -106,7 +126,10 @@ async fn encrypted_slices_splice_into_an_encrypted_mp4_that_only_the_admin_downl
     assert!(localrecord_crypt::is_encrypted(&bytes));
     assert_eq!(stream_count(&stored), 0, "ffprobe must not read the stored recording");
     let mut plain = Vec::new();
-    DecryptReader::new(&bytes[..], &key).unwrap().read_to_end(&mut plain).unwrap();
+    DecryptReader::new(&bytes[..], &key)
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
     let plain_mp4 = mine.path().join("plain.mp4");
     std::fs::write(&plain_mp4, &plain).unwrap();
     assert!(moov_first(&plain_mp4), "faststart");
@@ -136,8 +159,13 @@ async fn encrypted_slices_splice_into_an_encrypted_mp4_that_only_the_admin_downl
     let r = admin_get(&app, &task, &admin, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.unwrap().len(), plain.len());
-    let (entries, _) = localrecord::db::audit::page(&app.state.db, SDKAPPID, 0, 100).await.unwrap();
-    let downloads = entries.iter().filter(|e| e.action == "download" && e.target == task).count();
+    let (entries, _) = localrecord::db::audit::page(&app.state.db, SDKAPPID, 0, 100)
+        .await
+        .unwrap();
+    let downloads = entries
+        .iter()
+        .filter(|e| e.action == "download" && e.target == task)
+        .count();
     assert_eq!(downloads, 3, "each download is audited");
 
     // Refusals as for every admin route: a non-admin, and another app's admin.
@@ -154,10 +182,16 @@ async fn encrypted_slices_splice_into_an_encrypted_mp4_that_only_the_admin_downl
     );
     register_secret(&sig);
     let foreign = format!("UserSig sdkappid=1400000777,identifier=administrator,usersig={sig}");
-    assert_eq!(admin_get(&app, &task, &foreign, None).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin_get(&app, &task, &foreign, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // One changed byte in the stored file: the download fails loudly, never serves garbage.
-    let t = localrecord::db::tasks::get(&app.state.db, &task).await.unwrap().unwrap();
+    let t = localrecord::db::tasks::get(&app.state.db, &task)
+        .await
+        .unwrap()
+        .unwrap();
     let path = app.state.store.local_path(&t.video_output_key.unwrap()).unwrap();
     let mut changed = bytes.clone();
     changed[bytes.len() / 2] ^= 0x01;
@@ -206,7 +240,10 @@ async fn a_task_is_all_plain_or_all_encrypted() {
     let dir = tempfile::tempdir().unwrap();
     let (key, _) = app_key(&app, dir.path());
     let id = key.id().to_string();
-    let spec = SliceSpec { secs: 2.0, ..Default::default() };
+    let spec = SliceSpec {
+        secs: 2.0,
+        ..Default::default()
+    };
     let flv = make_slice(dir.path(), "0.flv", &spec);
     let plain = std::fs::read(&flv).unwrap();
     let sealed_path = dir.path().join("0.sealed");
@@ -215,19 +252,31 @@ async fn a_task_is_all_plain_or_all_encrypted() {
 
     // Plain first: an encrypted slice is refused, with the reason.
     let t1 = app.create_task("alice", 501).await;
-    assert_eq!(upload(&app, &t1, 0, &plain, None).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        upload(&app, &t1, 0, &plain, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let (code, msg) = error_of(create(&app, &t1, 1, sealed.len(), Some(&id)).await).await;
-    assert!(msg.contains("plain slices") && msg.contains("all plain or all encrypted"), "{code} {msg}");
+    assert!(
+        msg.contains("plain slices") && msg.contains("all plain or all encrypted"),
+        "{code} {msg}"
+    );
     // Encrypted first: a plain slice is refused; an unknown key id too.
     let t2 = app.create_task("alice", 502).await;
-    assert_eq!(upload(&app, &t2, 0, &sealed, Some(&id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        upload(&app, &t2, 0, &sealed, Some(&id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let r = create(&app, &t2, 1, plain.len(), None).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = create(&app, &t2, 1, sealed.len(), Some("0123456789abcdef")).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // Behind the refusal, the splice: a task that still mixes them (here by hand) fails, saying so.
-    assert_eq!(upload(&app, &t2, 1, &sealed, Some(&id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        upload(&app, &t2, 1, &sealed, Some(&id)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     sqlx::query("UPDATE slices SET key_id = NULL WHERE task_id = $1 AND slice_index = 1")
         .bind(&t2)
         .execute(&app.state.db)

@@ -104,8 +104,8 @@ impl Track {
 }
 
 mod boxes;
-mod stbl;
 mod sealed;
+mod stbl;
 mod writer;
 
 use boxes::W;

@@ -58,20 +58,19 @@ impl SealedBody {
 }
 
 fn write_output(mut body: File, key: &Key, output: &Path, tracks: &[Track], payload: u64) -> std::io::Result<u64> {
-        body.seek(SeekFrom::Start(0))?;
-        let (mut h, _) = exact_head(tracks, 0);
-        h.extend(mdat_header(payload));
-        let mut out = EncryptWriter::new(File::create(output)?, key, DEFAULT_CHUNK_SIZE).map_err(crypt)?;
-        out.write_all(&h)?;
-        let mut plain = DecryptReader::new(body, key).map_err(crypt)?;
-        let copied = std::io::copy(&mut plain, &mut out)?;
-        if copied != payload {
-            return Err(std::io::Error::other(format!(
-                "the encrypted body held {copied} bytes, not {payload}"
-            )));
-        }
-        let f = out.finish().map_err(crypt)?;
-        f.sync_data()?;
-        f.metadata().map(|m| m.len())
+    body.seek(SeekFrom::Start(0))?;
+    let (mut h, _) = exact_head(tracks, 0);
+    h.extend(mdat_header(payload));
+    let mut out = EncryptWriter::new(File::create(output)?, key, DEFAULT_CHUNK_SIZE).map_err(crypt)?;
+    out.write_all(&h)?;
+    let mut plain = DecryptReader::new(body, key).map_err(crypt)?;
+    let copied = std::io::copy(&mut plain, &mut out)?;
+    if copied != payload {
+        return Err(std::io::Error::other(format!(
+            "the encrypted body held {copied} bytes, not {payload}"
+        )));
     }
+    let f = out.finish().map_err(crypt)?;
+    f.sync_data()?;
+    f.metadata().map(|m| m.len())
 }

@@ -287,3 +287,59 @@ async fn a_task_is_all_plain_or_all_encrypted() {
     let why = done["FailureReason"].as_str().unwrap_or_default();
     assert!(why.contains("mixes encrypted and plain slices"), "{done}");
 }
+
+#[tokio::test]
+async fn on_s3_encrypted_slices_splice_sealed_and_download_by_range() {
+    let app = spawn_app_on(StoreKind::S3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _) = app_key(&app, dir.path());
+    let id = key.id().to_string();
+    let task = app.create_task("alice", 503).await;
+    for i in 0..2 {
+        let spec = SliceSpec {
+            secs: 2.0,
+            tone: 440 + 220 * i,
+            ..Default::default()
+        };
+        let flv = make_slice(dir.path(), &format!("{i}.flv"), &spec);
+        let sealed = dir.path().join(format!("{i}.sealed"));
+        seal(&flv, &sealed, &key);
+        let data = std::fs::read(&sealed).unwrap();
+        assert_eq!(
+            upload(&app, &task, i as i64, &data, Some(&id)).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    assert_eq!(app.stop_task("alice", &task, 2).await.status(), StatusCode::OK);
+    let status = wait_done(&app, &task).await;
+    assert_eq!(status["Encrypted"], true, "{status}");
+    let stored = std::fs::read(download_mp4(&app, &status, dir.path()).await).unwrap();
+    let mut plain = Vec::new();
+    DecryptReader::new(&stored[..], &key)
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    let plain_mp4 = dir.path().join("plain.mp4");
+    std::fs::write(&plain_mp4, &plain).unwrap();
+    assert!(moov_first(&plain_mp4));
+    assert_eq!(decode_errors(&plain_mp4), "");
+    assert!(
+        (3.5..=4.5).contains(&video_secs(&plain_mp4)),
+        "{}",
+        video_secs(&plain_mp4)
+    );
+
+    // Ranged reads of the S3 object underneath: a range across a chunk boundary, and the tail.
+    let admin = app.auth("administrator");
+    let (a, b) = (65_000, 200_000.min(plain.len() - 1));
+    let r = admin_get(&app, &task, &admin, Some(&format!("bytes={a}-{b}"))).await;
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap(), plain[a..=b]);
+    let r = admin_get(&app, &task, &admin, Some("bytes=-1000")).await;
+    assert_eq!(r.bytes().await.unwrap(), plain[plain.len() - 1000..]);
+    let r = admin_get(&app, &task, &admin, Some(&format!("bytes={}-", plain.len()))).await;
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let mut found = Vec::new();
+    plaintext_media(app.backing.data_dir.path(), &mut found);
+    assert!(found.is_empty(), "plaintext media on disk: {found:?}");
+}

@@ -339,6 +339,38 @@ async fn on_s3_encrypted_slices_splice_sealed_and_download_by_range() {
     assert_eq!(r.bytes().await.unwrap(), plain[plain.len() - 1000..]);
     let r = admin_get(&app, &task, &admin, Some(&format!("bytes={}-", plain.len()))).await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // The console's recording page plays it from its own decrypting route (the session's sign-in).
+    let (cookie, _) = crate::console_support::sign_in(&app, "administrator").await;
+    let page = format!("/admin/recordings/{task}");
+    let get = |path: String, range: &'static str| {
+        let req = app.client.get(app.url(&path)).header("cookie", &cookie);
+        req.header("range", range).send()
+    };
+    let html = get(page.clone(), "bytes=0-")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let src = format!("src=\"{page}/recording.mp4\"");
+    assert!(html.contains(&src) && html.contains("id=\"encrypted\""), "{html}");
+    let r = get(format!("{page}/recording.mp4"), "bytes=1000-2999").await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap(), plain[1000..3000]);
+    let r = app
+        .client
+        .get(app.url(&format!("{page}/recording.mp4")))
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<h1>Sign in</h1>"),
+        "no session: the sign-in page, not the recording"
+    );
+
     let mut found = Vec::new();
     plaintext_media(app.backing.data_dir.path(), &mut found);
     assert!(found.is_empty(), "plaintext media on disk: {found:?}");

@@ -62,5 +62,7 @@ pub fn record_info(links: &Links, app: &App, t: Task) -> RecordInfo {
         video_output_id: id,
         video_output_size: t.video_output_size.unwrap_or(0),
         video_output_duration: t.video_output_duration_ms.unwrap_or(0),
+        encrypted: t.video_key_id.is_some(),
+        key_id: t.video_key_id,
     }
 }

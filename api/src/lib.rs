@@ -213,6 +213,12 @@ pub struct TaskStatus {
     /// why the task failed
     #[serde(rename = "FailureReason", default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Only on an encrypted recording (issue 14): the MP4 is in localrecord's encrypted format.
+    #[serde(rename = "Encrypted", default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
+    /// Only on an encrypted recording: the id of the app recording key it is encrypted with.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 impl TaskStatus {

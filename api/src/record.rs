@@ -29,6 +29,14 @@ pub struct RecordInfo {
     pub video_output_size: i64,
     #[serde(rename = "VideoOutputDuration")]
     pub video_output_duration: i64,
+    /// Ours (issue 14), only on an encrypted recording: the MP4 at `VideoOutputUrl` is in
+    /// localrecord's encrypted format; admins download it decrypted from
+    /// `/localrecord/v1/tasks/{TaskId}/recording.mp4`.
+    #[serde(rename = "Encrypted", default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
+    /// Ours, only on an encrypted recording: the id of the app recording key it is encrypted with.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 /// The result callback's body (the `recording-result` webhook): the record, plus the task's

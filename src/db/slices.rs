@@ -12,15 +12,19 @@ pub struct Slice {
     pub object_key: String,
     pub filename: Option<String>,
     pub upload_id: Uuid,
+    /// The recording key id the slice's bytes are encrypted with; None for a plain slice.
+    pub key_id: Option<String>,
 }
+
+const COLUMNS: &str = "task_id, slice_index, size, md5, object_key, filename, upload_id, key_id";
 
 /// Inserts the slice unless one is already stored at (task, index); returns the stored one either way.
 pub async fn insert_or_get(db: &mut sqlx::PgConnection, s: &Slice) -> sqlx::Result<Slice> {
-    let inserted: Option<Slice> = sqlx::query_as(
-        "INSERT INTO slices (task_id, slice_index, size, md5, object_key, filename, upload_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (task_id, slice_index) DO NOTHING
-         RETURNING task_id, slice_index, size, md5, object_key, filename, upload_id",
-    )
+    let inserted: Option<Slice> = sqlx::query_as(&format!(
+        "INSERT INTO slices (task_id, slice_index, size, md5, object_key, filename, upload_id, key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (task_id, slice_index) DO NOTHING
+         RETURNING {COLUMNS}"
+    ))
     .bind(&s.task_id)
     .bind(s.slice_index)
     .bind(s.size)
@@ -28,6 +32,7 @@ pub async fn insert_or_get(db: &mut sqlx::PgConnection, s: &Slice) -> sqlx::Resu
     .bind(&s.object_key)
     .bind(&s.filename)
     .bind(s.upload_id)
+    .bind(&s.key_id)
     .fetch_optional(&mut *db)
     .await?;
     match inserted {
@@ -39,9 +44,9 @@ pub async fn insert_or_get(db: &mut sqlx::PgConnection, s: &Slice) -> sqlx::Resu
 }
 
 pub async fn get(db: impl PgExecutor<'_>, task_id: &str, index: i32) -> sqlx::Result<Option<Slice>> {
-    sqlx::query_as(
-        "SELECT task_id, slice_index, size, md5, object_key, filename, upload_id FROM slices WHERE task_id = $1 AND slice_index = $2",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM slices WHERE task_id = $1 AND slice_index = $2"
+    ))
     .bind(task_id)
     .bind(index)
     .fetch_optional(db)
@@ -49,11 +54,24 @@ pub async fn get(db: impl PgExecutor<'_>, task_id: &str, index: i32) -> sqlx::Re
 }
 
 pub async fn for_task(db: impl PgExecutor<'_>, task_id: &str) -> sqlx::Result<Vec<Slice>> {
-    sqlx::query_as(
-        "SELECT task_id, slice_index, size, md5, object_key, filename, upload_id FROM slices WHERE task_id = $1 ORDER BY slice_index",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM slices WHERE task_id = $1 ORDER BY slice_index"
+    ))
     .bind(task_id)
     .fetch_all(db)
+    .await
+}
+
+/// Whether the task has a stored slice or an open upload of the other kind than `encrypted`.
+pub async fn other_kind_exists(db: impl PgExecutor<'_>, task_id: &str, encrypted: bool) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM slices WHERE task_id = $1 AND (key_id IS NOT NULL) <> $2)
+             OR EXISTS (SELECT 1 FROM uploads WHERE task_id = $1 AND state = 'receiving'
+                        AND (key_id IS NOT NULL) <> $2)",
+    )
+    .bind(task_id)
+    .bind(encrypted)
+    .fetch_one(db)
     .await
 }
 

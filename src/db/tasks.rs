@@ -22,9 +22,11 @@ pub struct Task {
     pub splice_ms: Option<i64>,
     pub failure_reason: Option<String>,
     pub missing_slices: Vec<i32>,
+    /// The recording key id the MP4 is encrypted with (issue 14); None for a plain MP4.
+    pub video_key_id: Option<String>,
 }
 
-const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time, video_output_id, video_output_key, video_output_size, video_output_duration_ms, splic_time, splice_ms, failure_reason, missing_slices";
+const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time, video_output_id, video_output_key, video_output_size, video_output_duration_ms, splic_time, splice_ms, failure_reason, missing_slices, video_key_id";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -132,6 +134,8 @@ pub struct SpliceResult {
     /// Done or Partial.
     pub state: TaskState,
     pub missing_slices: Vec<i32>,
+    /// The key id the MP4 is encrypted with; None for a plain one.
+    pub key_id: Option<String>,
 }
 
 /// Records a splice; returns the key of the MP4 it replaces, if any. Run it in the transaction
@@ -149,7 +153,7 @@ pub async fn record_splice(
     sqlx::query(
         "UPDATE tasks SET video_output_id = $2, video_output_key = $3, video_output_size = $4,
             video_output_duration_ms = $5, splice_ms = $6, state = $7, missing_slices = $8,
-            splic_time = now(), failure_reason = NULL, updated_at = now()
+            splic_time = now(), failure_reason = NULL, updated_at = now(), video_key_id = $9
          WHERE task_id = $1",
     )
     .bind(task_id)
@@ -160,6 +164,7 @@ pub async fn record_splice(
     .bind(r.splice_ms)
     .bind(r.state)
     .bind(&r.missing_slices)
+    .bind(&r.key_id)
     .execute(&mut *tx)
     .await?;
     Ok(old.and_then(|o| o.0))

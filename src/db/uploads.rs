@@ -81,6 +81,9 @@ pub struct Upload {
     pub state: UploadState,
     pub md5: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// The recording key id an encrypted slice's bytes are sealed with (tus metadata `key_id`,
+    /// checked at creation); None for a plain slice.
+    pub key_id: Option<String>,
 }
 
 impl Upload {
@@ -103,12 +106,12 @@ pub struct Part {
     pub md5: String,
 }
 
-const COLUMNS: &str = "id, sdk_app_id, user_id, task_id, slice_index, filename, metadata, concat, concat_parts, length, \"offset\", state, md5, expires_at";
+const COLUMNS: &str = "id, sdk_app_id, user_id, task_id, slice_index, filename, metadata, concat, concat_parts, length, \"offset\", state, md5, expires_at, key_id";
 
 pub async fn insert(db: impl PgExecutor<'_>, u: &Upload) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO uploads (id, sdk_app_id, user_id, task_id, slice_index, filename, metadata, concat, concat_parts, length, \"offset\", state, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO uploads (id, sdk_app_id, user_id, task_id, slice_index, filename, metadata, concat, concat_parts, length, \"offset\", state, expires_at, key_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(u.id)
     .bind(u.sdk_app_id)
@@ -123,6 +126,7 @@ pub async fn insert(db: impl PgExecutor<'_>, u: &Upload) -> sqlx::Result<()> {
     .bind(u.offset)
     .bind(u.state)
     .bind(u.expires_at)
+    .bind(&u.key_id)
     .execute(db)
     .await
     .map(|_| ())

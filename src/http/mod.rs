@@ -6,6 +6,7 @@ pub mod callback_registration;
 pub mod callbacks;
 pub mod caller;
 pub mod console;
+pub mod download;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(callback_registration::router())
         .merge(callbacks::router())
         .merge(admin::router())
+        .merge(download::router())
         .merge(console::router())
         .merge(metrics::router())
         .merge(upload::router())

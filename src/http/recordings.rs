@@ -3,6 +3,8 @@
 //! the URL the capability, as with the VOD URLs the seed's callback hands out. With
 //! `query.recording_url_ttl_secs` the URL also carries `expires` and `sig`, an HMAC-SHA256 with the
 //! app's TicKey: it stops working when it expires, or at once when the TicKey is rotated.
+//! An encrypted recording (issue 14) is served as stored, encrypted, as `application/octet-stream`;
+//! admins get it decrypted from `download`.
 
 use super::error::{Error, Result};
 use crate::config::Settings;
@@ -144,6 +146,11 @@ async fn recording(
             .ok_or_else(not_found)?;
         check_signed(&state.settings, &app, id, &Signed::parse(q.as_deref()))?;
     }
+    // An encrypted recording is served as stored (ciphertext): only its key makes it an MP4.
+    let media = match task.video_key_id {
+        Some(_) => "application/octet-stream",
+        None => "video/mp4",
+    };
     let key = task.video_output_key.ok_or_else(not_found)?;
     let size = state.store.size(&key).await?.ok_or_else(not_found)?;
     let (status, start, end) = match range(&headers, size) {
@@ -163,7 +170,7 @@ async fn recording(
     let mut r = Response::new(Body::from_stream(stream));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if status == StatusCode::PARTIAL_CONTENT {

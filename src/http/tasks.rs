@@ -317,5 +317,7 @@ pub async fn task_status(state: &AppState, app: &App, task_id: &str) -> Result<T
         splic_time: task.splic_time.map(|t| t.timestamp()),
         splice_ms: task.splice_ms,
         failure_reason: task.failure_reason,
+        encrypted: task.video_key_id.is_some(),
+        key_id: task.video_key_id,
     })
 }

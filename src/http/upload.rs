@@ -127,9 +127,10 @@ async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMa
     creation::check_size(&state.settings, length)?;
     creation::require_target(&req.concat, target.as_ref())?;
     creation::check_stored_slice(&state, target.as_ref(), length).await?;
+    encryption::check_task_kind(&state, target.as_ref().map(|t| t.task_id()), key_id.as_deref()).await?;
     creation::check_quota(&state, &caller, &req.concat, target.as_ref(), length).await?;
 
-    let up = creation::new_upload(&state, &caller, req, target, (length, offset));
+    let up = creation::new_upload(&state, &caller, req, target, (length, offset), key_id.clone());
     uploads::insert(&state.db, &up).await?;
     let loc = creation::location(&state.settings, &headers, up.id);
     tracing::info!(upload = %up.id, task = ?up.task_id, index = ?up.slice_index, length, concat = %up.concat, key_id = ?key_id, "upload created");

@@ -59,6 +59,7 @@ pub async fn finish(ing: &Ingest, id: Uuid) -> Result<Upload> {
         object_key: object_key.clone(),
         filename: up.filename.clone(),
         upload_id: id,
+        key_id: up.key_id.clone(),
     };
     let stored = slices::insert_or_get(&mut tx, &candidate).await?;
     let conflict = stored.md5 != md5 || stored.size != up.length;

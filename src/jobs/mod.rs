@@ -4,6 +4,7 @@
 pub mod callback;
 pub mod prepare;
 pub mod retention;
+pub mod sealing;
 pub mod splice;
 pub mod worker;
 

@@ -89,6 +89,10 @@ pub async fn run(ctx: &Context, job: PrepareJob, progress: &Progress) -> Result<
     let Some(slice) = slices::get(&ctx.db, &task_id, job.slice_index).await? else {
         return Ok(());
     };
+    if slice.key_id.is_some() {
+        // Encrypted: a prepared piece would be plaintext on disk; its task splices whole, sealed.
+        return Ok(());
+    }
     let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, &task_id).await?;
     // Once the stop has begun, it prepares what is missing itself: a piece made now would go

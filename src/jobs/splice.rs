@@ -17,7 +17,7 @@ use crate::db::slices::{self, Slice};
 use crate::db::splice_log;
 use crate::db::tasks::{self, TaskState};
 use crate::progress::Progress;
-use crate::splice::{splice_files_known, SliceOutcome, Summary};
+use crate::splice::{splice_files_known, splice_files_sealed, Sealing, SliceOutcome, Summary};
 use crate::store::keys;
 use anyhow::anyhow;
 use localrecord_api::TaskId;
@@ -103,9 +103,16 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
     ));
     let video_output_id = task.video_output_id.clone().unwrap_or_else(new_video_output_id);
     let key = keys::recording(&task_id, &video_output_id);
+    let sealing = super::sealing::for_task(&ctx.db, &task, &stored).await?;
+    let key_id = sealing.as_ref().map(|s| s.output.id().to_string());
     // Held until the MP4 is stored: the classic splice writes it there.
     let mut tmp = None;
-    let (summary, mp4, assembled) = match super::prepare::assemble(ctx, &task_id, &stored, &key, progress).await? {
+    // An encrypted task never takes the fast path: prepared pieces are plaintext.
+    let fast = match sealing {
+        None => super::prepare::assemble(ctx, &task_id, &stored, &key, progress).await?,
+        Some(_) => None,
+    };
+    let (summary, mp4, assembled) = match fast {
         Some(Assembled::File(summary, mp4)) => (summary, Some(mp4), true),
         // Already at `key`, which no row names until the publish below.
         Some(Assembled::Stored(summary)) => (summary, None, true),
@@ -115,7 +122,7 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
                     .prefix("splice-")
                     .tempdir_in(ctx.scratch.dir())?,
             );
-            let (summary, mp4) = splice_whole(ctx, &stored, dir.path(), progress).await?;
+            let (summary, mp4) = splice_whole(ctx, &stored, sealing, dir.path(), progress).await?;
             (summary, Some(mp4), false)
         }
     };
@@ -128,7 +135,8 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
         }
     }
     drop(tmp);
-    let result = outcome(&task, &stored, &summary, video_output_id, key);
+    let mut result = outcome(&task, &stored, &summary, video_output_id, key);
+    result.key_id = key_id;
     publish(ctx, claim, &task_id, &result, assembled).await?;
     let m = &crate::metrics::METRICS;
     m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
@@ -172,6 +180,7 @@ fn outcome(
             TaskState::Partial
         },
         missing_slices: missing.into_iter().collect(),
+        key_id: None,
     }
 }
 
@@ -251,6 +260,7 @@ pub async fn attempt(
 async fn splice_whole(
     ctx: &Context,
     stored: &[Slice],
+    sealing: Option<Sealing>,
     tmp: &Path,
     progress: &Progress,
 ) -> Result<(Summary, PathBuf), JobError> {
@@ -275,7 +285,7 @@ async fn splice_whole(
     };
     let known: Vec<_> = stored.iter().map(|s| verdicts.get(&s.slice_index).cloned()).collect();
     let out = tmp.join("out.mp4");
-    let summary = splice_on_thread(inputs, known, out.clone(), progress.clone()).await?;
+    let summary = splice_on_thread(inputs, known, sealing, out.clone(), progress.clone()).await?;
     for (s, rep) in stored.iter().zip(&summary.slices) {
         if let (None, Some(bad)) = (verdicts.get(&s.slice_index), &rep.bad_keyframes) {
             checks::save(&ctx.db, &s.task_id, s.slice_index, bad).await?;
@@ -290,6 +300,7 @@ async fn splice_whole(
 async fn splice_on_thread(
     inputs: Vec<PathBuf>,
     known: Vec<Option<Vec<u32>>>,
+    sealing: Option<Sealing>,
     out: PathBuf,
     progress: Progress,
 ) -> Result<Summary, JobError> {
@@ -297,7 +308,10 @@ async fn splice_on_thread(
     std::thread::Builder::new()
         .name("splice".into())
         .spawn(move || {
-            let r = std::panic::catch_unwind(|| splice_files_known(&inputs, &known, &out, &progress));
+            let r = std::panic::catch_unwind(|| match &sealing {
+                Some(s) => splice_files_sealed(&inputs, &known, s, &out, &progress),
+                None => splice_files_known(&inputs, &known, &out, &progress),
+            });
             let _ = tx.send(r);
         })
         .map_err(|e| JobError::Retry(anyhow!("starting the splice thread: {e}")))?;

@@ -99,6 +99,6 @@ impl Summary {
 }
 
 pub use remux::{
-    splice_files, splice_files_known, splice_files_libav, splice_files_reserving, splice_files_sequential,
-    splice_files_watched,
+    splice_files, splice_files_known, splice_files_libav, splice_files_reserving, splice_files_sealed,
+    splice_files_sequential, splice_files_watched, Sealing,
 };

@@ -387,6 +387,7 @@ pub fn prepare(path: &Path, out: &mut File, opts: Options, progress: &Progress) 
             path,
             known,
             opened: Some(input),
+            key: None,
         },
         &mut rep,
         progress,

@@ -1,7 +1,7 @@
 //! The reference: the streams the output is made to look like, from the first usable slice.
 
 use super::ffparams::{audio_format, video_dims, video_out_of_bounds};
-use super::input::open_flv;
+use super::input::open_slice;
 use super::timeline::Micros;
 use crate::progress::Progress;
 use anyhow::Context;
@@ -9,6 +9,7 @@ use ffmpeg::codec::{self, Id};
 use ffmpeg::format::context::Input;
 use ffmpeg::{media, Rational};
 use ffmpeg_next as ffmpeg;
+use localrecord_crypt::Key;
 use std::path::PathBuf;
 
 /// What the output is made to look like: the first usable slice's streams.
@@ -35,17 +36,26 @@ pub(super) struct AudioRef {
 /// Scans slices until the first with usable video (and the first with audio) is found.
 /// An H.264 slice is preferred: a first slice in another codec (garbled, or from another encoder)
 /// would otherwise make an output that no H.264 slice can join.
-pub(super) fn reference(inputs: &[PathBuf], progress: &Progress) -> anyhow::Result<Reference> {
-    match reference_where(inputs, progress, true)? {
+/// `keys`: each input's key, when they are encrypted.
+pub(super) fn reference(inputs: &[PathBuf], keys: Option<&[Key]>, progress: &Progress) -> anyhow::Result<Reference> {
+    match reference_where(inputs, keys, progress, true)? {
         Some(r) => Ok(r),
-        None => reference_where(inputs, progress, false)?.context("no slice has a readable video stream"),
+        None => reference_where(inputs, keys, progress, false)?.context("no slice has a readable video stream"),
     }
 }
 
-fn reference_where(inputs: &[PathBuf], progress: &Progress, h264_only: bool) -> anyhow::Result<Option<Reference>> {
+fn reference_where(
+    inputs: &[PathBuf],
+    keys: Option<&[Key]>,
+    progress: &Progress,
+    h264_only: bool,
+) -> anyhow::Result<Option<Reference>> {
     let mut video: Option<Reference> = None;
-    for path in inputs {
-        let Ok(ictx) = open_flv(path, progress) else { continue };
+    for (i, path) in inputs.iter().enumerate() {
+        let key = keys.and_then(|k| k.get(i));
+        let Ok(ictx) = open_slice(path, key, progress) else {
+            continue;
+        };
         progress.tick(0);
         if video.is_none() {
             video = video_of(&ictx, h264_only);

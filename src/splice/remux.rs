@@ -6,7 +6,7 @@ use super::budget;
 use super::clock::{Clock, Place};
 use super::ffparams::extradata;
 use super::mp4::Mp4Writer;
-use super::reference::reference;
+use super::reference::{reference, Reference};
 use super::sink::{libav_sink, own_tracks, RoomTooSmall, Sink, OWN_VIDEO_TIMESCALE};
 use super::slice::{splice_one, SliceIn};
 use super::timeline::Micros;
@@ -16,6 +16,7 @@ use crate::progress::Progress;
 use anyhow::{bail, Context};
 use ffmpeg::{Packet, Rational};
 use ffmpeg_next as ffmpeg;
+use localrecord_crypt::Key;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -164,10 +165,10 @@ pub fn splice_files_sequential(
         .map(|p| super::flvscan::count(p))
         .fold(super::flvscan::Counts::default(), |a, c| a + c);
     let room = super::flvscan::moov_room(counts);
-    match splice_with(inputs, known, output, Some(room), started, progress, true) {
+    match splice_with(inputs, known, output, Some(room), started, progress, true, None) {
         Err(e) if e.is::<RoomTooSmall>() => {
             tracing::info!("index did not fit in {room} bytes; splicing again with a faststart pass");
-            splice_with(inputs, known, output, None, started, progress, false)
+            splice_with(inputs, known, output, None, started, progress, false, None)
         }
         r => r,
     }
@@ -177,7 +178,7 @@ pub fn splice_files_sequential(
 /// the reference our own writer's output is compared with.
 pub fn splice_files_libav(inputs: &[PathBuf], output: &Path) -> anyhow::Result<Summary> {
     init();
-    splice_with(inputs, &[], output, None, Instant::now(), &Progress::new(), false)
+    splice_with(inputs, &[], output, None, Instant::now(), &Progress::new(), false, None)
 }
 
 /// [`splice_files`] with an explicit index room (for tests and tuning).
@@ -188,9 +189,71 @@ pub fn splice_files_reserving(
     started: Instant,
 ) -> anyhow::Result<Summary> {
     init();
-    match splice_with(inputs, &[], output, Some(room), started, &Progress::new(), true) {
-        Err(e) if e.is::<RoomTooSmall>() => splice_with(inputs, &[], output, None, started, &Progress::new(), false),
+    match splice_with(inputs, &[], output, Some(room), started, &Progress::new(), true, None) {
+        Err(e) if e.is::<RoomTooSmall>() => {
+            splice_with(inputs, &[], output, None, started, &Progress::new(), false, None)
+        }
         r => r,
+    }
+}
+
+/// An encrypted splice (issue 14): each input's key, in input order, and the output's.
+pub struct Sealing {
+    pub inputs: Vec<Key>,
+    pub output: Key,
+}
+
+/// Splices encrypted slices into an encrypted MP4 with its index at the front (see
+/// `mp4::sealed`), one slice after the other: nothing decrypted ever reaches the disk. Takes what
+/// our own MP4 writer takes (H.264 with AAC or no audio: what recorders send).
+pub fn splice_files_sealed(
+    inputs: &[PathBuf],
+    known: &[Option<Vec<u32>>],
+    sealing: &Sealing,
+    output: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Summary> {
+    init();
+    if inputs.is_empty() || sealing.inputs.len() != inputs.len() {
+        bail!("no slices to splice, or not one key per slice");
+    }
+    splice_with(
+        inputs,
+        known,
+        output,
+        None,
+        Instant::now(),
+        progress,
+        true,
+        Some(sealing),
+    )
+}
+
+/// The writer placed packets go to, with the video and audio time bases it takes them in.
+fn make_sink(
+    r: &Reference,
+    output: &Path,
+    moov_room: Option<u64>,
+    own: bool,
+    sealing: Option<&Sealing>,
+) -> anyhow::Result<(Sink, Rational, Option<Rational>)> {
+    let created = || format!("creating {}", output.display());
+    let a_tb = r.audio.as_ref().map(|a| Rational::new(1, a.sample_rate as i32));
+    let v_tb = Rational::new(1, OWN_VIDEO_TIMESCALE as i32);
+    if let Some(s) = sealing {
+        let Some(tracks) = own_tracks(r) else {
+            bail!("an encrypted recording takes H.264 video with AAC or no audio; these slices hold other codecs");
+        };
+        let w = Mp4Writer::create_sealed(output, tracks, &s.output).with_context(created)?;
+        return Ok((Sink::Own(w), v_tb, a_tb));
+    }
+    match own_tracks(r).filter(|_| own && moov_room.is_some()) {
+        Some(tracks) => {
+            let room = moov_room.unwrap_or_default();
+            let w = Mp4Writer::create(output, tracks, room).with_context(created)?;
+            Ok((Sink::Own(w), v_tb, a_tb))
+        }
+        None => libav_sink(r, output, moov_room),
     }
 }
 
@@ -203,18 +266,11 @@ fn splice_with(
     started: Instant,
     progress: &Progress,
     own: bool,
+    sealing: Option<&Sealing>,
 ) -> anyhow::Result<Summary> {
-    let r = reference(inputs, progress)?;
-    let (sink, v_tb, a_tb) = match own_tracks(&r).filter(|_| own && moov_room.is_some()) {
-        Some(tracks) => {
-            let a_tb = r.audio.as_ref().map(|a| Rational::new(1, a.sample_rate as i32));
-            let room = moov_room.unwrap_or_default();
-            let w =
-                Mp4Writer::create(output, tracks, room).with_context(|| format!("creating {}", output.display()))?;
-            (Sink::Own(w), Rational::new(1, OWN_VIDEO_TIMESCALE as i32), a_tb)
-        }
-        None => libav_sink(&r, output, moov_room)?,
-    };
+    let keys = sealing.map(|s| &s.inputs[..]);
+    let r = reference(inputs, keys, progress)?;
+    let (sink, v_tb, a_tb) = make_sink(&r, output, moov_room, own, sealing)?;
     let (rate, frame) = r
         .audio
         .as_ref()
@@ -240,7 +296,8 @@ fn splice_with(
             bail!("cancelled");
         }
         let mut rep = SliceReport::copied(path.clone());
-        let slice = SliceIn::at(path, known.get(i).and_then(|k| k.as_deref()));
+        let mut slice = SliceIn::at(path, known.get(i).and_then(|k| k.as_deref()));
+        slice.key = keys.and_then(|k| k.get(i));
         if let Err(why) = splice_one(&mut mux, &mut checkers, mode, &r, &ref_extra, slice, &mut rep, progress) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);

@@ -11,7 +11,7 @@ use super::clock::Place;
 use super::ffparams::{audio_format, extradata, to_us, video_dims, video_out_of_bounds};
 use super::h264::{avcc_length_size, avcc_parameter_sets, check_avcc, Verdict};
 use super::hold::{Held, HeldVideo, Holding};
-use super::input::open_flv;
+use super::input::open_slice;
 use super::reencode::Reencoder;
 use super::reference::Reference;
 use super::timeline::{Micros, MAX_INPUT_US};
@@ -30,6 +30,8 @@ pub(super) struct SliceIn<'a> {
     pub(super) path: &'a Path,
     pub(super) known: Option<&'a [u32]>,
     pub(super) opened: Option<Input>,
+    /// Its key, when it is encrypted.
+    pub(super) key: Option<&'a localrecord_crypt::Key>,
 }
 
 impl<'a> SliceIn<'a> {
@@ -38,6 +40,7 @@ impl<'a> SliceIn<'a> {
             path,
             known,
             opened: None,
+            key: None,
         }
     }
 }
@@ -77,7 +80,7 @@ fn read_slice(
 ) -> Result<(), String> {
     let input = match slice.opened {
         Some(input) => input,
-        None => open_flv(slice.path, progress).map_err(|e| format!("unreadable as FLV: {e}"))?,
+        None => open_slice(slice.path, slice.key, progress)?,
     };
     let streams = Streams::pick(&input, r, ref_extra, rep)?;
     if streams.in_band {

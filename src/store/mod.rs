@@ -27,6 +27,7 @@ pub mod append;
 pub mod compose;
 pub mod keys;
 pub mod multipart;
+pub mod ranged;
 
 use multipart::Multipart;
 use std::sync::Arc;

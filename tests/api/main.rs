@@ -7,6 +7,7 @@ mod console_support;
 mod deploy;
 mod edge;
 mod embedded;
+mod encrypted_splice;
 mod faults;
 mod fencing;
 mod fuzz_regressions;

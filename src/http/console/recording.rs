@@ -16,6 +16,7 @@ use crate::http::AppState;
 use crate::jobs::callback;
 use crate::retention::{delete_task, Actor};
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,6 +28,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin/recordings/{task_id}/redeliver", post(redeliver))
         .route("/admin/recordings/{task_id}/resplice", post(resplice))
         .route("/admin/recordings/{task_id}/delete", post(remove))
+        .route("/admin/recordings/{task_id}/recording.mp4", get(download))
+}
+
+/// The recording, decrypted if it is encrypted (the page's player plays it from here).
+async fn download(State(state): State<AppState>, s: Session, Path(task_id): Path<String>, headers: HeaderMap) -> Page {
+    let (t, g) = own_task(&state, &s, &task_id).await?;
+    Ok(crate::http::download::serve(&state, t, &headers, &g.identifier, "console").await?)
 }
 
 /// The task, if it belongs to one of the session's apps, and the session's sign-in to that app
@@ -58,10 +66,15 @@ fn notice(q: Option<&str>) -> Option<&'static str> {
 
 async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<String>, RawQuery(q): RawQuery) -> Page {
     let (t, g) = own_task(&state, &s, &task_id).await?;
+    let encrypted = t.video_key_id.is_some();
     let video = t
         .video_output_id
         .as_deref()
-        .map(|id| crate::http::recordings::url(&state.settings, &g.app, id))
+        .map(|id| match encrypted {
+            // Only the console's own route decrypts.
+            true => format!("{}/recording.mp4", view::task_href(&task_id)),
+            false => crate::http::recordings::url(&state.settings, &g.app, id),
+        })
         .map(|u| match u.strip_prefix(&state.settings.public_base()) {
             // Same origin as the page, whatever the public base says (the CSP allows 'self').
             Some(path) => path.to_owned(),
@@ -96,7 +109,7 @@ async fn page(State(state): State<AppState>, s: Session, Path(task_id): Path<Str
     let task = context! {
         task_id => t.task_id, sdk_app_id => t.sdk_app_id, class_id => t.class_id, user_id => t.user_id, state => t.state,
         slice_count => t.slice_count, start_time => view::time(t.start_time), stopped_at, last_activity,
-        video_output_id => t.video_output_id,
+        video_output_id => t.video_output_id, encrypted, key_id => t.video_key_id,
         size => t.video_output_size.map(view::bytes),
         duration => t.video_output_duration_ms.map(view::duration_ms),
         splic_time => view::opt_time(t.splic_time),

@@ -74,6 +74,7 @@ failures the `ErrorResponse` envelope; the query API keeps the seed's own shape.
         crate::http::admin::remove,
         crate::http::admin::audit,
         crate::http::admin::resplice,
+        crate::http::download::download,
     ),
     components(schemas(envelope::ErrorResponse, envelope::TusResumable)),
     modifiers(&Schemes, &RecordingResult),

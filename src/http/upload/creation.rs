@@ -26,6 +26,12 @@ pub(super) struct SliceTarget {
     filename: Option<String>,
 }
 
+impl SliceTarget {
+    pub(super) fn task_id(&self) -> &TaskId {
+        &self.task_id
+    }
+}
+
 pub(super) async fn slice_target(
     state: &AppState,
     caller: &Caller,
@@ -166,6 +172,7 @@ pub(super) fn new_upload(
     req: CreateRequest,
     target: Option<SliceTarget>,
     (length, offset): (i64, i64),
+    key_id: Option<String>,
 ) -> Upload {
     let concat = req.concat.kind();
     let concat_parts = match req.concat {
@@ -187,6 +194,7 @@ pub(super) fn new_upload(
         state: UploadState::Receiving,
         md5: None,
         expires_at: state.settings.upload.expiry_from_now(),
+        key_id,
     }
 }
 

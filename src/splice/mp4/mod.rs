@@ -104,6 +104,7 @@ impl Track {
 }
 
 mod boxes;
+mod sealed;
 mod stbl;
 mod writer;
 

@@ -3,9 +3,13 @@
 //! Should the index outgrow the room (the estimate is generous, so only on odd inputs), the
 //! payload is moved once with `copy_file_range` (in the kernel, no copy through user space).
 //!
+//! An encrypted output (issue 14) cannot be written back into: its media goes to an encrypted body
+//! instead, and the finished file is written front to back from it (see `sealed`).
+//!
 //! Packets of one track are gathered into chunks of about half a second (or 1 MiB) so that the
 //! index stays small and players read each track in runs; at most that much is held in memory.
 
+use super::sealed::SealedBody;
 use super::{free, ftyp, mdat_header, moov, Codec, Sample, Track};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -19,9 +23,17 @@ struct Pending {
     samples: Vec<Sample>,
 }
 
+/// Where the media goes as it is written.
+enum Out {
+    /// The output itself, from `room` on.
+    Plain(File),
+    /// An encrypted body, from 0 on (`room` is 0).
+    Sealed(Box<SealedBody>),
+}
+
 pub struct Mp4Writer {
     path: PathBuf,
-    file: File,
+    out: Out,
     room: u64,
     pos: u64,
     tracks: Vec<Track>,
@@ -40,6 +52,21 @@ impl Mp4Writer {
             .truncate(true)
             .open(path)?;
         file.seek(SeekFrom::Start(room))?;
+        Ok(Mp4Writer::with(path, Out::Plain(file), tracks, room))
+    }
+
+    /// An encrypted output at `path` (made by [`Mp4Writer::finish`]), sealed with `key`: no byte
+    /// of it, nor of the body it is made from, is plaintext on disk.
+    pub fn create_sealed(
+        path: &Path,
+        tracks: Vec<(Codec, u32)>,
+        key: &localrecord_crypt::Key,
+    ) -> std::io::Result<Mp4Writer> {
+        let body = SealedBody::create(path, key)?;
+        Ok(Mp4Writer::with(path, Out::Sealed(Box::new(body)), tracks, 0))
+    }
+
+    fn with(path: &Path, out: Out, tracks: Vec<(Codec, u32)>, room: u64) -> Mp4Writer {
         let pending = tracks
             .iter()
             .map(|_| Pending {
@@ -55,14 +82,14 @@ impl Mp4Writer {
                 samples: Vec::new(),
             })
             .collect();
-        Ok(Mp4Writer {
+        Mp4Writer {
             path: path.to_owned(),
-            file,
+            out,
             room,
             pos: room,
             tracks,
             pending,
-        })
+        }
     }
 
     /// One packet of `track`, times in that track's timescale; decode times must increase.
@@ -98,7 +125,10 @@ impl Mp4Writer {
         if p.samples.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&p.buf)?;
+        match &mut self.out {
+            Out::Plain(f) => f.write_all(&p.buf)?,
+            Out::Sealed(b) => b.write_all(&p.buf)?,
+        }
         let base = self.pos;
         self.pos += p.buf.len() as u64;
         p.buf.clear();
@@ -124,44 +154,60 @@ impl Mp4Writer {
             t.settle_durations();
         }
         let payload = self.pos - self.room;
-        let head = |tracks: &[Track]| {
-            let mut h = ftyp();
-            h.extend(moov(tracks));
-            h
+        let file = match self.out {
+            Out::Plain(f) => f,
+            Out::Sealed(body) => return body.finish(&self.path, &self.tracks, payload),
         };
-        let mut h = head(&self.tracks);
-        let fits = h.len() as u64 + 16 == self.room || h.len() as u64 + 16 + 8 <= self.room;
+        Mp4Writer::finish_plain(file, &self.path, self.room, self.tracks, payload)
+    }
+
+    fn finish_plain(mut file: File, path: &Path, room: u64, tracks: Vec<Track>, payload: u64) -> std::io::Result<u64> {
+        let mut h = head(&tracks);
+        let fits = h.len() as u64 + 16 == room || h.len() as u64 + 16 + 8 <= room;
         if fits {
-            let gap = self.room - h.len() as u64 - 16;
+            let gap = room - h.len() as u64 - 16;
             if gap > 0 {
                 h.extend(free(gap as usize));
             }
             h.extend(mdat_header(payload));
-            self.file.seek(SeekFrom::Start(0))?;
-            self.file.write_all(&h)?;
-            self.file.sync_data()?;
-            return Ok(self.pos);
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&h)?;
+            file.sync_data()?;
+            return Ok(room + payload);
         }
-        // The index outgrew the room: shift the payload to just after the exact header. The
-        // header's size depends on the offsets it holds (32- or 64-bit), so settle it first.
-        let mut start = h.len() as u64 + 16;
-        loop {
-            let shifted = shift(&self.tracks, start as i64 - self.room as i64);
-            h = head(&shifted);
-            if h.len() as u64 + 16 == start {
-                self.tracks = shifted;
-                break;
-            }
-            start = h.len() as u64 + 16;
-        }
+        // The index outgrew the room: shift the payload to just after the exact header.
+        let (mut h, _) = exact_head(&tracks, room);
+        let start = h.len() as u64;
         h.extend(mdat_header(payload));
-        let tmp = self.path.with_extension("reindex");
+        let tmp = path.with_extension("reindex");
         let mut out = File::create(&tmp)?;
         out.write_all(&h)?;
-        copy_range(&self.file, self.room, &out, start, payload)?;
+        copy_range(&file, room, &out, start + 16, payload)?;
         out.sync_data()?;
-        std::fs::rename(&tmp, &self.path)?;
-        Ok(start + payload)
+        std::fs::rename(&tmp, path)?;
+        Ok(start + 16 + payload)
+    }
+}
+
+/// `ftyp` and `moov` for these tracks.
+fn head(tracks: &[Track]) -> Vec<u8> {
+    let mut h = ftyp();
+    h.extend(moov(tracks));
+    h
+}
+
+/// `ftyp` and `moov` for `tracks`, whose samples lie from `base` on, moved to lie right after
+/// them and a 16-byte `mdat` header; with the tracks as moved. The header's size depends on the
+/// offsets it holds (32- or 64-bit), so it is settled first.
+pub(super) fn exact_head(tracks: &[Track], base: u64) -> (Vec<u8>, Vec<Track>) {
+    let mut start = head(tracks).len() as u64 + 16;
+    loop {
+        let shifted = shift(tracks, start as i64 - base as i64);
+        let h = head(&shifted);
+        if h.len() as u64 + 16 == start {
+            return (h, shifted);
+        }
+        start = h.len() as u64 + 16;
     }
 }
 

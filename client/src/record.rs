@@ -8,18 +8,18 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct RecordArgs {
-    #[arg(long, env = "LOCALRECORD_SDKAPPID")]
-    sdkappid: u64,
-    #[arg(long, env = "LOCALRECORD_USER_ID")]
-    user_id: String,
+    #[arg(long, env = "LOCALRECORD_SDKAPPID", required_unless_present = "layout")]
+    sdkappid: Option<u64>,
+    #[arg(long, env = "LOCALRECORD_USER_ID", required_unless_present = "layout")]
+    user_id: Option<String>,
     /// The UserSig (better passed in the environment than on the command line)
-    #[arg(long, env = "LOCALRECORD_USERSIG", hide_env_values = true)]
-    user_sig: String,
-    #[arg(long)]
-    class_id: i64,
-    /// How long to record: 90, 30s, 5m, 1h (Ctrl-C stops earlier)
-    #[arg(long, value_parser = parse_duration)]
-    duration: Duration,
+    #[arg(long, env = "LOCALRECORD_USERSIG", hide_env_values = true, required_unless_present = "layout")]
+    user_sig: Option<String>,
+    #[arg(long, required_unless_present = "layout")]
+    class_id: Option<i64>,
+    /// How long to record: 90, 30s, 5m, 1h (Ctrl-C stops earlier; with --layout, optional)
+    #[arg(long, value_parser = parse_duration, required_unless_present = "layout")]
+    duration: Option<Duration>,
     /// Seconds per slice
     #[arg(long, default_value_t = 300)]
     slice_time: u32,
@@ -51,6 +51,8 @@ pub struct RecordArgs {
     /// Seconds to wait for the uploads and the server's splice after recording
     #[arg(long, default_value_t = 600)]
     wait_secs: u64,
+    #[command(flatten)]
+    mix: crate::mix_record::MixArgs,
 }
 
 /// A command-line value that does not parse; clap prints the message after the value and flag.
@@ -132,12 +134,21 @@ fn start_params(a: &RecordArgs) -> StartParams {
         enable_audio: Some(!a.no_audio),
         enable_upload: Some(!a.no_upload),
         slice_time: Some(a.slice_time),
-        class_id: Some(a.class_id),
+        class_id: a.class_id,
         whole_screen: true,
     }
 }
 
 pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result<()> {
+    if a.mix.layout.is_some() {
+        return crate::mix_record::record(settings, &a.mix, a.duration, !a.no_audio).await;
+    }
+    // clap requires these without --layout.
+    let (Some(sdk_app_id), Some(user_id), Some(user_sig), Some(duration)) =
+        (a.sdkappid, a.user_id.clone(), a.user_sig.clone(), a.duration)
+    else {
+        anyhow::bail!("--sdkappid, --user-id, --user-sig, --class-id and --duration are required");
+    };
     // The user at the keyboard named --dst-path: its directory is allowed (the file must still
     // be new and not a link).
     if let Some(p) = &a.dst_path {
@@ -147,9 +158,9 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
     }
     let rec = Recorder::open(settings)?;
     rec.init(Credentials {
-        sdk_app_id: a.sdkappid,
-        user_id: a.user_id.clone(),
-        user_sig: a.user_sig.clone(),
+        sdk_app_id,
+        user_id,
+        user_sig,
     })
     .await
     .map_err(|e| anyhow::anyhow!("Init: {e}"))?;
@@ -159,7 +170,7 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("StartRecord: {e}"))?;
     // The TaskId first, on its own line: scripts (and tests) can follow the task from here.
     println!("{{\"TaskId\":\"{task}\"}}");
-    let mut progress = Progress::new(a.duration);
+    let mut progress = Progress::new(duration);
     let t0 = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -168,7 +179,7 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
             _ = &mut ctrl_c => { eprintln!(); tracing::info!("interrupted: stopping"); break; }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        if t0.elapsed() >= a.duration || rec.ended_early(&task).is_some() {
+        if t0.elapsed() >= duration || rec.ended_early(&task).is_some() {
             break;
         }
         progress.show(&rec, &task, "REC").await;

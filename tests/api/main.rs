@@ -33,6 +33,7 @@ mod recorder_control;
 mod recorder_crash;
 mod recorder_encrypted;
 mod recorder_encrypted_upload;
+mod recorder_mixer;
 mod recorder_load;
 mod recorder_refusals;
 mod recorder_security;

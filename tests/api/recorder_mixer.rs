@@ -3,7 +3,6 @@
 //! removed while recording, `LocMixerOutputInfo` read as Server-Sent Events, GetState's Mixers,
 //! and the refusals with their codes. Outputs are checked with ffprobe.
 
-use crate::helpers::*;
 use crate::media;
 use crate::recorder_support::*;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 use crate::capture::AudioSource;
 use crate::mixer::handle::{Mixer, SourceStatus};
 use super::outputs_pending::Outputs;
-use crate::mixer::types::{err, CrError, EventSink, MixerCfg, MixerContent, MixerOutput, OutputEnv, OutputEvent, OutputInfo};
+use crate::mixer::types::{err, CrError, EventSink, MixerCfg, MixerContent, OutputEnv, OutputEvent, OutputInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -125,7 +125,11 @@ pub fn start(spec: &CaptureSpec, tx: SyncSender<Input>) -> Result<Capture, Error
     Ok(Capture { stop, threads })
 }
 
-fn open_audio(src: &AudioSource, tx: SyncSender<Input>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+pub(crate) fn open_audio(
+    src: &AudioSource,
+    tx: SyncSender<Input>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     let tone = |amp: f32, tx, stop| synthetic::audio(amp, tx, stop);
     match src {
         AudioSource::Tone => tone(0.3, tx, stop),

@@ -79,11 +79,17 @@ fn default_qp() -> u32 {
 impl MixerCfg {
     /// The seed's ranges, plus a canvas of at most 3840x2160.
     pub fn check(&self) -> Result<(), CrError> {
-        if self.width == 0 || self.height == 0 || self.width % 8 != 0 || self.height % 8 != 0 {
-            return Err(CrError::new(err::PARAM_ERR, "width and height must be positive multiples of 8"));
+        if self.width == 0 || self.height == 0 || !self.width.is_multiple_of(8) || !self.height.is_multiple_of(8) {
+            return Err(CrError::new(
+                err::PARAM_ERR,
+                "width and height must be positive multiples of 8",
+            ));
         }
         if self.width > 3840 || self.height > 2160 {
-            return Err(CrError::new(err::RECORD_SIZE_ERR, "the canvas may be at most 3840x2160"));
+            return Err(CrError::new(
+                err::RECORD_SIZE_ERR,
+                "the canvas may be at most 3840x2160",
+            ));
         }
         if !(1..=30).contains(&self.frame_rate) {
             return Err(CrError::new(err::CFG_RESTRICTED, "frameRate must be 1..=30"));

@@ -1,0 +1,37 @@
+//! A picture file (png, jpg, bmp, ...) decoded once; the file is hostile: its declared size is
+//! checked before decoding and reading stops after a bounded number of packets.
+
+use super::stream::{check_size, open_file, Converter};
+use super::Slot;
+use ffmpeg::{frame, media, Packet};
+use ffmpeg_next as ffmpeg;
+
+/// Packets read at most while looking for the first picture.
+const MAX_PACKETS: usize = 64;
+
+pub fn load(path: &str, slot: &Slot) -> Result<(), String> {
+    let mut ictx = open_file(path)?;
+    let stream = ictx.streams().best(media::Type::Video).ok_or("not a picture")?;
+    let index = stream.index();
+    let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+    let mut decoder = ctx.decoder().video().map_err(|e| format!("{path}: {e}"))?;
+    check_size(decoder.width(), decoder.height())?;
+    let mut decoded = frame::Video::empty();
+    let mut packet = Packet::empty();
+    for _ in 0..MAX_PACKETS {
+        match packet.read(&mut ictx) {
+            Ok(()) if packet.stream() == index => {
+                let _ = decoder.send_packet(&packet);
+            }
+            Ok(()) => continue,
+            Err(_) => {
+                let _ = decoder.send_eof();
+            }
+        }
+        if decoder.receive_frame(&mut decoded).is_ok() {
+            slot.publish(Converter::default().convert(decoded)?);
+            return Ok(());
+        }
+    }
+    Err(format!("{path}: no picture could be decoded"))
+}

@@ -9,8 +9,8 @@
 mod events;
 mod guard;
 mod mixer_cmd;
-mod outputs_pending;
 pub mod mixers;
+mod outputs_pending;
 
 pub use guard::{parse_origin, Access, BadOrigin};
 pub use mixer_cmd::{answer as mixer_answer, Layout, MixerCmd};

@@ -41,7 +41,10 @@ pub fn outputs(a: &MixArgs, have_key: bool) -> anyhow::Result<Vec<MixerOutput>> 
         .chain(encrypted)
         .map(|(f, encrypt_type)| {
             anyhow::ensure!(!f.is_empty(), "--output needs a file name");
-            anyhow::ensure!(have_key || encrypt_type == 0, "an encrypted output ({f}) needs --key-file");
+            anyhow::ensure!(
+                have_key || encrypt_type == 0,
+                "an encrypted output ({f}) needs --key-file"
+            );
             Ok(MixerOutput {
                 kind: 0,
                 filename: std::path::absolute(f)?.to_string_lossy().into_owned(),
@@ -60,7 +63,10 @@ fn read_layout(path: &std::path::Path) -> anyhow::Result<Layout> {
     let mut bytes = Vec::new();
     let f = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("--layout {}: {e}", path.display()))?;
     f.take(MAX_LAYOUT + 1).read_to_end(&mut bytes)?;
-    anyhow::ensure!(bytes.len() as u64 <= MAX_LAYOUT, "--layout: the file is larger than 1 MiB");
+    anyhow::ensure!(
+        bytes.len() as u64 <= MAX_LAYOUT,
+        "--layout: the file is larger than 1 MiB"
+    );
     Layout::parse(&bytes).map_err(|e| anyhow::anyhow!("--layout {}: {e}", path.display()))
 }
 
@@ -125,16 +131,29 @@ fn note(last: &mut BTreeMap<String, OutputInfo>, ev: MixerEvent) {
             last.insert(o.name_or_url, o.output_info);
             let ms = last.values().map(|i| i.duration).max().unwrap_or(0);
             let bytes: u64 = last.values().map(|i| i.file_size).sum();
-            eprint!("\rREC {:.1} s, {} output(s), {:.1} MB   ", ms as f64 / 1000.0, last.len(), bytes as f64 / 1e6);
+            eprint!(
+                "\rREC {:.1} s, {} output(s), {:.1} MB   ",
+                ms as f64 / 1000.0,
+                last.len(),
+                bytes as f64 / 1e6
+            );
         }
         MixerEvent::Source { source, .. } => {
-            eprintln!("\nsource {} is {}: {}", source.index, source.state, source.error.unwrap_or_default());
+            eprintln!(
+                "\nsource {} is {}: {}",
+                source.index,
+                source.state,
+                source.error.unwrap_or_default()
+            );
         }
     }
 }
 
 /// Prints every output's final info; fails if one ended in error (or the mixer did).
-fn finish(last: &BTreeMap<String, OutputInfo>, destroyed: Option<localrecord_client::mixer::types::CrError>) -> anyhow::Result<()> {
+fn finish(
+    last: &BTreeMap<String, OutputInfo>,
+    destroyed: Option<localrecord_client::mixer::types::CrError>,
+) -> anyhow::Result<()> {
     for (name, info) in last {
         let mut v = serde_json::json!({ "nameOrUrl": name });
         if let (Some(m), Ok(serde_json::Value::Object(i))) = (v.as_object_mut(), serde_json::to_value(info)) {

@@ -13,7 +13,12 @@ pub struct RecordArgs {
     #[arg(long, env = "LOCALRECORD_USER_ID", required_unless_present = "layout")]
     user_id: Option<String>,
     /// The UserSig (better passed in the environment than on the command line)
-    #[arg(long, env = "LOCALRECORD_USERSIG", hide_env_values = true, required_unless_present = "layout")]
+    #[arg(
+        long,
+        env = "LOCALRECORD_USERSIG",
+        hide_env_values = true,
+        required_unless_present = "layout"
+    )]
     user_sig: Option<String>,
     #[arg(long, required_unless_present = "layout")]
     class_id: Option<i64>,

@@ -20,7 +20,17 @@ fn err_code(v: &Value) -> i64 {
 pub fn red_png(dir: &Path) -> String {
     let p = dir.join("red.png");
     let st = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=320x240", "-frames:v", "1"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=320x240",
+            "-frames:v",
+            "1",
+        ])
         .arg(&p)
         .status()
         .unwrap();
@@ -65,7 +75,12 @@ impl Events {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
-                let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned());
+                let field = |name: &str| {
+                    block
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim().to_owned())
+                };
                 if let (Some(ev), Some(data)) = (field("event:"), field("data:")) {
                     return Some((ev, serde_json::from_str(&data).unwrap()));
                 }
@@ -113,7 +128,10 @@ async fn a_mixer_over_http_with_events_state_and_outputs() {
     let mut events = Events::open(&s).await;
     let create = json!({"mixerID": "1", "mixerCfg": cfg(),
         "mixerContent": [camera(0, 0, 320, 360), image(&png, 320, 0, 320, 360)]});
-    assert_eq!(cmd(&s, "CreateLocMixer", create.clone()).await, json!({"Response": {"errCode": 0}}));
+    assert_eq!(
+        cmd(&s, "CreateLocMixer", create.clone()).await,
+        json!({"Response": {"errCode": 0}})
+    );
     assert_eq!(err_code(&cmd(&s, "CreateLocMixer", create).await), 906, "the id exists");
     let (mp4, flv) = (dir.path().join("1.mp4"), dir.path().join("1.flv"));
     let (mp4s, flvs) = (mp4.to_str().unwrap(), flv.to_str().unwrap());
@@ -124,7 +142,12 @@ async fn a_mixer_over_http_with_events_state_and_outputs() {
     let st = cmd(&s, "GetState", json!({})).await;
     let m = &st["Response"]["Mixers"][0];
     assert_eq!((&m["mixerID"], &m["state"]), (&json!("1"), &json!(2)), "{st}");
-    let names: Vec<&str> = m["outputs"].as_array().unwrap().iter().map(|o| o["nameOrUrl"].as_str().unwrap()).collect();
+    let names: Vec<&str> = m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["nameOrUrl"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&mp4s) && names.contains(&flvs), "{st}");
     assert_eq!(m["sources"].as_array().unwrap().len(), 2, "{st}");
 
@@ -137,21 +160,33 @@ async fn a_mixer_over_http_with_events_state_and_outputs() {
     seen.extend(events.until(flvs, 2).await);
     assert_eq!(err_code(&cmd(&s, "DestroyLocMixer", json!({"mixerID": "1"})).await), 0);
     seen.extend(events.until(mp4s, 2).await);
-    assert_eq!(err_code(&cmd(&s, "DestroyLocMixer", json!({"mixerID": "1"})).await), 1400);
+    assert_eq!(
+        err_code(&cmd(&s, "DestroyLocMixer", json!({"mixerID": "1"})).await),
+        1400
+    );
     assert_eq!(cmd(&s, "GetState", json!({})).await["Response"]["Mixers"], json!([]));
 
     for (name, path) in [(mp4s, &mp4), (flvs, &flv)] {
         let states = states_of(&seen, name);
         assert_eq!(states.first(), Some(&0), "{name}: {states:?}");
         assert_eq!(states.last(), Some(&2), "{name}: {states:?}");
-        assert!(states[1..states.len() - 1].iter().all(|s| *s == 1) && states.len() > 2, "{name}: {states:?}");
+        assert!(
+            states[1..states.len() - 1].iter().all(|s| *s == 1) && states.len() > 2,
+            "{name}: {states:?}"
+        );
         let last = seen.iter().rev().find(|e| e["nameOrUrl"] == name).unwrap();
         assert_eq!(last["mixerID"], "1");
-        assert_eq!(last["outputInfo"]["fileSize"].as_u64(), Some(std::fs::metadata(path).unwrap().len()));
+        assert_eq!(
+            last["outputInfo"]["fileSize"].as_u64(),
+            Some(std::fs::metadata(path).unwrap().len())
+        );
         assert!(media::format_duration(path) > 1.0, "{name}");
         assert_eq!(media::decode_errors(path), "", "{name}");
     }
-    assert!(media::format_duration(&mp4) > media::format_duration(&flv), "the mp4 outlived the flv");
+    assert!(
+        media::format_duration(&mp4) > media::format_duration(&flv),
+        "the mp4 outlived the flv"
+    );
 }
 
 #[tokio::test]
@@ -170,9 +205,18 @@ async fn mixer_refusals_over_http() {
     let v: Value = bad.json().await.unwrap();
     assert_eq!((err_code(&v), &v["Response"]["Error"]["Code"]), (5, &json!(5)), "{v}");
     for (c, body) in [
-        ("UpdateLocMixerContent", json!({"mixerID": "nope", "mixerContent": [camera(0, 0, 64, 64)]})),
-        ("AddLocMixerOutput", json!({"mixerID": "nope", "mixerOutput": [{"type": 0, "filename": "/tmp/x.mp4"}]})),
-        ("RemoveLocMixerOutput", json!({"mixerID": "nope", "nameOrUrls": ["/tmp/x.mp4"]})),
+        (
+            "UpdateLocMixerContent",
+            json!({"mixerID": "nope", "mixerContent": [camera(0, 0, 64, 64)]}),
+        ),
+        (
+            "AddLocMixerOutput",
+            json!({"mixerID": "nope", "mixerOutput": [{"type": 0, "filename": "/tmp/x.mp4"}]}),
+        ),
+        (
+            "RemoveLocMixerOutput",
+            json!({"mixerID": "nope", "nameOrUrls": ["/tmp/x.mp4"]}),
+        ),
         ("DestroyLocMixer", json!({"mixerID": "nope"})),
     ] {
         assert_eq!(err_code(&cmd(&s, c, body).await), 1400, "{c}: unknown mixer");
@@ -182,10 +226,19 @@ async fn mixer_refusals_over_http() {
     assert_eq!(err_code(&cmd(&s, "CreateLocMixer", big).await), 903);
 
     // A web page from elsewhere is refused before anything runs; an allowed one may read.
-    let evil = post("DestroyLocMixer", r#"{"mixerID":"1"}"#).header("origin", "https://evil.example").send().await.unwrap();
+    let evil = post("DestroyLocMixer", r#"{"mixerID":"1"}"#)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(evil.status(), 403);
     let events = format!("{}Events", s.base);
-    let r = http.get(&events).header("origin", "https://evil.example").send().await.unwrap();
+    let r = http
+        .get(&events)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let r = http.get(&events).header("origin", web).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -20,7 +20,15 @@ const FPS: u32 = 15;
 fn recorder() -> std::path::PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
-        .args(["build", "-q", "--release", "-p", "localrecord-client", "--bin", "localrecord-recorder"])
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "localrecord-client",
+            "--bin",
+            "localrecord-recorder",
+        ])
         .status()
         .expect("cargo runs");
     assert!(st.success(), "building localrecord-recorder failed");
@@ -50,7 +58,17 @@ fn timed(cmd: &mut Command) -> (f64, f64, f64) {
 fn png(dir: &Path) -> String {
     let p = dir.join("pip.png");
     let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "smptebars=size=426x240", "-frames:v", "1"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "smptebars=size=426x240",
+            "-frames:v",
+            "1",
+        ])
         .arg(&p)
         .status()
         .unwrap();
@@ -68,22 +86,28 @@ fn probe_secs(p: &Path) -> f64 {
 }
 
 fn main() {
-    let secs: u64 = std::env::var("BENCH_MIX_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("BENCH_MIX_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let dir = tempfile::tempdir_in("target").unwrap();
     let img = png(dir.path());
     let (px, py) = (W - 426 - 20, H - 240 - 20);
     let layout = serde_json::json!({
-        "mixerCfg": {"width": W, "height": H, "frameRate": FPS, "bitRate": 1_000_000, "defaultQP": 26, "gop": FPS * 2},
-        "mixerContent": [
-            {"type": 0, "left": 0, "top": 0, "width": W, "height": H,
-             "param": {"camid": format!("lavfi:testsrc2=size={W}x{H}:rate={FPS}")}},
-            {"type": 1, "left": px, "top": py, "width": 426, "height": 240, "param": {"resourceid": img}},
-        ]});
+    "mixerCfg": {"width": W, "height": H, "frameRate": FPS, "bitRate": 1_000_000, "defaultQP": 26, "gop": FPS * 2},
+    "mixerContent": [
+        {"type": 0, "left": 0, "top": 0, "width": W, "height": H,
+         "param": {"camid": format!("lavfi:testsrc2=size={W}x{H}:rate={FPS}")}},
+        {"type": 1, "left": px, "top": py, "width": 426, "height": 240, "param": {"resourceid": img}},
+    ]});
     let lpath = dir.path().join("layout.json");
     std::fs::write(&lpath, layout.to_string()).unwrap();
     println!("mixer benchmark: {secs} s, {W}x{H} {FPS} fps, camera (testsrc2) + PNG overlay, outputs mp4 + ts + flv, 1 Mbit/s H.264, no sound");
 
-    let ours: Vec<_> = ["mp4", "ts", "flv"].iter().map(|e| dir.path().join(format!("ours.{e}"))).collect();
+    let ours: Vec<_> = ["mp4", "ts", "flv"]
+        .iter()
+        .map(|e| dir.path().join(format!("ours.{e}")))
+        .collect();
     let mut rec = Command::new(recorder());
     rec.args(["record", "--no-audio", "--duration", &secs.to_string(), "--layout"])
         .arg(&lpath)
@@ -95,7 +119,10 @@ fn main() {
     }
     let (o_wall, o_cpu, o_mb) = timed(&mut rec);
 
-    let cli: Vec<_> = ["mp4", "ts", "flv"].iter().map(|e| dir.path().join(format!("cli.{e}"))).collect();
+    let cli: Vec<_> = ["mp4", "ts", "flv"]
+        .iter()
+        .map(|e| dir.path().join(format!("cli.{e}")))
+        .collect();
     let tee = format!(
         "[f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof]{}|[f=mpegts]{}|[f=flv]{}",
         cli[0].display(),
@@ -104,21 +131,60 @@ fn main() {
     );
     let filter = format!("[1:v]scale=426:240[p];[0:v][p]overlay={px}:{py}:shortest=1,format=yuv420p[v]");
     let mut ff = Command::new("ffmpeg");
-    ff.args(["-v", "error", "-y", "-re", "-f", "lavfi", "-i", &format!("testsrc2=size={W}x{H}:rate={FPS}")])
-        .args(["-re", "-loop", "1", "-framerate", &FPS.to_string(), "-i", &img])
-        .args(["-filter_complex", &filter, "-map", "[v]", "-t", &secs.to_string()])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-crf", "26"])
-        .args(["-maxrate", "1M", "-bufsize", "2M", "-g", &(FPS * 2).to_string(), "-bf", "0"])
-        .args(["-f", "tee", &tee]);
+    ff.args([
+        "-v",
+        "error",
+        "-y",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size={W}x{H}:rate={FPS}"),
+    ])
+    .args(["-re", "-loop", "1", "-framerate", &FPS.to_string(), "-i", &img])
+    .args(["-filter_complex", &filter, "-map", "[v]", "-t", &secs.to_string()])
+    .args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-crf",
+        "26",
+    ])
+    .args([
+        "-maxrate",
+        "1M",
+        "-bufsize",
+        "2M",
+        "-g",
+        &(FPS * 2).to_string(),
+        "-bf",
+        "0",
+    ])
+    .args(["-f", "tee", &tee]);
     let (f_wall, f_cpu, f_mb) = timed(&mut ff);
 
-    let durs = |v: &[std::path::PathBuf]| v.iter().map(|p| format!("{:.1}", probe_secs(p))).collect::<Vec<_>>().join("/");
+    let durs = |v: &[std::path::PathBuf]| {
+        v.iter()
+            .map(|p| format!("{:.1}", probe_secs(p)))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
     println!("| | wall | CPU | CPU % of a core | peak RSS | mp4/ts/flv seconds |");
     println!("|---|---|---|---|---|---|");
     let row = |n: &str, w: f64, c: f64, m: f64, d: String| {
-        println!("| {n} | {w:.1} s | {c:.1} s | {:.1}% | {m:.1} MiB | {d} |", 100.0 * c / w.max(0.001))
+        println!(
+            "| {n} | {w:.1} s | {c:.1} s | {:.1}% | {m:.1} MiB | {d} |",
+            100.0 * c / w.max(0.001)
+        )
     };
     row("localrecord-recorder record --layout", o_wall, o_cpu, o_mb, durs(&ours));
     row("ffmpeg -filter_complex overlay -f tee", f_wall, f_cpu, f_mb, durs(&cli));
-    println!("ratio ours/CLI: CPU {:.2}, peak RSS {:.2}", o_cpu / f_cpu.max(0.001), o_mb / f_mb.max(0.001));
+    println!(
+        "ratio ours/CLI: CPU {:.2}, peak RSS {:.2}",
+        o_cpu / f_cpu.max(0.001),
+        o_mb / f_mb.max(0.001)
+    );
 }

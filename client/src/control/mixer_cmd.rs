@@ -122,7 +122,10 @@ impl MixerCmd {
                 id,
                 content: list(&a, "mixerContent", MAX_CONTENT)?,
             },
-            "AddLocMixerOutput" => MixerCmd::AddOutputs { id, outputs: outputs(&a)? },
+            "AddLocMixerOutput" => MixerCmd::AddOutputs {
+                id,
+                outputs: outputs(&a)?,
+            },
             "RemoveLocMixerOutput" => {
                 let names: Vec<String> = list(&a, "nameOrUrls", MAX_OUTPUTS)?;
                 if names.iter().any(|n| n.is_empty() || n.len() > MAX_NAME) {

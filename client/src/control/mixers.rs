@@ -2,9 +2,9 @@
 //! threads (a mixer's calls open files and devices), their output events broadcast to the
 //! local API's event clients and to the command line.
 
+use super::outputs_pending::Outputs;
 use crate::capture::AudioSource;
 use crate::mixer::handle::{Mixer, SourceStatus};
-use super::outputs_pending::Outputs;
 use crate::mixer::types::{err, CrError, EventSink, MixerCfg, MixerContent, OutputEnv, OutputEvent, OutputInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -133,7 +133,12 @@ impl Mixers {
 
     /// `CreateLocMixer`: refuses an existing id (`RECORDSTARTED`) or a fifth mixer
     /// (`CFG_RESTRICTED`) before anything starts.
-    pub async fn create(self: &Arc<Self>, id: String, cfg: MixerCfg, content: Vec<MixerContent>) -> Result<(), CrError> {
+    pub async fn create(
+        self: &Arc<Self>,
+        id: String,
+        cfg: MixerCfg,
+        content: Vec<MixerContent>,
+    ) -> Result<(), CrError> {
         cfg.check()?;
         let slot: Slot = Arc::default();
         let guard = slot.clone().try_lock_owned().expect("a new slot is free");
@@ -143,7 +148,10 @@ impl Mixers {
                 return Err(CrError::new(err::RECORDSTARTED, format!("mixer '{id}' exists already")));
             }
             if slots.len() >= MAX_MIXERS {
-                return Err(CrError::new(err::CFG_RESTRICTED, format!("at most {MAX_MIXERS} mixers at once")));
+                return Err(CrError::new(
+                    err::CFG_RESTRICTED,
+                    format!("at most {MAX_MIXERS} mixers at once"),
+                ));
             }
             slots.insert(id.clone(), slot.clone());
         }
@@ -180,7 +188,12 @@ impl Mixers {
 
     /// `DestroyLocMixer`: every output is closed (state 2) when this returns.
     pub async fn destroy(&self, id: &str) -> Result<(), CrError> {
-        let slot = self.slots.lock().expect("mixers").remove(id).ok_or_else(|| not_found(id))?;
+        let slot = self
+            .slots
+            .lock()
+            .expect("mixers")
+            .remove(id)
+            .ok_or_else(|| not_found(id))?;
         let mixer = slot.lock_owned().await.take().ok_or_else(|| not_found(id))?;
         blocking(move || mixer.destroy()).await
     }

@@ -10,7 +10,6 @@ mod events;
 mod guard;
 mod mixer_cmd;
 pub mod mixers;
-mod outputs_pending;
 
 pub use guard::{parse_origin, Access, BadOrigin};
 pub use mixer_cmd::{answer as mixer_answer, Layout, MixerCmd};

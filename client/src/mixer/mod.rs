@@ -11,6 +11,7 @@ mod compose;
 mod encode;
 mod font;
 pub mod handle;
+pub mod output;
 mod run;
 mod sound;
 pub mod source;

@@ -3,6 +3,7 @@
 //! `--duration`; then each output's final `LocMixerOutputInfo` is printed as a JSON line. No
 //! server and no upload are involved.
 
+use localrecord_client::control::mixers::OutputView;
 use localrecord_client::control::{Layout, MixerEnv, MixerEvent, Mixers};
 use localrecord_client::mixer::types::{state, MixerOutput, OutputInfo};
 use localrecord_client::recorder::Settings;
@@ -155,11 +156,11 @@ fn finish(
     destroyed: Option<localrecord_client::mixer::types::CrError>,
 ) -> anyhow::Result<()> {
     for (name, info) in last {
-        let mut v = serde_json::json!({ "nameOrUrl": name });
-        if let (Some(m), Ok(serde_json::Value::Object(i))) = (v.as_object_mut(), serde_json::to_value(info)) {
-            m.extend(i);
-        }
-        println!("{v}");
+        let v = OutputView {
+            name_or_url: name.clone(),
+            info: info.clone(),
+        };
+        println!("{}", serde_json::to_string(&v).unwrap_or_default());
     }
     if let Some(e) = destroyed {
         anyhow::bail!("DestroyLocMixer: {e}");

@@ -35,6 +35,8 @@ mod recorder_encrypted;
 mod recorder_encrypted_upload;
 mod recorder_load;
 mod recorder_mixer;
+mod recorder_mixer_cli;
+mod recorder_mixer_support;
 mod recorder_refusals;
 mod recorder_security;
 mod recorder_support;

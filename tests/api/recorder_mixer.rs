@@ -4,121 +4,10 @@
 //! and the refusals with their codes. Outputs are checked with ffprobe.
 
 use crate::media;
+use crate::recorder_mixer_support::*;
 use crate::recorder_support::*;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
-
-/// No server is involved: mixers record locally.
-const NO_SERVER: &str = "http://127.0.0.1:9";
-
-fn err_code(v: &Value) -> i64 {
-    v["Response"]["errCode"].as_i64().expect("errCode")
-}
-
-/// A red 320x240 PNG made by the ffmpeg CLI.
-pub fn red_png(dir: &Path) -> String {
-    let p = dir.join("red.png");
-    let st = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=red:s=320x240",
-            "-frames:v",
-            "1",
-        ])
-        .arg(&p)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    p.to_string_lossy().into_owned()
-}
-
-/// A lavfi test pattern standing in for a camera, in a cell.
-pub fn camera(left: i32, top: i32, width: u32, height: u32) -> Value {
-    json!({"type": 0, "left": left, "top": top, "width": width, "height": height, "keepAspectRatio": 1,
-        "param": {"camid": "lavfi:testsrc2=size=640x360:rate=15"}})
-}
-
-pub fn image(path: &str, left: i32, top: i32, width: u32, height: u32) -> Value {
-    json!({"type": 1, "left": left, "top": top, "width": width, "height": height, "param": {"resourceid": path}})
-}
-
-pub fn cfg() -> Value {
-    json!({"width": 640, "height": 360, "frameRate": 15, "bitRate": 800000, "defaultQP": 28, "gop": 30})
-}
-
-/// The event stream: `(event, data)` pairs as they arrive.
-struct Events {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl Events {
-    async fn open(s: &Served) -> Events {
-        let resp = reqwest::get(format!("{}Events", s.base)).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
-        assert!(ct.starts_with("text/event-stream"), "{ct}");
-        Events {
-            resp,
-            buf: String::new(),
-        }
-    }
-
-    /// The next event (comments and keep-alives skipped), or None after `secs` without one.
-    async fn next(&mut self, secs: u64) -> Option<(String, Value)> {
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.trim().to_owned())
-                };
-                if let (Some(ev), Some(data)) = (field("event:"), field("data:")) {
-                    return Some((ev, serde_json::from_str(&data).unwrap()));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(secs), self.resp.chunk()).await;
-            match chunk {
-                Ok(Ok(Some(c))) => self.buf.push_str(&String::from_utf8_lossy(&c)),
-                _ => return None,
-            }
-        }
-    }
-
-    /// Output events until `name` reports `state` (returned: every output event seen meanwhile).
-    async fn until(&mut self, name: &str, state: i64) -> Vec<Value> {
-        let mut seen = Vec::new();
-        while let Some((ev, data)) = self.next(60).await {
-            if ev != "LocMixerOutputInfo" {
-                continue;
-            }
-            let done = data["nameOrUrl"] == name && data["outputInfo"]["state"] == state;
-            seen.push(data);
-            if done {
-                return seen;
-            }
-        }
-        panic!("{name} never reached state {state}: {seen:?}");
-    }
-}
-
-/// The states one output went through, in order.
-fn states_of(events: &[Value], name: &str) -> Vec<i64> {
-    events
-        .iter()
-        .filter(|e| e["nameOrUrl"] == name)
-        .map(|e| e["outputInfo"]["state"].as_i64().unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn a_mixer_over_http_with_events_state_and_outputs() {
@@ -187,6 +76,12 @@ async fn a_mixer_over_http_with_events_state_and_outputs() {
         media::format_duration(&mp4) > media::format_duration(&flv),
         "the mp4 outlived the flv"
     );
+    // Left/right first (the picture fills the right half), picture-in-picture at the end (the
+    // picture only in its corner cell), in the same file.
+    let end = media::format_duration(&mp4) - 0.3;
+    assert!(is_red(pixel(&mp4, 0.2, 480, 100, 640)), "right half at the start");
+    assert!(!is_red(pixel(&mp4, end, 480, 100, 640)), "right half at the end");
+    assert!(is_red(pixel(&mp4, end, 550, 300, 640)), "the corner cell at the end");
 }
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 //! threads (a mixer's calls open files and devices), their output events broadcast to the
 //! local API's event clients and to the command line.
 
-use crate::mixer::output::Outputs;
 use crate::capture::AudioSource;
 use crate::mixer::handle::{Mixer, SourceStatus};
+use crate::mixer::output::Outputs;
 use crate::mixer::types::{err, CrError, EventSink, MixerCfg, MixerContent, OutputEnv, OutputEvent, OutputInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -35,7 +35,12 @@ pub struct AvOut {
 
 impl AvOut {
     /// Creates the file (never over an existing one) and writes the muxer's header.
-    pub fn create(path: &Path, format: Format, s: &Streams, key: Option<&localrecord_crypt::Key>) -> Result<AvOut, CrError> {
+    pub fn create(
+        path: &Path,
+        format: Format,
+        s: &Streams,
+        key: Option<&localrecord_crypt::Key>,
+    ) -> Result<AvOut, CrError> {
         let (io, handle) = sink::create(path, key)?;
         let muxer_err = |h: &Handle, e: ffmpeg::Error| h.write_error(&e, &format!("{}", path.display()));
         let mut octx = match ffmpeg::format::output_to_stream(io, None, Some(format.muxer())) {
@@ -117,7 +122,10 @@ impl AvOut {
         // Every stream of every file is strictly increasing (players and AVI need it); this only
         // ever drops a packet that would not be, it never reorders.
         if ts <= self.last[stream] {
-            tracing::debug!("{}: dropped a packet at {rel} ms of stream {stream}", self.path.display());
+            tracing::debug!(
+                "{}: dropped a packet at {rel} ms of stream {stream}",
+                self.path.display()
+            );
             return Ok(());
         }
         self.last[stream] = ts;

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// The hidden file the final MP4 is written to before the rename.
 fn temp_for(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.finalising"))
 }
 
@@ -30,8 +33,12 @@ pub fn mp4_in_place(path: &Path) -> Result<u64, CrError> {
     let io = |e: std::io::Error| sink::io_error(&e, &what);
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
-    crate::durable::sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
-        .map_err(io)?;
+    crate::durable::sync_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+    .map_err(io)?;
     Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
 }
 
@@ -50,7 +57,9 @@ fn remux(from: &Path, to: &Path) -> Result<(), CrError> {
     let mut octx = ffmpeg::format::output_as(to, "mp4").map_err(ff("writing the final mp4 of"))?;
     let mut tbs = Vec::new();
     for st in ictx.streams() {
-        let mut o = octx.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).map_err(ff("copying"))?;
+        let mut o = octx
+            .add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None))
+            .map_err(ff("copying"))?;
         o.set_parameters(st.parameters());
         o.set_time_base(st.time_base());
         // SAFETY: the new stream's own parameters; mp4 picks its tag.
@@ -62,7 +71,10 @@ fn remux(from: &Path, to: &Path) -> Result<(), CrError> {
     octx.write_header_with(opts).map_err(ff("writing the final mp4 of"))?;
     for (st, mut p) in ictx.packets() {
         let i = st.index();
-        let out_tb = octx.stream(i).map(|s| s.time_base()).ok_or_else(|| ff("copying")(ffmpeg::Error::StreamNotFound))?;
+        let out_tb = octx
+            .stream(i)
+            .map(|s| s.time_base())
+            .ok_or_else(|| ff("copying")(ffmpeg::Error::StreamNotFound))?;
         p.rescale_ts(tbs[i], out_tb);
         p.set_position(-1);
         p.write_interleaved(&mut octx).map_err(ff("copying"))?;

@@ -10,8 +10,6 @@ mod mp3;
 mod sink;
 mod slices;
 pub mod spec;
-pub mod upload;
-mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -22,8 +20,12 @@ mod tests_sealed;
 mod tests_upload;
 #[cfg(test)]
 mod tests_util;
+pub mod upload;
+mod writer;
 
-use super::types::{err, state, CrError, EventSink, MixerOutput, OutputEnv, OutputEvent, OutputInfo, OutputSet, Streams};
+use super::types::{
+    err, state, CrError, EventSink, MixerOutput, OutputEnv, OutputEvent, OutputInfo, OutputSet, Streams,
+};
 use ffmpeg_next::Packet;
 use writer::Writer;
 
@@ -154,11 +156,17 @@ impl Outputs {
 impl OutputSet for Outputs {
     fn add(&mut self, out: &MixerOutput, streams: &Streams) -> Result<(), CrError> {
         if self.open.len() >= MAX_OUTPUTS {
-            return Err(CrError::new(err::CFG_RESTRICTED, format!("a mixer has at most {MAX_OUTPUTS} outputs")));
+            return Err(CrError::new(
+                err::CFG_RESTRICTED,
+                format!("a mixer has at most {MAX_OUTPUTS} outputs"),
+            ));
         }
         let plan = spec::check(out, &self.env, streams)?;
         if self.open.iter().any(|o| o.name == out.filename) {
-            return Err(CrError::new(err::FILE_ALREADY_EXIST, format!("{} is an output already", out.filename)));
+            return Err(CrError::new(
+                err::FILE_ALREADY_EXIST,
+                format!("{} is an output already", out.filename),
+            ));
         }
         let writer = Writer::create(&plan, &self.env, streams, &self.upload)?;
         let o = Open {
@@ -192,8 +200,17 @@ impl OutputSet for Outputs {
     }
 
     fn list(&self) -> Vec<(String, OutputInfo)> {
-        let state = |o: &Open| if o.writer.duration_ms() > 0 { state::WRITING } else { state::CREATED };
-        self.open.iter().map(|o| (o.name.clone(), o.info(state(o), None))).collect()
+        let state = |o: &Open| {
+            if o.writer.duration_ms() > 0 {
+                state::WRITING
+            } else {
+                state::CREATED
+            }
+        };
+        self.open
+            .iter()
+            .map(|o| (o.name.clone(), o.info(state(o), None)))
+            .collect()
     }
 
     fn close_all(&mut self) {

@@ -35,7 +35,10 @@ impl Mp3Out {
             .ok_or_else(|| CrError::new(err::INNER_ERR, "this FFmpeg has no MP3 encoder (libmp3lame)"))?;
         let planar_s16 = codec.name() == "libshine";
         let inner = |e: ffmpeg::Error| CrError::new(err::INNER_ERR, format!("opening the MP3 encoder: {e}"));
-        let mut enc = codec::context::Context::new_with_codec(codec).encoder().audio().map_err(inner)?;
+        let mut enc = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()
+            .map_err(inner)?;
         enc.set_rate(AUDIO_RATE as i32);
         enc.set_channel_layout(ChannelLayout::STEREO);
         enc.set_format(if planar_s16 {

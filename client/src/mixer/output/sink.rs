@@ -41,12 +41,18 @@ pub fn create(path: &Path, key: Option<&Key>) -> Result<(StreamIo, Handle), CrEr
     let file2 = file.try_clone().map_err(|e| open_error(path, &e))?;
     let errno = ErrSlot::default();
     let (io, sealed) = match key {
-        None => (StreamIo::from_write_seek_with_capacity(Plain(file, errno.clone()), BUFFER), None),
+        None => (
+            StreamIo::from_write_seek_with_capacity(Plain(file, errno.clone()), BUFFER),
+            None,
+        ),
         Some(k) => {
             let w = EncryptWriter::new(file, k, crate::engine::sealed::CHUNK_SIZE)
                 .map_err(|e| open_error(path, &e.into_io_error()))?;
             let slot: Sealed = Arc::new(Mutex::new(Some(w)));
-            (StreamIo::from_write_with_capacity(Shared(slot.clone(), errno.clone()), BUFFER), Some(slot))
+            (
+                StreamIo::from_write_with_capacity(Shared(slot.clone(), errno.clone()), BUFFER),
+                Some(slot),
+            )
         }
     };
     let io = io.map_err(|e| CrError::new(err::INNER_ERR, format!("FFmpeg I/O context: {e}")))?;

@@ -36,7 +36,11 @@ impl Sliced {
         cfg: &UploadCfg,
     ) -> Result<Sliced, CrError> {
         let main = AvOut::create(&plan.path, plan.format, streams, key.as_deref())?;
-        let stem = plan.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = plan
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         // A directory per output: two outputs (or mixers) with the same name never share slices.
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -44,7 +48,10 @@ impl Sliced {
         let dir = spool.join(format!("{stem}-{}-{stamp}", std::process::id()));
         if let Err(e) = std::fs::create_dir_all(&dir) {
             let _ = main.finish();
-            return Err(super::sink::io_error(&e, &format!("creating the spool {}", dir.display())));
+            return Err(super::sink::io_error(
+                &e,
+                &format!("creating the spool {}", dir.display()),
+            ));
         }
         Ok(Sliced {
             main,

@@ -17,7 +17,10 @@ pub fn file(path: &Path) -> MixerOutput {
 }
 
 fn of<'a>(events: &'a [OutputEvent], path: &Path) -> Vec<&'a OutputEvent> {
-    events.iter().filter(|e| e.name_or_url == path.to_string_lossy()).collect()
+    events
+        .iter()
+        .filter(|e| e.name_or_url == path.to_string_lossy())
+        .collect()
 }
 
 /// 0, then 1s with growing duration and size, then 2 with the file's final size.
@@ -26,14 +29,29 @@ fn check_events(events: &[OutputEvent], path: &Path, probed_s: f64) {
     let states: Vec<u8> = ev.iter().map(|e| e.output_info.state).collect();
     assert_eq!(states.first(), Some(&state::CREATED), "{}: {states:?}", path.display());
     assert_eq!(states.last(), Some(&state::CLOSED), "{}: {states:?}", path.display());
-    let writing: Vec<_> = ev.iter().filter(|e| e.output_info.state == state::WRITING).map(|e| &e.output_info).collect();
+    let writing: Vec<_> = ev
+        .iter()
+        .filter(|e| e.output_info.state == state::WRITING)
+        .map(|e| &e.output_info)
+        .collect();
     assert!(writing.len() >= 2, "{}: {states:?}", path.display());
-    assert!(states[1..states.len() - 1].iter().all(|s| *s == state::WRITING), "{states:?}");
+    assert!(
+        states[1..states.len() - 1].iter().all(|s| *s == state::WRITING),
+        "{states:?}"
+    );
     for w in writing.windows(2) {
-        assert!(w[1].duration >= w[0].duration + 1000 && w[1].file_size > w[0].file_size, "{w:?}");
+        assert!(
+            w[1].duration >= w[0].duration + 1000 && w[1].file_size > w[0].file_size,
+            "{w:?}"
+        );
     }
     let last = &ev.last().unwrap().output_info;
-    assert_eq!(last.file_size, std::fs::metadata(path).unwrap().len(), "{}", path.display());
+    assert_eq!(
+        last.file_size,
+        std::fs::metadata(path).unwrap().len(),
+        "{}",
+        path.display()
+    );
     assert!(
         (last.duration as f64 / 1000.0 - probed_s).abs() < 0.25,
         "{}: event says {} ms, ffprobe {probed_s} s",
@@ -58,7 +76,11 @@ fn five_formats_at_once_from_one_encode_each_checked_by_ffprobe() {
     let events = events.lock().unwrap().clone();
     for p in &names {
         let v = probe(p).unwrap_or_else(|| panic!("ffprobe cannot read {}", p.display()));
-        let want = if p.extension().unwrap() == "mp3" { vec!["mp3"] } else { vec!["h264", "aac"] };
+        let want = if p.extension().unwrap() == "mp3" {
+            vec!["mp3"]
+        } else {
+            vec!["h264", "aac"]
+        };
         assert_eq!(codecs(&v), want, "{}", p.display());
         let secs = duration_s(&v);
         assert!((secs - 4.0).abs() <= 0.2, "{}: {secs} s", p.display());
@@ -93,12 +115,19 @@ fn an_output_added_mid_stream_starts_at_a_keyframe_at_time_zero_and_remove_close
     let ev = events.lock().unwrap().clone();
     let last = of(&ev, &flv).last().unwrap().output_info.clone();
     assert_eq!(last.state, state::CLOSED);
-    assert!((last.duration - 2000).abs() <= 50, "from the keyframe at 3 s to 5 s: {last:?}");
+    assert!(
+        (last.duration - 2000).abs() <= 50,
+        "from the keyframe at 3 s to 5 s: {last:?}"
+    );
     enc.feed(&mut set, 10);
     set.close_all();
     for (p, secs) in [(&flv, 2.0), (&mp4, 3.0)] {
         let (t, key) = first_video_packet(p);
-        assert!(key && t.abs() < 0.05, "{}: first packet at {t} s, key {key}", p.display());
+        assert!(
+            key && t.abs() < 0.05,
+            "{}: first packet at {t} s, key {key}",
+            p.display()
+        );
         let got = duration_s(&probe(p).unwrap());
         assert!((got - secs).abs() <= 0.2, "{}: {got} s", p.display());
         assert_eq!(decode_errors(p), "");
@@ -124,7 +153,10 @@ fn refusals_have_the_seeds_codes_and_never_touch_an_existing_file() {
     std::fs::write(&existing, b"keep me").unwrap();
     assert_eq!(code(&mut set, file(&existing)), err::FILE_ALREADY_EXIST);
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
-    assert_eq!(code(&mut set, file(&existing.join("under-a-file.ts"))), err::FILE_WRITE_ERR);
+    assert_eq!(
+        code(&mut set, file(&existing.join("under-a-file.ts"))),
+        err::FILE_WRITE_ERR
+    );
     assert_eq!(code(&mut set, file(&d.join("missing-dir/x.ts"))), err::FILE_WRITE_ERR);
     let mut sealed = file(&d.join("s.flv"));
     sealed.encrypt_type = 1;
@@ -137,10 +169,22 @@ fn refusals_have_the_seeds_codes_and_never_touch_an_existing_file() {
     }
     assert_eq!(code(&mut set, file(&d.join("0.ts"))), err::CFG_RESTRICTED);
     set.remove(&d.join("7.ts").to_string_lossy()).unwrap();
-    assert_eq!(code(&mut set, file(&d.join("0.ts"))), err::FILE_ALREADY_EXIST, "duplicate");
+    assert_eq!(
+        code(&mut set, file(&d.join("0.ts"))),
+        err::FILE_ALREADY_EXIST,
+        "duplicate"
+    );
     assert_eq!(set.remove("nope.ts").unwrap_err().code, err::FILE_NOT_EXIST);
     set.close_all();
     // Nothing refused was created, and nothing refused sent an event.
     assert!(!d.join("x.mp4").exists() && !d.join("s.flv").exists() && !d.join("u.flv").exists());
-    assert_eq!(events.lock().unwrap().iter().filter(|e| e.output_info.state == state::CREATED).count(), 8);
+    assert_eq!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.output_info.state == state::CREATED)
+            .count(),
+        8
+    );
 }

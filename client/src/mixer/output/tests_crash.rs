@@ -36,7 +36,13 @@ fn crash_child() {
 fn sigkill_mid_recording_leaves_flv_ts_and_mp4_readable_up_to_the_kill() {
     let d = dir("crash");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "mixer::output::tests_crash::crash_child", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "mixer::output::tests_crash::crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD, &d)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -63,7 +69,10 @@ fn sigkill_mid_recording_leaves_flv_ts_and_mp4_readable_up_to_the_kill() {
     assert!(super::repair(&mp4).unwrap());
     assert!(!super::finalize::is_fragmented(&mp4).unwrap());
     let after = duration_s(&probe(&mp4).unwrap());
-    assert!((after - before).abs() < 0.2, "{before} s before repair, {after} s after");
+    assert!(
+        (after - before).abs() < 0.2,
+        "{before} s before repair, {after} s after"
+    );
     assert_eq!(decode_errors(&mp4), "");
     assert!(!super::repair(&d.join("k.flv")).unwrap());
 }
@@ -94,9 +103,20 @@ fn a_full_disk_ends_that_output_with_record_no_disk_and_the_others_go_on() {
     let ev = events.lock().unwrap().clone();
     let _ = std::process::Command::new("umount").arg("-l").arg(&small).status();
     assert_eq!(names, [fine.to_string_lossy()]);
-    let last = |p: &PathBuf| ev.iter().rev().find(|e| e.name_or_url == p.to_string_lossy()).unwrap().output_info.clone();
+    let last = |p: &PathBuf| {
+        ev.iter()
+            .rev()
+            .find(|e| e.name_or_url == p.to_string_lossy())
+            .unwrap()
+            .output_info
+            .clone()
+    };
     let f = last(&full);
-    assert_eq!((f.state, f.err_code), (state::ERROR, Some(err::RECORD_NO_DISK)), "{f:?}");
+    assert_eq!(
+        (f.state, f.err_code),
+        (state::ERROR, Some(err::RECORD_NO_DISK)),
+        "{f:?}"
+    );
     assert_eq!(last(&fine).state, state::CLOSED);
     assert!((duration_s(&probe(&fine).unwrap()) - 8.0).abs() <= 0.2);
 }

@@ -44,11 +44,18 @@ fn encrypted_outputs_need_the_key_decrypt_to_playable_files_and_detect_a_changed
         assert!(probe(&p).is_none(), "ffprobe read the encrypted {n}");
         let sealed = std::fs::read(&p).unwrap();
         let last = ev.iter().rev().find(|e| e.name_or_url == p.to_string_lossy()).unwrap();
-        assert_eq!((last.output_info.state, last.output_info.file_size), (state::CLOSED, sealed.len() as u64));
+        assert_eq!(
+            (last.output_info.state, last.output_info.file_size),
+            (state::CLOSED, sealed.len() as u64)
+        );
         let plain = d.join(format!("plain-{n}"));
         std::fs::write(&plain, decrypt(&sealed, &key).unwrap()).unwrap();
         let v = probe(&plain).unwrap_or_else(|| panic!("ffprobe cannot read the decrypted {n}"));
-        let want = if n.ends_with("mp3") { vec!["mp3"] } else { vec!["h264", "aac"] };
+        let want = if n.ends_with("mp3") {
+            vec!["mp3"]
+        } else {
+            vec!["h264", "aac"]
+        };
         assert_eq!(codecs(&v), want, "{n}");
         assert!((duration_s(&v) - 3.0).abs() <= 0.2, "{n}: {} s", duration_s(&v));
         assert_eq!(decode_errors(&plain), "", "{n}");
@@ -56,6 +63,9 @@ fn encrypted_outputs_need_the_key_decrypt_to_playable_files_and_detect_a_changed
         let mid = bad.len() / 2;
         bad[mid] ^= 0x01;
         assert!(decrypt(&bad, &key).is_err(), "{n}: a changed byte went unnoticed");
-        assert!(decrypt(&sealed, &Key::generate()).is_err(), "{n}: another key opened it");
+        assert!(
+            decrypt(&sealed, &Key::generate()).is_err(),
+            "{n}: another key opened it"
+        );
     }
 }

@@ -82,7 +82,10 @@ fn every_slice_reaches_the_http_server_byte_for_byte_after_a_retry() {
     let spool = d.join("spool");
     let (sink, events) = recorder();
     let mut enc = Encode::new(10);
-    let env = OutputEnv { key: None, spool_dir: spool.clone() };
+    let env = OutputEnv {
+        key: None,
+        spool_dir: spool.clone(),
+    };
     let mut set = Outputs::new("u".into(), env, sink);
     set.set_upload_cfg(cfg(3));
     let main = d.join("rec.mp4");
@@ -99,13 +102,20 @@ fn every_slice_reaches_the_http_server_byte_for_byte_after_a_retry() {
     assert_eq!(got.keys().collect::<Vec<_>>(), names);
     let mut total = 0.0;
     for (name, path) in &local {
-        assert_eq!(&std::fs::read(path).unwrap(), &got[name], "{name} differs on the server");
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            &got[name],
+            "{name} differs on the server"
+        );
         let v = probe(path).unwrap_or_else(|| panic!("{name} is not a readable mp4"));
         assert_eq!(codecs(&v), ["h264", "aac"]);
         total += duration_s(&v);
     }
     let whole = duration_s(&probe(&main).unwrap());
-    assert!((whole - 5.5).abs() <= 0.2 && (total - whole).abs() <= 0.3, "{total} s in slices, {whole} s in the file");
+    assert!(
+        (whole - 5.5).abs() <= 0.2 && (total - whole).abs() <= 0.3,
+        "{total} s in slices, {whole} s in the file"
+    );
 }
 
 #[test]
@@ -118,7 +128,10 @@ fn a_server_that_keeps_failing_ends_the_output_with_upload_failed_and_keeps_the_
     let spool = d.join("spool");
     let (sink, events) = recorder();
     let mut enc = Encode::new(10);
-    let env = OutputEnv { key: None, spool_dir: spool.clone() };
+    let env = OutputEnv {
+        key: None,
+        spool_dir: spool.clone(),
+    };
     let mut set = Outputs::new("u".into(), env, sink);
     set.set_upload_cfg(cfg(2));
     let main = d.join("rec.flv");
@@ -126,7 +139,10 @@ fn a_server_that_keeps_failing_ends_the_output_with_upload_failed_and_keeps_the_
     enc.feed(&mut set, 30);
     set.close_all();
     let last = events.lock().unwrap().last().unwrap().output_info.clone();
-    assert_eq!((last.state, last.err_code), (state::ERROR, Some(err::RECORDFILE_UPLOAD_FAILED)));
+    assert_eq!(
+        (last.state, last.err_code),
+        (state::ERROR, Some(err::RECORDFILE_UPLOAD_FAILED))
+    );
     assert_eq!(last.file_size, std::fs::metadata(&main).unwrap().len());
     assert!((duration_s(&probe(&main).unwrap()) - 3.0).abs() <= 0.2);
     assert_eq!(spooled(&spool).len(), 3, "every slice stays in the spool");

@@ -63,7 +63,13 @@ impl Encode {
         self.frame += 1;
         let mut f = pattern(320, 240, n, FPS);
         let key = n % self.key_every == 0;
-        let mut out: Vec<Item> = self.venc.encode(Some((&mut f, ms, key))).unwrap().into_iter().map(|p| Item::Video(p, ms)).collect();
+        let mut out: Vec<Item> = self
+            .venc
+            .encode(Some((&mut f, ms, key)))
+            .unwrap()
+            .into_iter()
+            .map(|p| Item::Video(p, ms))
+            .collect();
         let start = n as usize * SAMPLES_PER_FRAME;
         let pcm: Vec<f32> = (start..start + SAMPLES_PER_FRAME)
             .flat_map(|i| {
@@ -115,16 +121,26 @@ pub fn probe(path: &Path) -> Option<serde_json::Value> {
         .arg(path)
         .output()
         .unwrap();
-    out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
 }
 
 pub fn duration_s(v: &serde_json::Value) -> f64 {
-    v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0)
+    v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// The codec names of a probed file's streams, in order.
 pub fn codecs(v: &serde_json::Value) -> Vec<String> {
-    v["streams"].as_array().unwrap().iter().map(|s| s["codec_name"].as_str().unwrap().to_owned()).collect()
+    v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Decodes the whole file with the ffmpeg CLI; returns what it reported at level error.
@@ -145,7 +161,18 @@ pub fn decode_errors(path: &Path) -> String {
 /// The time (s) of the first video packet and whether it is a keyframe.
 pub fn first_video_packet(path: &Path) -> (f64, bool) {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags", "-read_intervals", "%+#1", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-read_intervals",
+            "%+#1",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap();

@@ -98,9 +98,17 @@ fn run(base: &str, cfg: &UploadCfg, rx: mpsc::Receiver<PathBuf>) -> Result<(), C
 }
 
 async fn upload(client: &reqwest::Client, base: &str, slice: &Path, cfg: &UploadCfg) -> Result<(), CrError> {
-    let name = slice.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = slice
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let url = format!("{}/{name}", base.trim_end_matches('/'));
-    let failed = |why: String| CrError::new(err::RECORDFILE_UPLOAD_FAILED, format!("uploading {name} to {base}: {why}"));
+    let failed = |why: String| {
+        CrError::new(
+            err::RECORDFILE_UPLOAD_FAILED,
+            format!("uploading {name} to {base}: {why}"),
+        )
+    };
     let body = tokio::fs::read(slice).await.map_err(|e| failed(e.to_string()))?;
     let mut backoff = cfg.first_backoff;
     let mut last = String::new();
@@ -125,11 +133,12 @@ async fn upload(client: &reqwest::Client, base: &str, slice: &Path, cfg: &Upload
 /// whose answer was lost, or a resumed output.
 async fn already_there(client: &reqwest::Client, url: &str, size: u64) -> bool {
     match client.head(url).send().await {
-        Ok(r) if r.status().is_success() => r
-            .headers()
-            .get(reqwest::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-            == Some(size),
+        Ok(r) if r.status().is_success() => {
+            r.headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                == Some(size)
+        }
         _ => false,
     }
 }

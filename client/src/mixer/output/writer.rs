@@ -24,7 +24,9 @@ impl Writer {
             } else {
                 env.spool_dir.clone()
             };
-            return Ok(Writer::Sliced(Box::new(Sliced::create(plan, target, key, streams, &spool, cfg)?)));
+            return Ok(Writer::Sliced(Box::new(Sliced::create(
+                plan, target, key, streams, &spool, cfg,
+            )?)));
         }
         Ok(match plan.format {
             Format::Mp3 => Writer::Mp3(Mp3Out::create(&plan.path, key.as_deref())?),

@@ -1,6 +1,7 @@
 //! `localrecord-recorder`: `serve` runs the seed's local control API; `record` records from the
 //! command line; `recover` finishes what earlier runs left and exits.
 
+mod args;
 mod cli;
 mod crypt_cli;
 mod mix_record;

@@ -94,6 +94,20 @@ fn record_with_a_layout_writes_every_output_and_prints_their_info() {
     let out = run_record(dir.path(), &json!({"mixerCfg": cfg()}), &["--output", "/tmp/never.mp4"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mixerContent"), "{out:?}");
+    // Without --layout, `record` is the TIC recording and needs its flags, as before.
+    let tic = Command::new(recorder_bin())
+        .args(["record", "--duration", "1", "--class-id", "1"])
+        .env_remove("LOCALRECORD_SDKAPPID")
+        .output()
+        .unwrap();
+    assert!(!tic.status.success());
+    assert!(String::from_utf8_lossy(&tic.stderr).contains("--sdkappid"));
+    let stray = Command::new(recorder_bin())
+        .args(["record", "--output", "/tmp/x.mp4"])
+        .output()
+        .unwrap();
+    assert!(!stray.status.success(), "--output needs --layout");
+    assert!(String::from_utf8_lossy(&stray.stderr).contains("--layout"));
 }
 
 /// Starts one mixer with an mp4 output on a served recorder.

@@ -16,24 +16,31 @@ const W: u32 = 1280;
 const H: u32 = 720;
 const FPS: u32 = 15;
 
-/// The release `localrecord-recorder` beside this benchmark, built first (another package's binary).
+/// `BENCH_RECORDER`, else the `localrecord-recorder` of this benchmark's profile, built first
+/// (it is another package's binary).
 fn recorder() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "-p",
-            "localrecord-client",
-            "--bin",
-            "localrecord-recorder",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "building localrecord-recorder failed");
+    if let Some(p) = std::env::var_os("BENCH_RECORDER") {
+        return p.into();
+    }
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("localrecord-recorder")
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.args([
+        "build",
+        "-q",
+        "-p",
+        "localrecord-client",
+        "--bin",
+        "localrecord-recorder",
+    ]);
+    if dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().expect("cargo runs").success(),
+        "building localrecord-recorder failed"
+    );
+    dir.join("localrecord-recorder")
 }
 
 /// (wall s, CPU s, peak RSS MiB) of a command run under `/usr/bin/time`.
@@ -157,7 +164,7 @@ fn main() {
         "-maxrate",
         "1M",
         "-bufsize",
-        "2M",
+        "1M",
         "-g",
         &(FPS * 2).to_string(),
         "-bf",

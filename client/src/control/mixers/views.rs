@@ -48,15 +48,23 @@ impl Mixers {
                 outputs: Vec::new(),
                 sources: Vec::new(),
             };
-            if let Ok(g) = tokio::time::timeout(Duration::from_secs(1), slot.lock()).await {
-                let Some(m) = g.as_ref() else { continue };
-                view.state = mixer_state::RUNNING;
-                view.outputs = m
-                    .outputs()
-                    .into_iter()
-                    .map(|(name_or_url, info)| OutputView { name_or_url, info })
-                    .collect();
-                view.sources = m.sources();
+            // The outputs' lock is the one the mixer thread writes under: read it off the runtime.
+            if let Ok(g) = tokio::time::timeout(Duration::from_secs(1), slot.lock_owned()).await {
+                let read = tokio::task::spawn_blocking(move || {
+                    g.as_ref().map(|m| {
+                        let outputs = m.outputs().into_iter();
+                        let outputs = outputs.map(|(name_or_url, info)| OutputView { name_or_url, info });
+                        (outputs.collect(), m.sources())
+                    })
+                });
+                match read.await {
+                    Ok(Some((outputs, sources))) => {
+                        (view.state, view.outputs, view.sources) = (mixer_state::RUNNING, outputs, sources);
+                    }
+                    // Failed or destroyed meanwhile.
+                    Ok(None) => continue,
+                    Err(_) => {}
+                }
             }
             out.push(view);
         }

@@ -113,7 +113,6 @@ pub async fn record(settings: Settings, a: &MixArgs, duration: Option<Duration>,
             break;
         }
     }
-    eprintln!();
     let destroyed = mixers.destroy(ID).await;
     loop {
         match events.try_recv() {
@@ -122,6 +121,7 @@ pub async fn record(settings: Settings, a: &MixArgs, duration: Option<Duration>,
             Err(_) => break,
         }
     }
+    eprintln!();
     finish(&last, destroyed.err())
 }
 

@@ -57,7 +57,8 @@ fn timed(cmd: &mut Command) -> (f64, f64, f64) {
         .expect("/usr/bin/time");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed: {err}");
-    let line = err.lines().rev().find(|l| l.starts_with("TIME ")).expect("time's line");
+    let at = err.rfind("TIME ").expect("time's line");
+    let line = err[at..].lines().next().unwrap_or_default();
     let f: Vec<f64> = line[5..].split_whitespace().map(|v| v.parse().unwrap()).collect();
     (f[0], f[1] + f[2], f[3] / 1024.0)
 }
@@ -131,7 +132,7 @@ fn main() {
         .map(|e| dir.path().join(format!("cli.{e}")))
         .collect();
     let tee = format!(
-        "[f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof]{}|[f=mpegts]{}|[f=flv]{}",
+        "[f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof]{}|[f=mpegts:bsfs/v=dump_extra]{}|[f=flv]{}",
         cli[0].display(),
         cli[1].display(),
         cli[2].display()
@@ -169,6 +170,9 @@ fn main() {
         &(FPS * 2).to_string(),
         "-bf",
         "0",
+        // One encode for three muxers: mp4 and flv want the headers out of band, ts in band.
+        "-flags",
+        "+global_header",
     ])
     .args(["-f", "tee", &tee]);
     let (f_wall, f_cpu, f_mb) = timed(&mut ff);

@@ -94,6 +94,11 @@ impl Canvas {
         );
     }
 
+    /// Whether any of `r` is on the canvas.
+    pub fn shows(&self, r: Rect) -> bool {
+        self.clip(r, 0).is_some()
+    }
+
     /// `r` clipped to the canvas, in plane `p` coordinates: (x0, y0, x1, y1).
     fn clip(&self, r: Rect, p: usize) -> Option<(usize, usize, usize, usize)> {
         let x0 = r.x.max(0);

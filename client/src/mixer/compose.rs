@@ -4,18 +4,42 @@
 //! scaler and its last scaled picture, so a still picture is scaled once, not at every tick.
 
 use super::canvas::{Canvas, Rect, BLACK, PLACEHOLDER};
-use super::source::{Source, Status};
+use super::source::{self, Source, Status};
 use super::types::{content_type as ct, MixerContent};
 use ffmpeg::format::Pixel;
 use ffmpeg::frame;
 use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One item of the current layout and the source that feeds it.
 pub struct Item {
     pub content: MixerContent,
     pub source: Arc<Source>,
+}
+
+/// The items of `content`, each with its source: one per distinct source key, kept from `old`
+/// when it is there and has not failed (a failed one is started afresh), else started now.
+pub fn items(content: &[MixerContent], old: &[Item], fps: u32) -> Vec<Item> {
+    let mut by_key: HashMap<String, Arc<Source>> = old
+        .iter()
+        .filter(|i| !matches!(i.source.slot.status(), Status::Failed(_)))
+        .map(|i| (source::key(&i.content), i.source.clone()))
+        .collect();
+    content
+        .iter()
+        .map(|c| {
+            let src = by_key
+                .entry(source::key(c))
+                .or_insert_with(|| Arc::new(Source::start(c, fps)))
+                .clone();
+            Item {
+                content: c.clone(),
+                source: src,
+            }
+        })
+        .collect()
 }
 
 pub struct Compositor {
@@ -62,6 +86,9 @@ fn draw(canvas: &mut Canvas, item: &Item, cell: &mut Cell) {
         h: c.height as i32,
     }
     .even();
+    if !canvas.shows(rect) {
+        return; // wholly outside: nothing to scale
+    }
     if let Status::Failed(_) = item.source.slot.status() {
         return canvas.fill(rect, PLACEHOLDER);
     }

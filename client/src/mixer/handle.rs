@@ -1,16 +1,15 @@
 //! A running mixer, as the control API and the CLI drive it. (Signatures agreed between the
 //! mixer and its callers; the bodies are the mixer's to write.)
 
-use super::compose::{Compositor, Item};
+use super::compose::{items, Compositor};
 use super::encode::MixEncoder;
 use super::run::{self, lock, Shared, Ticker};
 use super::sound::Sound;
-use super::source::{self, Source, Status};
+use super::source::Status;
 use super::types::{err, CrError, MixerCfg, MixerContent, MixerOutput, OutputInfo, OutputSet, Streams};
 use super::validate::check_content;
 use crate::capture::AudioSource;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -34,7 +33,8 @@ pub struct SourceStatus {
 pub struct Mixer {
     id: String,
     fps: u32,
-    streams: Streams,
+    /// Behind a Mutex only so that a Mixer is Sync (FFmpeg's parameters are Send, not Sync).
+    streams: Mutex<Streams>,
     shared: Arc<Shared>,
     /// Serialises layout updates (sources are started and stopped under it).
     updating: Mutex<()>,
@@ -81,7 +81,7 @@ impl Mixer {
             frame_rate: cfg.frame_rate,
         };
         let shared = Arc::new(Shared {
-            layout: Mutex::new(Arc::new(layout(&content, &[], cfg.frame_rate))),
+            layout: Mutex::new(Arc::new(items(&content, &[], cfg.frame_rate))),
             outputs: Mutex::new(outputs),
             force_key: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -90,7 +90,7 @@ impl Mixer {
         let mut m = Mixer {
             id: id.clone(),
             fps: cfg.frame_rate,
-            streams,
+            streams: Mutex::new(streams),
             shared: shared.clone(),
             updating: Mutex::new(()),
             stop: Some(stop_tx),
@@ -119,8 +119,8 @@ impl Mixer {
     }
 
     /// What the outputs are given: the encode's streams.
-    pub fn streams(&self) -> &Streams {
-        &self.streams
+    pub fn streams(&self) -> Streams {
+        lock(&self.streams).clone()
     }
 
     /// A new layout, applied from the next frame on, in the same files.
@@ -128,7 +128,7 @@ impl Mixer {
         check_content(&content)?;
         let _serial = lock(&self.updating);
         let old = lock(&self.shared.layout).clone();
-        let new = Arc::new(layout(&content, &old, self.fps));
+        let new = Arc::new(items(&content, &old, self.fps));
         *lock(&self.shared.layout) = new.clone();
         for item in old.iter() {
             if !new.iter().any(|n| Arc::ptr_eq(&n.source, &item.source)) {
@@ -142,9 +142,10 @@ impl Mixer {
     /// refused, those this call opened are closed again and its error returned.
     pub fn add_outputs(&self, outputs: Vec<MixerOutput>) -> Result<(), CrError> {
         self.check_running()?;
+        let streams = self.streams();
         let mut set = lock(&self.shared.outputs);
         for (i, o) in outputs.iter().enumerate() {
-            if let Err(e) = set.add(o, &self.streams) {
+            if let Err(e) = set.add(o, &streams) {
                 for done in &outputs[..i] {
                     let _ = set.remove(&done.filename);
                 }
@@ -227,27 +228,4 @@ impl Drop for Mixer {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
-}
-
-/// The items of `content`, each with its source: one per distinct source key, kept from `old`
-/// when it is there and has not failed (a failed one is started afresh), else started now.
-fn layout(content: &[MixerContent], old: &[Item], fps: u32) -> Vec<Item> {
-    let mut by_key: HashMap<String, Arc<Source>> = old
-        .iter()
-        .filter(|i| !matches!(i.source.slot.status(), Status::Failed(_)))
-        .map(|i| (source::key(&i.content), i.source.clone()))
-        .collect();
-    content
-        .iter()
-        .map(|c| {
-            let src = by_key
-                .entry(source::key(c))
-                .or_insert_with(|| Arc::new(Source::start(c, fps)))
-                .clone();
-            Item {
-                content: c.clone(),
-                source: src,
-            }
-        })
-        .collect()
 }

@@ -112,11 +112,19 @@ impl Source {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops the thread and waits for it (the device is released when this returns), but not
+    /// forever: a device stuck in a read is left to end by itself after a few seconds.
     pub fn stop(&self) {
         self.halt();
-        if let Some(t) = lock(&self.thread).take() {
+        let Some(t) = lock(&self.thread).take() else { return };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !t.is_finished() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if t.is_finished() {
             let _ = t.join();
+        } else {
+            tracing::warn!("a mixer source did not stop within 3 s; it is left to end by itself");
         }
     }
 }

@@ -8,8 +8,13 @@ use ffmpeg_next as ffmpeg;
 
 /// Packets read at most while looking for the first picture.
 const MAX_PACKETS: usize = 64;
+/// The largest picture file read: image2 reads a whole file as one packet.
+const MAX_BYTES: u64 = 64 << 20;
 
 pub fn load(path: &str, slot: &Slot) -> Result<(), String> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_BYTES) {
+        return Err(format!("{path}: larger than {} MiB", MAX_BYTES >> 20));
+    }
     let mut ictx = open_file(path)?;
     let stream = ictx.streams().best(media::Type::Video).ok_or("not a picture")?;
     let index = stream.index();
@@ -17,8 +22,9 @@ pub fn load(path: &str, slot: &Slot) -> Result<(), String> {
     let mut decoder = ctx.decoder().video().map_err(|e| format!("{path}: {e}"))?;
     check_size(decoder.width(), decoder.height())?;
     let mut decoded = frame::Video::empty();
-    let mut packet = Packet::empty();
     for _ in 0..MAX_PACKETS {
+        // A fresh packet each time: av_read_frame does not release what a packet still holds.
+        let mut packet = Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) if packet.stream() == index => {
                 let _ = decoder.send_packet(&packet);

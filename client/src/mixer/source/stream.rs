@@ -43,8 +43,9 @@ pub fn run(mut ictx: Input, looping: bool, slot: &Slot, stop: &AtomicBool) -> Re
     let mut pace = Pacer::default();
     let mut decoded = frame::Video::empty();
     let mut frames_in_pass = 0u64;
-    let mut packet = Packet::empty();
     while !stop.load(Ordering::SeqCst) {
+        // A fresh packet each time: av_read_frame does not release what a packet still holds.
+        let mut packet = Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) if packet.stream() == index => {
                 if decoder.send_packet(&packet).is_err() {

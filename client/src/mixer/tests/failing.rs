@@ -6,6 +6,9 @@ use crate::mixer::types::content_type as ct;
 
 #[test]
 fn failing_sources_show_a_placeholder_and_are_reported_while_the_rest_records() {
+    let d = dir("failing");
+    let huge = d.join("huge.png");
+    make(&huge, "color=c=white:size=8200x16", &["-frames:v", "1"]);
     let content = vec![
         item(ct::VIDEO, (0, 0, 320, 180), 0, colour_cam("red")),
         item(
@@ -27,9 +30,16 @@ fn failing_sources_show_a_placeholder_and_are_reported_while_the_rest_records() 
             0,
             json!({ "camid": "lavfi:color=c=blue:size=160x120:rate=10:duration=1" }),
         ),
+        // a picture wider than the sources accept
+        item(
+            ct::PIC,
+            (600, 320, 40, 40),
+            0,
+            json!({ "filename": huge.to_str().unwrap() }),
+        ),
     ];
     let (m, probe) = start(cfg(640, 360, 10), content);
-    wait_sources(&m, &["ok", "failed", "failed", "failed"]);
+    wait_sources(&m, &["ok", "failed", "failed", "failed", "failed"]);
     let sources = m.sources();
     assert!(
         sources[1..]

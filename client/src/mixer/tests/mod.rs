@@ -2,6 +2,7 @@
 //! the ffmpeg CLI) and a test output set that decodes the H.264 in memory, so tests look at the
 //! pixels a player would show.
 
+mod bench;
 mod failing;
 mod layout;
 mod refuse;
@@ -28,6 +29,9 @@ pub struct Seen {
     pub packet_ms: Vec<i64>,
     pub open: Vec<String>,
     pub adds: usize,
+    /// For each add: whether the first video packet after it was a keyframe.
+    pub key_after_add: Vec<bool>,
+    awaiting_first: bool,
     pub audio_ms: Vec<i64>,
     pub pcm_samples: usize,
     pub closed_all: bool,
@@ -53,6 +57,7 @@ impl OutputSet for Probe {
         s.decoder = Some(ctx.decoder().video().unwrap());
         s.open.push(out.filename.clone());
         s.adds += 1;
+        s.awaiting_first = true;
         Ok(())
     }
     fn remove(&mut self, filename: &str) -> Result<(), CrError> {
@@ -70,6 +75,9 @@ impl OutputSet for Probe {
             return;
         }
         s.packet_ms.push(ms);
+        if std::mem::take(&mut s.awaiting_first) {
+            s.key_after_add.push(packet.is_key());
+        }
         let Seen { decoder, frames, .. } = &mut *s;
         let Some(dec) = decoder.as_mut() else { return };
         if frames.is_empty() && !packet.is_key() {

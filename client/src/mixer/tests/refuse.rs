@@ -79,3 +79,10 @@ fn a_running_mixer_refuses_a_bad_update_and_keeps_its_layout_and_passes_output_e
     m.destroy().unwrap();
     assert!(probe.seen().closed_all);
 }
+
+/// The control API keeps mixers in shared state across tasks.
+#[test]
+fn a_mixer_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Mixer>();
+}

@@ -34,13 +34,23 @@ fn a_layout_change_shows_from_the_next_frame_without_a_gap_in_the_same_outputs()
     let before = *probe.seen().packet_ms.last().unwrap();
     m.update_content(layout(right, left)).unwrap();
     let after = *probe.seen().packet_ms.last().unwrap();
-    wait_until(&probe, "2 s more", |s| {
+    wait_until(&probe, "1 s more", |s| {
+        s.packet_ms.last().is_some_and(|l| *l >= after + 1000)
+    });
+    // An output added while recording starts at once, on a keyframe (the gop is 2 s).
+    m.add_outputs(vec![out("second")]).unwrap();
+    wait_until(&probe, "1 s more", |s| {
         s.packet_ms.last().is_some_and(|l| *l >= after + 2000)
     });
     m.destroy().unwrap();
 
     let s = probe.seen();
-    assert_eq!(s.adds, 1, "one output all along");
+    assert_eq!(s.adds, 2, "the first output all along, and the one added");
+    assert_eq!(
+        s.key_after_add,
+        vec![true, true],
+        "each added output's first packet is a keyframe"
+    );
     let (mut old, mut new) = (0, 0);
     for (ms, f) in &s.frames {
         if *ms > ok_at && *ms <= before {

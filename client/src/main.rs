@@ -48,6 +48,8 @@ enum Command {
     Decrypt(crypt_cli::DecryptArgs),
     /// Play an encrypted slice or recording: its plaintext is piped into ffplay, never written
     Play(crypt_cli::PlayArgs),
+    /// Finish mixer outputs a killed recorder left: a fragmented mp4 becomes a normal one, in place
+    Repair { files: Vec<PathBuf> },
 }
 
 #[tokio::main]
@@ -79,6 +81,7 @@ async fn main() -> std::process::ExitCode {
         Command::Recover(a) => cli::recover(settings, a).await,
         Command::Decrypt(a) => crypt_cli::decrypt(key.as_deref(), a),
         Command::Play(a) => crypt_cli::play(key.as_deref(), a),
+        Command::Repair { files } => repair(&files),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -87,4 +90,14 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `{"File","Repaired"}` per file (Repaired false: nothing to do, e.g. flv, ts, a final mp4).
+fn repair(files: &[PathBuf]) -> anyhow::Result<()> {
+    ffmpeg_next::init()?;
+    for f in files {
+        let changed = localrecord_client::mixer::output::repair(f)?;
+        println!("{}", serde_json::json!({"File": f, "Repaired": changed}));
+    }
+    Ok(())
 }

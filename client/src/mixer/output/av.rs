@@ -34,7 +34,8 @@ pub struct AvOut {
 }
 
 impl AvOut {
-    /// Creates the file (never over an existing one) and writes the muxer's header.
+    /// Creates the file (never over an existing one) and writes the muxer's header. A file whose
+    /// header cannot be written is removed again.
     pub fn create(
         path: &Path,
         format: Format,
@@ -42,34 +43,16 @@ impl AvOut {
         key: Option<&localrecord_crypt::Key>,
     ) -> Result<AvOut, CrError> {
         let (io, handle) = sink::create(path, key)?;
-        let muxer_err = |h: &Handle, e: ffmpeg::Error| h.write_error(&e, &format!("{}", path.display()));
-        let mut octx = match ffmpeg::format::output_to_stream(io, None, Some(format.muxer())) {
-            Ok(o) => o,
-            Err(e) => return Err(muxer_err(&handle, e)),
-        };
         let fps = s.frame_rate.max(1) as i32;
         let audio_rate = s.audio.as_ref().map_or(44_100, |a| sample_rate(a).max(1));
-        let hints = [
-            if format == Format::Avi { Rational(1, fps) } else { MS },
-            Rational(1, audio_rate),
-        ];
-        for (i, p) in std::iter::once(&s.video).chain(s.audio.as_ref()).enumerate() {
-            let mut st = match octx.add_stream(ffmpeg::encoder::find(Id::None)) {
-                Ok(st) => st,
-                Err(e) => return Err(muxer_err(&handle, e)),
-            };
-            st.set_parameters(p.clone());
-            st.set_time_base(hints[i]);
-            if i == 0 {
-                st.set_avg_frame_rate(Rational(fps, 1));
-                st.set_rate(Rational(fps, 1));
+        let octx = match open(io, format, s, fps, audio_rate) {
+            Ok(o) => o,
+            Err(e) => {
+                let e = handle.header_error(&e, &format!("{}", path.display()));
+                handle.discard(path);
+                return Err(e);
             }
-            // SAFETY: the stream's own parameters; each muxer picks its own codec tag.
-            unsafe { (*st.parameters().as_mut_ptr()).codec_tag = 0 };
-        }
-        if let Err(e) = octx.write_header_with(options(format)) {
-            return Err(muxer_err(&handle, e));
-        }
+        };
         let tb = [0, 1].map(|i| octx.stream(i).map_or(MS, |st| st.time_base()));
         Ok(AvOut {
             octx,
@@ -166,6 +149,35 @@ impl AvOut {
         }
         Ok((self.end_ms, size))
     }
+}
+
+/// The muxer on `io` with the mixer's streams, header written.
+fn open(
+    io: ffmpeg::format::context::StreamIo,
+    format: Format,
+    s: &Streams,
+    fps: i32,
+    audio_rate: i32,
+) -> Result<ffmpeg::format::context::Output, ffmpeg::Error> {
+    let mut octx = ffmpeg::format::output_to_stream(io, None, Some(format.muxer()))?;
+    let hints = [
+        if format == Format::Avi { Rational(1, fps) } else { MS },
+        Rational(1, audio_rate),
+    ];
+    for (i, p) in std::iter::once(&s.video).chain(s.audio.as_ref()).enumerate() {
+        let mut st = octx.add_stream(ffmpeg::encoder::find(Id::None))?;
+        st.set_parameters(p.clone());
+        // AVI counts frames (1/fps); the others take ms and choose their own time base.
+        st.set_time_base(hints[i]);
+        if i == 0 {
+            st.set_avg_frame_rate(Rational(fps, 1));
+            st.set_rate(Rational(fps, 1));
+        }
+        // SAFETY: the stream's own parameters; each muxer picks its own codec tag.
+        unsafe { (*st.parameters().as_mut_ptr()).codec_tag = 0 };
+    }
+    octx.write_header_with(options(format))?;
+    Ok(octx)
 }
 
 /// Options of each muxer: every packet to the kernel at once; mp4 fragmented.

@@ -20,6 +20,7 @@ fn temp_for(path: &Path) -> PathBuf {
 }
 
 /// Rewrites the fragmented MP4 at `path` as a normal, faststart MP4 in place. Returns its size.
+/// On failure (a full disk) the fragmented file stays as it was.
 pub fn mp4_in_place(path: &Path) -> Result<u64, CrError> {
     let tmp = temp_for(path);
     // Ours, left by a crash in the middle of this very step: the fragmented file is still whole.
@@ -44,7 +45,7 @@ pub fn mp4_in_place(path: &Path) -> Result<u64, CrError> {
 
 fn remux(from: &Path, to: &Path) -> Result<(), CrError> {
     let ff = |what: &'static str| {
-        move |e: ffmpeg::Error| CrError::new(err::FILE_WRITE_ERR, format!("{what} {}: {e}", from.display()))
+        move |e: ffmpeg::Error| CrError::new(sink::ffmpeg_code(&e), format!("{what} {}: {e}", from.display()))
     };
     // Claims the name first (never over someone else's file), FFmpeg then opens it by path
     // because faststart reads the file back.
@@ -104,7 +105,7 @@ pub fn is_fragmented(path: &Path) -> std::io::Result<bool> {
         }
         let size = match u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64 {
             1 if n >= 16 => u64::from_be_bytes(head[8..16].try_into().expect("8 bytes")),
-            0 | 1..8 => return Ok(false),
+            0..8 => return Ok(false),
             s => s,
         };
         pos = pos.saturating_add(size);

@@ -10,16 +10,7 @@ mod mp3;
 mod sink;
 mod slices;
 pub mod spec;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_crash;
-#[cfg(test)]
-mod tests_sealed;
-#[cfg(test)]
-mod tests_upload;
-#[cfg(test)]
-mod tests_util;
+mod target;
 pub mod upload;
 mod writer;
 
@@ -33,6 +24,12 @@ pub use finalize::repair;
 
 /// The most outputs one mixer writes at once.
 pub const MAX_OUTPUTS: usize = 8;
+
+// The mixer owns its outputs on its own thread (`Box<dyn OutputSet>`).
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Outputs>();
+};
 
 /// Media time (ms) between two state-1 events of an output.
 const PROGRESS_EVERY_MS: i64 = 1000;
@@ -226,3 +223,14 @@ impl Drop for Outputs {
         self.close_all();
     }
 }
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_crash;
+#[cfg(test)]
+mod tests_sealed;
+#[cfg(test)]
+mod tests_upload;
+#[cfg(test)]
+mod tests_util;

@@ -1,7 +1,8 @@
 //! An mp3 output: the mixer's sound (the PCM its AAC is made from) encoded again with LAME
 //! (FFmpeg's `libmp3lame`; `libshine` where LAME is missing: FFmpeg has no MP3 encoder of its
 //! own), one encoder per output. Starts with the first sound after it was added, at time 0.
-//! MP3 is a plain sequence of frames, each flushed to the kernel: a crash leaves it playable.
+//! MP3 is a plain sequence of frames, each flushed to the kernel and fsynced every second: a
+//! crash leaves it playable.
 
 use super::super::types::{err, CrError};
 use super::sink::{self, Handle};
@@ -26,6 +27,8 @@ pub struct Mp3Out {
     /// Samples handed to the encoder: the next frame's pts.
     sent: i64,
     out_tb: Rational,
+    /// Whole seconds of sound fsynced so far.
+    synced_s: i64,
 }
 
 impl Mp3Out {
@@ -51,22 +54,24 @@ impl Mp3Out {
         let enc = enc.open().map_err(inner)?;
         let frame_size = (enc.frame_size() as usize).max(1);
         let (io, handle) = sink::create(path, key)?;
-        let what = format!("writing {}", path.display());
-        let mut octx = match ffmpeg::format::output_to_stream(io, None, Some("mp3")) {
-            Ok(o) => o,
-            Err(e) => return Err(handle.write_error(&e, &what)),
-        };
         let header = (|| {
+            let mut octx = ffmpeg::format::output_to_stream(io, None, Some("mp3"))?;
             let mut st = octx.add_stream(ffmpeg::encoder::find(codec::Id::None))?;
             st.set_parameters(codec::Parameters::from(&enc));
             st.set_time_base(TB);
             let mut o = ffmpeg::Dictionary::new();
             o.set("flush_packets", "1");
-            octx.write_header_with(o).map(|_| ())
+            octx.write_header_with(o)?;
+            Ok::<_, ffmpeg::Error>(octx)
         })();
-        if let Err(e) = header {
-            return Err(handle.write_error(&e, &what));
-        }
+        let octx = match header {
+            Ok(o) => o,
+            Err(e) => {
+                let e = handle.header_error(&e, &format!("writing {}", path.display()));
+                handle.discard(path);
+                return Err(e);
+            }
+        };
         let out_tb = octx.stream(0).map_or(TB, |s| s.time_base());
         Ok(Mp3Out {
             enc,
@@ -78,6 +83,7 @@ impl Mp3Out {
             frame_size,
             sent: 0,
             out_tb,
+            synced_s: 0,
         })
     }
 
@@ -87,6 +93,12 @@ impl Mp3Out {
         while self.fifo.len() >= self.frame_size * 2 {
             let chunk: Vec<f32> = self.fifo.drain(..self.frame_size * 2).collect();
             self.send(Some(&chunk))?;
+        }
+        // Once a second of sound, as the video outputs do at keyframes: a power cut loses little.
+        if self.sent / AUDIO_RATE as i64 > self.synced_s {
+            self.synced_s = self.sent / AUDIO_RATE as i64;
+            let what = format!("fsync {}", self.path.display());
+            self.handle.sync().map_err(|e| sink::io_error(&e, &what))?;
         }
         Ok(())
     }

@@ -78,6 +78,14 @@ fn is_no_space(errno: i32) -> bool {
     errno == libc::ENOSPC || errno == libc::EDQUOT
 }
 
+/// The code for FFmpeg's own write error (a file it opened itself).
+pub fn ffmpeg_code(e: &ffmpeg::Error) -> i64 {
+    match e {
+        ffmpeg::Error::Other { errno } if is_no_space(*errno) => err::RECORD_NO_DISK,
+        _ => err::FILE_WRITE_ERR,
+    }
+}
+
 /// The code for a failed write, fsync or finish: RECORD_NO_DISK for a full disk or quota.
 pub fn io_error(e: &std::io::Error, what: &str) -> CrError {
     let code = if is_no_space(e.raw_os_error().unwrap_or(0)) {
@@ -111,6 +119,21 @@ impl Handle {
             err::FILE_WRITE_ERR
         };
         CrError::new(code, format!("{what}: {e}"))
+    }
+
+    /// The code for a muxer that would not start: a write error as such, else the muxer refused
+    /// the mixer's streams (INNER_ERR).
+    pub fn header_error(&self, e: &ffmpeg::Error, what: &str) -> CrError {
+        if *self.errno.lock().expect("errno slot") != 0 {
+            return self.write_error(e, what);
+        }
+        CrError::new(err::INNER_ERR, format!("{what}: the muxer refused the streams: {e}"))
+    }
+
+    /// Removes the file this handle created (an output refused after its file was made).
+    pub fn discard(self, path: &Path) {
+        drop(self);
+        let _ = std::fs::remove_file(path);
     }
 
     /// After the muxer's trailer and after dropping its context: seals the last encrypted chunk

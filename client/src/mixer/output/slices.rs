@@ -35,7 +35,7 @@ impl Sliced {
         spool: &Path,
         cfg: &UploadCfg,
     ) -> Result<Sliced, CrError> {
-        let main = AvOut::create(&plan.path, plan.format, streams, key.as_deref())?;
+        let uploader = Uploader::start(target, cfg.clone())?;
         let stem = plan
             .path
             .file_stem()
@@ -46,13 +46,11 @@ impl Sliced {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let dir = spool.join(format!("{stem}-{}-{stamp}", std::process::id()));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            let _ = main.finish();
-            return Err(super::sink::io_error(
-                &e,
-                &format!("creating the spool {}", dir.display()),
-            ));
-        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| super::sink::io_error(&e, &format!("creating the spool {}", dir.display())))?;
+        let main = AvOut::create(&plan.path, plan.format, streams, key.as_deref()).inspect_err(|_| {
+            let _ = std::fs::remove_dir(&dir);
+        })?;
         Ok(Sliced {
             main,
             slice: None,
@@ -64,7 +62,7 @@ impl Sliced {
             streams: streams.clone(),
             slice_ms: cfg.slice_secs.max(1) as i64 * 1000,
             slice_start: 0,
-            uploader: Uploader::start(target.to_owned(), cfg.clone()),
+            uploader,
         })
     }
 

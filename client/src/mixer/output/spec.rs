@@ -107,9 +107,9 @@ pub fn check(out: &MixerOutput, env: &OutputEnv, streams: &Streams) -> Result<Pl
 
 fn upload_target(target: Option<&str>) -> Result<String, CrError> {
     let t = target.unwrap_or("").trim();
-    if t.len() > MAX_NAME || !super::upload::supported(t) {
+    if t.len() > MAX_NAME || !super::target::supported(t) {
         return Err(param(
-            "isUploadOnRecording 1 needs serverPathFileName http://... or https://...",
+            "isUploadOnRecording 1 needs serverPathFileName http://..., https://... or s3://bucket/prefix",
         ));
     }
     Ok(t.to_owned())

@@ -94,6 +94,7 @@ fn five_formats_at_once_from_one_encode_each_checked_by_ffprobe() {
     let moov = head.windows(4).position(|w| w == b"moov").unwrap();
     let mdat = head.windows(4).position(|w| w == b"mdat").unwrap();
     assert!(moov < mdat, "faststart: moov at {moov}, mdat at {mdat}");
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -134,6 +135,7 @@ fn an_output_added_mid_stream_starts_at_a_keyframe_at_time_zero_and_remove_close
     }
     let e = set.remove(&flv.to_string_lossy()).unwrap_err();
     assert_eq!(e.code, err::FILE_NOT_EXIST);
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -175,6 +177,15 @@ fn refusals_have_the_seeds_codes_and_never_touch_an_existing_file() {
         "duplicate"
     );
     assert_eq!(set.remove("nope.ts").unwrap_err().code, err::FILE_NOT_EXIST);
+    // A muxer that refuses the mixer's streams leaves no file behind.
+    let mut bogus = enc.streams();
+    bogus.video = ffmpeg_next::codec::Parameters::new();
+    set.remove(&d.join("6.ts").to_string_lossy()).unwrap();
+    assert_eq!(
+        set.add(&file(&d.join("bogus.flv")), &bogus).unwrap_err().code,
+        err::INNER_ERR
+    );
+    assert!(!d.join("bogus.flv").exists());
     set.close_all();
     // Nothing refused was created, and nothing refused sent an event.
     assert!(!d.join("x.mp4").exists() && !d.join("s.flv").exists() && !d.join("u.flv").exists());
@@ -187,4 +198,30 @@ fn refusals_have_the_seeds_codes_and_never_touch_an_existing_file() {
             .count(),
         8
     );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_mixer_without_sound_writes_video_only_files_and_refuses_mp3() {
+    let d = dir("silent");
+    let (sink, _events) = recorder();
+    let mut enc = Encode::new(10);
+    let mut streams = enc.streams();
+    streams.audio = None;
+    let mut set = Outputs::new("m4".into(), OutputEnv::default(), sink);
+    let e = set.add(&file(&d.join("a.mp3")), &streams).unwrap_err();
+    assert_eq!(e.code, err::PARAM_ERR);
+    let names = [d.join("v.mp4"), d.join("v.avi")];
+    for p in &names {
+        set.add(&file(p), &streams).unwrap();
+    }
+    enc.feed(&mut set, 20); // its AAC packets reach outputs that have no audio track: ignored
+    set.close_all();
+    for p in &names {
+        let v = probe(p).unwrap();
+        assert_eq!(codecs(&v), ["h264"], "{}", p.display());
+        assert!((duration_s(&v) - 2.0).abs() <= 0.15, "{}", p.display());
+        assert_eq!(decode_errors(p), "");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

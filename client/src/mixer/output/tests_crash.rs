@@ -20,7 +20,7 @@ fn crash_child() {
     let (sink, _) = recorder();
     let mut enc = Encode::new(10);
     let mut set = Outputs::new("crash".into(), OutputEnv::default(), sink);
-    for n in ["k.flv", "k.ts", "k.mp4"] {
+    for n in ["k.flv", "k.ts", "k.mp4", "k.avi"] {
         set.add(&file(&d.join(n)), &enc.streams()).unwrap();
     }
     for i in 0..6000 {
@@ -75,20 +75,19 @@ fn sigkill_mid_recording_leaves_flv_ts_and_mp4_readable_up_to_the_kill() {
     );
     assert_eq!(decode_errors(&mp4), "");
     assert!(!super::repair(&d.join("k.flv")).unwrap());
+    // AVI writes its index and sizes at the end: a killed one shows no duration, yet FFmpeg,
+    // which scans the chunks, decodes every frame written.
+    let avi = d.join("k.avi");
+    assert_eq!(decode_errors(&avi), "");
+    assert!(video_packets(&avi) >= 35, "{} frames", video_packets(&avi));
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn a_full_disk_ends_that_output_with_record_no_disk_and_the_others_go_on() {
     let d = dir("full");
     let small = d.join("small");
-    std::fs::create_dir_all(&small).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
-        .arg(&small)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+    if !small_disk(&small, "128k") {
         return;
     }
     let (sink, events) = recorder();
@@ -119,4 +118,54 @@ fn a_full_disk_ends_that_output_with_record_no_disk_and_the_others_go_on() {
     );
     assert_eq!(last(&fine).state, state::CLOSED);
     assert!((duration_s(&probe(&fine).unwrap()) - 8.0).abs() <= 0.2);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Mounts a tmpfs of `size` at `dir` (false, with a note, where that is not allowed).
+fn small_disk(dir: &std::path::Path, size: &str) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+    }
+    mounted
+}
+
+#[test]
+fn no_room_for_the_final_mp4_keeps_the_fragmented_one_and_says_record_no_disk() {
+    let d = dir("full-mp4");
+    let small = d.join("small");
+    // The 4 s recording takes about 80 KB: it fits, a second copy of it does not.
+    if !small_disk(&small, "120k") {
+        return;
+    }
+    let (sink, events) = recorder();
+    let mut enc = Encode::new(10);
+    let mut set = Outputs::new("fm".into(), OutputEnv::default(), sink);
+    let mp4 = small.join("a.mp4");
+    set.add(&file(&mp4), &enc.streams()).unwrap();
+    enc.feed(&mut set, 40);
+    let size = std::fs::metadata(&mp4).unwrap().len();
+    assert_eq!(set.list().len(), 1, "the recording itself fit ({size} bytes)");
+    set.close_all();
+    let last = events.lock().unwrap().last().unwrap().output_info.clone();
+    let left: Vec<_> = std::fs::read_dir(&small)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let fragmented = super::finalize::is_fragmented(&mp4).unwrap();
+    let (errors, secs) = (decode_errors(&mp4), duration_s(&probe(&mp4).unwrap()));
+    let _ = std::process::Command::new("umount").arg("-l").arg(&small).status();
+    assert_eq!(
+        (last.state, last.err_code),
+        (state::ERROR, Some(err::RECORD_NO_DISK)),
+        "{last:?} ({size} bytes)"
+    );
+    assert!(fragmented && errors.is_empty() && secs >= 3.5, "{errors} {secs} s");
+    assert_eq!(left, ["a.mp4"], "the half-written final copy is removed");
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -68,4 +68,44 @@ fn encrypted_outputs_need_the_key_decrypt_to_playable_files_and_detect_a_changed
             "{n}: another key opened it"
         );
     }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_encrypted_uploading_output_sends_encrypted_slices_that_decrypt_to_playable_files() {
+    use super::tests_upload::{cfg, serve, spooled, uploading, Server};
+    let d = dir("sealed-upload");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = Server::default();
+    let url = serve(&server, &rt);
+    let key = Arc::new(Key::generate());
+    let env = OutputEnv {
+        key: Some(key.clone()),
+        spool_dir: d.join("spool"),
+    };
+    let (sink, events) = recorder();
+    let mut enc = Encode::new(10);
+    let mut set = Outputs::new("su".into(), env, sink);
+    set.set_upload_cfg(cfg(3));
+    let mut o = uploading(&d.join("sec.flv"), &url);
+    o.encrypt_type = 1;
+    set.add(&o, &enc.streams()).unwrap();
+    enc.feed(&mut set, 20);
+    set.close_all();
+    assert_eq!(events.lock().unwrap().last().unwrap().output_info.state, state::CLOSED);
+    assert_eq!(spooled(&d.join("spool")).len(), 2);
+    let got = server.files.lock().unwrap().clone();
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["sec.00000.flv", "sec.00001.flv"]);
+    for (name, sealed) in &got {
+        assert!(
+            localrecord_crypt::is_encrypted(sealed),
+            "{name} reached the server in the clear"
+        );
+        let plain = d.join(format!("plain-{name}"));
+        std::fs::write(&plain, decrypt(sealed, &key).unwrap()).unwrap();
+        let v = probe(&plain).unwrap();
+        assert_eq!(codecs(&v), ["h264", "aac"]);
+        assert!((duration_s(&v) - 1.0).abs() <= 0.15, "{name}: {} s", duration_s(&v));
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

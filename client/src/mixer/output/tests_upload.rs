@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Default)]
-struct Server {
-    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+pub struct Server {
+    pub files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     /// PUTs still to answer with 500.
     failures: Arc<AtomicUsize>,
 }
 
 /// Starts the receiver; returns its base URL (kept alive by the runtime).
-fn serve(server: &Server, rt: &tokio::runtime::Runtime) -> String {
+pub fn serve(server: &Server, rt: &tokio::runtime::Runtime) -> String {
     async fn put(State(s): State<Server>, UrlPath(name): UrlPath<String>, body: axum::body::Bytes) -> StatusCode {
         let left = s.failures.load(Ordering::SeqCst);
         if left > 0 {
@@ -45,14 +45,14 @@ fn serve(server: &Server, rt: &tokio::runtime::Runtime) -> String {
     format!("http://{addr}/up")
 }
 
-fn uploading(path: &Path, url: &str) -> MixerOutput {
+pub fn uploading(path: &Path, url: &str) -> MixerOutput {
     let mut o = file(path);
     o.is_upload_on_recording = 1;
     o.server_path_file_name = Some(url.to_owned());
     o
 }
 
-fn spooled(spool: &Path) -> BTreeMap<String, PathBuf> {
+pub fn spooled(spool: &Path) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
     for d in std::fs::read_dir(spool).unwrap() {
         for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
@@ -63,12 +63,13 @@ fn spooled(spool: &Path) -> BTreeMap<String, PathBuf> {
     out
 }
 
-fn cfg(attempts: u32) -> UploadCfg {
+pub fn cfg(attempts: u32) -> UploadCfg {
     UploadCfg {
         slice_secs: 1,
         attempts,
         first_backoff: Duration::from_millis(20),
         keep_uploaded: true,
+        s3: None,
     }
 }
 
@@ -116,6 +117,7 @@ fn every_slice_reaches_the_http_server_byte_for_byte_after_a_retry() {
         (whole - 5.5).abs() <= 0.2 && (total - whole).abs() <= 0.3,
         "{total} s in slices, {whole} s in the file"
     );
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -147,4 +149,90 @@ fn a_server_that_keeps_failing_ends_the_output_with_upload_failed_and_keeps_the_
     assert!((duration_s(&probe(&main).unwrap()) - 3.0).abs() <= 0.2);
     assert_eq!(spooled(&spool).len(), 3, "every slice stays in the spool");
     assert!(server.files.lock().unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// s3s-fs (a real S3 server checking SigV4) on a free port over `root`; killed on drop.
+struct S3Fs(std::process::Child);
+
+impl Drop for S3Fs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn s3s_fs(root: &Path) -> (S3Fs, String) {
+    let bin = std::env::var_os("S3S_FS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo/bin/s3s-fs"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(&bin)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            "AK",
+            "--secret-key",
+            "SK",
+        ])
+        .arg(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (deploy/localrecord.sh test installs s3s-fs)", bin.display()));
+    let guard = S3Fs(child);
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (guard, format!("http://127.0.0.1:{port}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("s3s-fs did not start");
+}
+
+#[test]
+fn every_slice_reaches_an_s3_bucket_byte_for_byte() {
+    let d = dir("upload-s3");
+    let root = d.join("s3");
+    std::fs::create_dir_all(root.join("rec-bucket")).unwrap();
+    let (_s3, endpoint) = s3s_fs(&root);
+    let spool = d.join("spool");
+    let (sink, events) = recorder();
+    let mut enc = Encode::new(10);
+    let env = OutputEnv {
+        key: None,
+        spool_dir: spool.clone(),
+    };
+    let mut set = Outputs::new("s3".into(), env, sink);
+    let mut c = cfg(3);
+    c.s3 = Some(super::upload::S3Settings {
+        endpoint: Some(endpoint),
+        region: "us-east-1".into(),
+        access_key_id: "AK".into(),
+        secret_access_key: "SK".into(),
+    });
+    set.set_upload_cfg(c);
+    let main = d.join("cam.ts");
+    set.add(&uploading(&main, "s3://rec-bucket/class/7"), &enc.streams())
+        .unwrap();
+    enc.feed(&mut set, 25);
+    set.close_all();
+    assert_eq!(events.lock().unwrap().last().unwrap().output_info.state, state::CLOSED);
+    let local = spooled(&spool);
+    assert_eq!(
+        local.keys().collect::<Vec<_>>(),
+        ["cam.00000.ts", "cam.00001.ts", "cam.00002.ts"]
+    );
+    for (name, path) in &local {
+        let stored = std::fs::read(root.join("rec-bucket/class/7").join(name)).unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), stored, "{name} differs in the bucket");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -62,7 +62,7 @@ impl Encode {
         let ms = self.now_ms();
         self.frame += 1;
         let mut f = pattern(320, 240, n, FPS);
-        let key = n % self.key_every == 0;
+        let key = n.is_multiple_of(self.key_every);
         let mut out: Vec<Item> = self
             .venc
             .encode(Some((&mut f, ms, key)))
@@ -181,4 +181,24 @@ pub fn first_video_packet(path: &Path) -> (f64, bool) {
     let mut parts = line.split(',');
     let t = parts.next().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN);
     (t, parts.next().is_some_and(|f| f.starts_with('K')))
+}
+
+/// How many video packets ffprobe finds by reading the whole file.
+pub fn video_packets(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }

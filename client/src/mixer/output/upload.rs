@@ -1,11 +1,14 @@
 //! Uploading outputs (`isUploadOnRecording: 1`): each finished slice is sent by a thread of the
-//! output's own with one HTTP PUT to `serverPathFileName/NAME.00000.ext`. A slice whose HEAD
-//! already shows its size is not sent again; a failed PUT is retried with backoff a bounded
-//! number of times. A slice that fails for good stops the uploads (later slices stay in the
-//! spool) and the output ends with errCode RECORDFILE_UPLOAD_FAILED; the local file is never
-//! touched by any of this.
+//! output's own to `serverPathFileName/NAME.00000.ext`: one HTTP PUT for `http(s)://`, one object
+//! through OpenDAL for `s3://bucket/prefix` (S3 settings from the standard `AWS_*` variables).
+//! A slice the target already holds at its size (HEAD, stat) is not sent again; a failed send is
+//! retried with backoff a bounded number of times. A slice that fails for good stops the
+//! uploads (later slices stay in the spool) and the output ends with errCode
+//! RECORDFILE_UPLOAD_FAILED; the local file is never touched by any of this.
 
 use super::super::types::{err, CrError};
+pub use super::target::S3Settings;
+use super::target::Target;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -21,6 +24,8 @@ pub struct UploadCfg {
     pub first_backoff: Duration,
     /// Keep slices in the spool after they are uploaded (tests; otherwise they are removed).
     pub keep_uploaded: bool,
+    /// S3 settings for `s3://` targets; None: from the environment ([`S3Settings::from_env`]).
+    pub s3: Option<S3Settings>,
 }
 
 impl Default for UploadCfg {
@@ -30,14 +35,9 @@ impl Default for UploadCfg {
             attempts: 6,
             first_backoff: Duration::from_millis(500),
             keep_uploaded: false,
+            s3: None,
         }
     }
-}
-
-/// Whether `target` is an upload destination this build sends slices to.
-pub fn supported(target: &str) -> bool {
-    let t = target.to_ascii_lowercase();
-    (t.starts_with("http://") || t.starts_with("https://")) && reqwest::Url::parse(target).is_ok()
 }
 
 /// The thread sending one output's slices, in order.
@@ -47,10 +47,13 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    pub fn start(base: String, cfg: UploadCfg) -> Uploader {
+    /// Checks `target` (refused with PARAM_ERR) and starts the thread.
+    pub fn start(target: &str, cfg: UploadCfg) -> Result<Uploader, CrError> {
+        let t = Target::new(target, cfg.s3.clone())?;
+        let shown = target.to_owned();
         let (tx, rx) = mpsc::channel::<PathBuf>();
-        let thread = std::thread::spawn(move || run(&base, &cfg, rx));
-        Uploader { tx, thread }
+        let thread = std::thread::spawn(move || run(&t, &shown, &cfg, rx));
+        Ok(Uploader { tx, thread })
     }
 
     /// Hands over a finished slice.
@@ -68,22 +71,17 @@ impl Uploader {
     }
 }
 
-fn run(base: &str, cfg: &UploadCfg, rx: mpsc::Receiver<PathBuf>) -> Result<(), CrError> {
+fn run(target: &Target, shown: &str, cfg: &UploadCfg, rx: mpsc::Receiver<PathBuf>) -> Result<(), CrError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CrError::new(err::INNER_ERR, format!("upload runtime: {e}")))?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(600))
-        .build()
-        .map_err(|e| CrError::new(err::INNER_ERR, format!("HTTP client: {e}")))?;
     let mut failed = None;
     for slice in rx {
         if failed.is_some() {
             continue; // stays in the spool
         }
-        match rt.block_on(upload(&client, base, &slice, cfg)) {
+        match rt.block_on(upload(target, shown, &slice, cfg)) {
             Ok(()) if !cfg.keep_uploaded => {
                 let _ = std::fs::remove_file(&slice);
             }
@@ -97,16 +95,15 @@ fn run(base: &str, cfg: &UploadCfg, rx: mpsc::Receiver<PathBuf>) -> Result<(), C
     failed.map_or(Ok(()), Err)
 }
 
-async fn upload(client: &reqwest::Client, base: &str, slice: &Path, cfg: &UploadCfg) -> Result<(), CrError> {
+async fn upload(target: &Target, shown: &str, slice: &Path, cfg: &UploadCfg) -> Result<(), CrError> {
     let name = slice
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let url = format!("{}/{name}", base.trim_end_matches('/'));
     let failed = |why: String| {
         CrError::new(
             err::RECORDFILE_UPLOAD_FAILED,
-            format!("uploading {name} to {base}: {why}"),
+            format!("uploading {name} to {shown}: {why}"),
         )
     };
     let body = tokio::fs::read(slice).await.map_err(|e| failed(e.to_string()))?;
@@ -117,28 +114,13 @@ async fn upload(client: &reqwest::Client, base: &str, slice: &Path, cfg: &Upload
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
-        if already_there(client, &url, body.len() as u64).await {
+        if target.has(&name, body.len() as u64).await {
             return Ok(());
         }
-        match client.put(&url).body(body.clone()).send().await {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = e.to_string(),
+        match target.put(&name, body.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
         }
     }
     Err(failed(last))
-}
-
-/// Whether the server has the slice already (a HEAD answering its size): an earlier attempt
-/// whose answer was lost, or a resumed output.
-async fn already_there(client: &reqwest::Client, url: &str, size: u64) -> bool {
-    match client.head(url).send().await {
-        Ok(r) if r.status().is_success() => {
-            r.headers()
-                .get(reqwest::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                == Some(size)
-        }
-        _ => false,
-    }
 }

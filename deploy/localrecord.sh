@@ -9,7 +9,7 @@
 #   deploy/localrecord.sh run      install what is missing, build (release) and serve on 127.0.0.1:8080
 #   deploy/localrecord.sh test     install what is missing, start s3s-fs and (if none answers) Postgres,
 #                                  run the whole test suite
-#   deploy/localrecord.sh bench    like test, then the ingest, splice, query, recorder and end-to-end
+#   deploy/localrecord.sh bench    like test, then the ingest, splice, query, recorder, end-to-end and mixer
 #                                  benchmarks (release)
 #   deploy/localrecord.sh topology up|down|status|kill a|start a
 #                                  the scale-out topology as processes (two instances, Postgres,
@@ -187,6 +187,7 @@ case "${1:-}" in
     cargo bench --bench query
     cargo bench --bench recorder
     cargo bench --bench e2e
+    cargo bench --bench mixer
     ;;
   topology)
     shift

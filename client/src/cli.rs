@@ -1,7 +1,7 @@
 //! The command line's shared options, `serve` and `recover`.
 
 use localrecord_client::capture::{AudioSource, VideoSource};
-use localrecord_client::control::Access;
+use localrecord_client::control::{Access, MixerEnv, Mixers};
 use localrecord_client::recorder::{Recorder, Settings};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -145,8 +145,18 @@ pub struct ServeArgs {
     listen: String,
 }
 
+/// SIGTERM (service managers stop the recorder with it); never on other systems.
+pub async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
 pub async fn serve(settings: Settings, origins: Vec<String>, a: ServeArgs) -> anyhow::Result<()> {
-    let rec = Recorder::open(settings)?;
+    let rec = Recorder::open(settings.clone())?;
     let exit = Arc::new(tokio::sync::Notify::new());
     let listener = tokio::net::TcpListener::bind(&a.listen).await?;
     let access = Access {
@@ -162,12 +172,19 @@ pub async fn serve(settings: Settings, origins: Vec<String>, a: ServeArgs) -> an
             access.origins.join(", ")
         }
     );
-    let app = localrecord_client::control::router(rec.clone(), exit.clone(), access);
+    let mixers = Mixers::new(MixerEnv::from_settings(&settings));
+    let app = localrecord_client::control::router(rec.clone(), mixers.clone(), exit.clone(), access);
+    let m = mixers.clone();
     let stop = async move {
         tokio::select! {
             _ = exit.notified() => {}
             _ = tokio::signal::ctrl_c() => {}
+            _ = terminated() => {}
         }
+        // Outputs are finalised and their last events sent before the event streams end, which
+        // the graceful shutdown waits for.
+        m.destroy_all().await;
+        m.close_events();
     };
     axum::serve(listener, app).with_graceful_shutdown(stop).await?;
     if rec.recorded_ms().await.is_some() {

@@ -3,10 +3,17 @@
 //! Answers are HTTP 200 even for refusals, because the seed's JavaScript only reads the body of a
 //! 200. Who may call it at all is `guard`'s business: loopback `Host`, JSON bodies only, and web
 //! pages only from allowed origins (CORS, including Chrome's Private Network Access preflight).
+//! The CloudRoom mixer commands (`mixer_cmd`) sit beside the TIC ones; their notifications are
+//! Server-Sent Events on `GET /localrecord/v1/Events` (`events`), the only GET.
 
+mod events;
 mod guard;
+mod mixer_cmd;
+pub mod mixers;
 
 pub use guard::{parse_origin, Access, BadOrigin};
+pub use mixer_cmd::{answer as mixer_answer, Layout, MixerCmd};
+pub use mixers::{MixerEnv, MixerEvent, Mixers};
 
 use crate::api::{codes, Envelope};
 use crate::recorder::{CtlError, Recorder, StartParams};
@@ -16,6 +23,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -36,18 +44,22 @@ const MAX_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 struct Ctl {
     rec: Arc<Recorder>,
+    mixers: Arc<Mixers>,
     exit: Arc<Notify>,
     access: Arc<Access>,
+    event_clients: Arc<AtomicUsize>,
 }
 
-/// The API. `exit` is notified after an `Exit` command has been answered. `access`: the port it
-/// listens on and the web origins allowed to call it.
-pub fn router(rec: Arc<Recorder>, exit: Arc<Notify>, access: Access) -> Router {
+/// The API. `exit` is notified after an `Exit` command has been answered (every mixer destroyed
+/// by then). `access`: the port it listens on and the web origins allowed to call it.
+pub fn router(rec: Arc<Recorder>, mixers: Arc<Mixers>, exit: Arc<Notify>, access: Access) -> Router {
     // One handler sees every request, so no path, method or header escapes the checks.
     Router::new().fallback(handle).with_state(Ctl {
         rec,
+        mixers,
         exit,
         access: Arc::new(access),
+        event_clients: Arc::default(),
     })
 }
 
@@ -66,7 +78,7 @@ async fn answer(ctl: &Ctl, origin: Option<&axum::http::HeaderValue>, req: Reques
         .uri()
         .path()
         .strip_prefix("/localrecord/v1/")
-        .filter(|c| COMMANDS.contains(c))
+        .filter(|c| COMMANDS.contains(c) || mixer_cmd::COMMANDS.contains(c) || *c == "Events")
         .map(str::to_owned);
     let Some(cmd) = cmd else {
         let mut r = refuse(bad(format!("unknown command {}", req.uri().path())));
@@ -74,6 +86,8 @@ async fn answer(ctl: &Ctl, origin: Option<&axum::http::HeaderValue>, req: Reques
         return r;
     };
     match *req.method() {
+        Method::GET if cmd == "Events" => return events::stream(&ctl.mixers, &ctl.event_clients),
+        _ if cmd == "Events" => return guard::refusal(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
         Method::OPTIONS => return guard::preflight(origin),
         Method::POST => {}
         _ => return guard::refusal(StatusCode::METHOD_NOT_ALLOWED, "use POST"),
@@ -103,6 +117,16 @@ fn bad(msg: impl Into<String>) -> CtlError {
 }
 
 async fn command(ctl: &Ctl, cmd: &str, body: &[u8]) -> Response {
+    if mixer_cmd::COMMANDS.contains(&cmd) {
+        let r = match MixerCmd::parse(cmd, body) {
+            Ok(c) => c.run(&ctl.mixers).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &r {
+            tracing::info!("{cmd} refused: {e}");
+        }
+        return axum::Json(mixer_cmd::answer(&r)).into_response();
+    }
     let args: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -121,8 +145,13 @@ async fn command(ctl: &Ctl, cmd: &str, body: &[u8]) -> Response {
         "StopRecord" => ctl.rec.stop().await.map(|id| json!({ "TaskId": id })),
         "PauseRecord" => ctl.rec.pause().await.map(|_| json!({})),
         "ResumeRecord" => ctl.rec.resume().await.map(|_| json!({})),
-        "GetState" => Ok(state(&ctl.rec).await),
+        "GetState" => {
+            let mut v = state(&ctl.rec).await;
+            v["Mixers"] = json!(ctl.mixers.views().await);
+            Ok(v)
+        }
         "Exit" => {
+            ctl.mixers.destroy_all().await;
             if ctl.rec.recorded_ms().await.is_some() {
                 let _ = ctl.rec.stop().await;
             }

@@ -1,8 +1,10 @@
 //! `localrecord-recorder`: `serve` runs the seed's local control API; `record` records from the
 //! command line; `recover` finishes what earlier runs left and exits.
 
+mod args;
 mod cli;
 mod crypt_cli;
+mod mix_record;
 mod progress;
 mod record;
 
@@ -37,7 +39,8 @@ struct Args {
 enum Command {
     /// Serve the local control API (POST /localrecord/v1/{Init,StartRecord,...})
     Serve(cli::ServeArgs),
-    /// Record from the command line, upload, wait for the server to finish
+    /// Record from the command line, upload, wait for the server to finish; or, with --layout,
+    /// record a mixer layout into --output files
     Record(record::RecordArgs),
     /// Upload what earlier runs left (after a crash or reboot), complete their tasks, exit
     Recover(cli::RecoverArgs),

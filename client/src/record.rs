@@ -1,6 +1,7 @@
 //! `record`: record from the command line with a progress line, wait for the uploads and the
 //! server's splice, print a JSON summary.
 
+use crate::args::{parse_duration, parse_region, parse_window};
 use crate::progress::Progress;
 use localrecord_client::recorder::{Recorder, Settings, StartParams};
 use localrecord_client::server::Credentials;
@@ -8,18 +9,23 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct RecordArgs {
-    #[arg(long, env = "LOCALRECORD_SDKAPPID")]
-    sdkappid: u64,
-    #[arg(long, env = "LOCALRECORD_USER_ID")]
-    user_id: String,
+    #[arg(long, env = "LOCALRECORD_SDKAPPID", required_unless_present = "layout")]
+    sdkappid: Option<u64>,
+    #[arg(long, env = "LOCALRECORD_USER_ID", required_unless_present = "layout")]
+    user_id: Option<String>,
     /// The UserSig (better passed in the environment than on the command line)
-    #[arg(long, env = "LOCALRECORD_USERSIG", hide_env_values = true)]
-    user_sig: String,
-    #[arg(long)]
-    class_id: i64,
-    /// How long to record: 90, 30s, 5m, 1h (Ctrl-C stops earlier)
-    #[arg(long, value_parser = parse_duration)]
-    duration: Duration,
+    #[arg(
+        long,
+        env = "LOCALRECORD_USERSIG",
+        hide_env_values = true,
+        required_unless_present = "layout"
+    )]
+    user_sig: Option<String>,
+    #[arg(long, required_unless_present = "layout")]
+    class_id: Option<i64>,
+    /// How long to record: 90, 30s, 5m, 1h (Ctrl-C stops earlier; with --layout, optional)
+    #[arg(long, value_parser = parse_duration, required_unless_present = "layout")]
+    duration: Option<Duration>,
     /// Seconds per slice
     #[arg(long, default_value_t = 300)]
     slice_time: u32,
@@ -51,68 +57,8 @@ pub struct RecordArgs {
     /// Seconds to wait for the uploads and the server's splice after recording
     #[arg(long, default_value_t = 600)]
     wait_secs: u64,
-}
-
-/// A command-line value that does not parse; clap prints the message after the value and flag.
-#[derive(Debug, thiserror::Error)]
-pub enum ArgError {
-    #[error("bad duration '{given}'")]
-    Duration {
-        given: String,
-        source: std::num::ParseFloatError,
-    },
-    #[error("bad duration unit in '{0}' (use s, m, h)")]
-    DurationUnit(String),
-    #[error("bad window id '{given}'")]
-    Window {
-        given: String,
-        source: std::num::ParseIntError,
-    },
-    #[error("use x,y,width,height")]
-    Region,
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, ArgError> {
-    let (num, unit) = s.trim().split_at(
-        s.trim()
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.trim().len()),
-    );
-    let n: f64 = num.parse().map_err(|source| ArgError::Duration {
-        given: s.to_owned(),
-        source,
-    })?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "ms" => n / 1000.0,
-        _ => return Err(ArgError::DurationUnit(s.to_owned())),
-    };
-    Ok(Duration::from_secs_f64(secs))
-}
-
-fn parse_window(s: &str) -> Result<u32, ArgError> {
-    match s.strip_prefix("0x") {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    }
-    .map_err(|source| ArgError::Window {
-        given: s.to_owned(),
-        source,
-    })
-}
-
-fn parse_region(s: &str) -> Result<(u32, u32, u32, u32), ArgError> {
-    let v: Vec<u32> = s
-        .split(',')
-        .map(|p| p.trim().parse())
-        .collect::<Result<_, _>>()
-        .map_err(|_| ArgError::Region)?;
-    match v[..] {
-        [x, y, w, h] => Ok((x, y, w, h)),
-        _ => Err(ArgError::Region),
-    }
+    #[command(flatten)]
+    mix: crate::mix_record::MixArgs,
 }
 
 /// StartRecord's parameters from the command line: the whole screen unless a window or region
@@ -132,12 +78,21 @@ fn start_params(a: &RecordArgs) -> StartParams {
         enable_audio: Some(!a.no_audio),
         enable_upload: Some(!a.no_upload),
         slice_time: Some(a.slice_time),
-        class_id: Some(a.class_id),
+        class_id: a.class_id,
         whole_screen: true,
     }
 }
 
 pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result<()> {
+    if a.mix.layout.is_some() {
+        return crate::mix_record::record(settings, &a.mix, a.duration, !a.no_audio).await;
+    }
+    // clap requires these without --layout.
+    let (Some(sdk_app_id), Some(user_id), Some(user_sig), Some(duration)) =
+        (a.sdkappid, a.user_id.clone(), a.user_sig.clone(), a.duration)
+    else {
+        anyhow::bail!("--sdkappid, --user-id, --user-sig, --class-id and --duration are required");
+    };
     // The user at the keyboard named --dst-path: its directory is allowed (the file must still
     // be new and not a link).
     if let Some(p) = &a.dst_path {
@@ -147,9 +102,9 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
     }
     let rec = Recorder::open(settings)?;
     rec.init(Credentials {
-        sdk_app_id: a.sdkappid,
-        user_id: a.user_id.clone(),
-        user_sig: a.user_sig.clone(),
+        sdk_app_id,
+        user_id,
+        user_sig,
     })
     .await
     .map_err(|e| anyhow::anyhow!("Init: {e}"))?;
@@ -159,7 +114,7 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("StartRecord: {e}"))?;
     // The TaskId first, on its own line: scripts (and tests) can follow the task from here.
     println!("{{\"TaskId\":\"{task}\"}}");
-    let mut progress = Progress::new(a.duration);
+    let mut progress = Progress::new(duration);
     let t0 = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -168,7 +123,7 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
             _ = &mut ctrl_c => { eprintln!(); tracing::info!("interrupted: stopping"); break; }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        if t0.elapsed() >= a.duration || rec.ended_early(&task).is_some() {
+        if t0.elapsed() >= duration || rec.ended_early(&task).is_some() {
             break;
         }
         progress.show(&rec, &task, "REC").await;
@@ -238,22 +193,4 @@ async fn summary(
     });
     println!("{out}");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_regions_parse_as_documented() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert_eq!(parse_region("10,20,640,360").unwrap(), (10, 20, 640, 360));
-        assert!(parse_region("10,20").is_err());
-        assert_eq!(parse_window("0x1a00007").unwrap(), 0x1a00007);
-        assert_eq!(parse_window("42").unwrap(), 42);
-    }
 }

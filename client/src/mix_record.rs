@@ -75,6 +75,7 @@ pub async fn record(settings: Settings, a: &MixArgs, duration: Option<Duration>,
     let layout = read_layout(a.layout.as_deref().unwrap_or(std::path::Path::new("")))?;
     let outs = outputs(a, settings.key.is_some())?;
     let mut env = MixerEnv::from_settings(&settings);
+    env.output_dirs = None; // the user's own command line names the files
     if !audio {
         env.audio = None;
     }

@@ -12,7 +12,12 @@ use std::time::Duration;
 #[tokio::test]
 async fn a_mixer_over_http_with_events_state_and_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let s = serve(NO_SERVER, &dir.path().join("rec"), &[]).await;
+    let s = serve(
+        NO_SERVER,
+        &dir.path().join("rec"),
+        &["--dst-dir", dir.path().to_str().unwrap()],
+    )
+    .await;
     let png = red_png(dir.path());
     let mut events = Events::open(&s).await;
     let create = json!({"mixerID": "1", "mixerCfg": cfg(),
@@ -88,7 +93,13 @@ async fn a_mixer_over_http_with_events_state_and_outputs() {
 async fn mixer_refusals_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let web = "https://class.example.com";
-    let s = serve(NO_SERVER, &dir.path().join("rec"), &["--allow-origin", web]).await;
+    let allowed = dir.path().to_str().unwrap();
+    let s = serve(
+        NO_SERVER,
+        &dir.path().join("rec"),
+        &["--allow-origin", web, "--dst-dir", allowed],
+    )
+    .await;
     let http = reqwest::Client::new();
     let post = |cmd: &str, body: &str| {
         http.post(format!("{}{cmd}", s.base))
@@ -116,6 +127,25 @@ async fn mixer_refusals_over_http() {
     ] {
         assert_eq!(err_code(&cmd(&s, c, body).await), 1400, "{c}: unknown mixer");
     }
+    // Outputs go only inside --dst-dir, never elsewhere, by any path.
+    let c = json!({"mixerID": "r", "mixerCfg": cfg(), "mixerContent": [camera(0, 0, 64, 64)]});
+    assert_eq!(err_code(&cmd(&s, "CreateLocMixer", c).await), 0);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("x.mp4");
+    let sneaky = format!(
+        "{allowed}/../{}/y.flv",
+        elsewhere.path().file_name().unwrap().to_str().unwrap()
+    );
+    for f in [outside.to_str().unwrap(), "relative.mp4", sneaky.as_str()] {
+        let add = json!({"mixerID": "r", "mixerOutput": [{"type": 0, "filename": f}]});
+        let v = cmd(&s, "AddLocMixerOutput", add).await;
+        assert_eq!(err_code(&v), 5, "{f}: {v}");
+    }
+    assert!(
+        std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(),
+        "nothing was written outside"
+    );
+    assert_eq!(err_code(&cmd(&s, "DestroyLocMixer", json!({"mixerID": "r"})).await), 0);
     let big = json!({"mixerID": "1", "mixerCfg": {"width": 7680, "height": 4320, "frameRate": 15, "bitRate": 800000},
         "mixerContent": [camera(0, 0, 64, 64)]});
     assert_eq!(err_code(&cmd(&s, "CreateLocMixer", big).await), 903);

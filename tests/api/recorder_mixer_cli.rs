@@ -124,7 +124,12 @@ async fn mixer_with_output(s: &Served, dir: &Path, id: &str) -> std::path::PathB
 #[tokio::test]
 async fn exit_and_sigterm_end_every_mixer_with_final_files() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = serve("http://127.0.0.1:9", &dir.path().join("rec"), &[]).await;
+    let mut s = serve(
+        "http://127.0.0.1:9",
+        &dir.path().join("rec"),
+        &["--dst-dir", dir.path().to_str().unwrap()],
+    )
+    .await;
     let a = mixer_with_output(&s, dir.path(), "a").await;
     let b = mixer_with_output(&s, dir.path(), "b").await;
     for id in ["c", "d"] {
@@ -144,7 +149,12 @@ async fn exit_and_sigterm_end_every_mixer_with_final_files() {
         assert_eq!(media::decode_errors(p), "");
     }
 
-    let s = serve("http://127.0.0.1:9", &dir.path().join("rec2"), &[]).await;
+    let s = serve(
+        "http://127.0.0.1:9",
+        &dir.path().join("rec2"),
+        &["--dst-dir", dir.path().to_str().unwrap()],
+    )
+    .await;
     let c = mixer_with_output(&s, dir.path(), "t").await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let pid = s.child.id().unwrap().to_string();

@@ -143,7 +143,7 @@ impl MixerCmd {
         match self {
             MixerCmd::Create { id, cfg, content } => mixers.create(id, cfg, content).await,
             MixerCmd::Update { id, content } => mixers.with(&id, move |m| m.update_content(content)).await,
-            MixerCmd::AddOutputs { id, outputs } => mixers.with(&id, move |m| m.add_outputs(outputs)).await,
+            MixerCmd::AddOutputs { id, outputs } => mixers.add_outputs(&id, outputs).await,
             MixerCmd::RemoveOutputs { id, names } => mixers.with(&id, move |m| m.remove_outputs(names)).await,
             MixerCmd::Destroy { id } => mixers.destroy(&id).await,
         }

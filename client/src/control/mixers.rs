@@ -15,6 +15,7 @@ pub const MAX_MIXERS: usize = 4;
 /// Events kept for a slow event client before it is dropped (see `events`).
 const EVENT_BACKLOG: usize = 256;
 
+mod confine;
 mod views;
 pub use views::{mixer_state, MixerView, OutputView};
 
@@ -33,6 +34,9 @@ pub struct MixerEnv {
     /// The sound every mixer records (None: no audio track).
     pub audio: Option<AudioSource>,
     pub outputs: OutputEnv,
+    /// Directories outputs added through the local API may be written in (the recorder's
+    /// `--dst-dir`, see `confine`); None: anywhere (the CLI's own `--output` files).
+    pub output_dirs: Option<Vec<std::path::PathBuf>>,
 }
 
 impl MixerEnv {
@@ -44,6 +48,7 @@ impl MixerEnv {
                 key: s.key.clone(),
                 spool_dir: s.data_dir.join("mixer-spool"),
             },
+            output_dirs: Some(s.dst_dirs.clone()),
         }
     }
 }
@@ -92,6 +97,19 @@ impl Mixers {
     /// Ends the event streams (after [`Mixers::destroy_all`] has sent the last events).
     pub fn close_events(&self) {
         self.closed.send_replace(true);
+    }
+
+    /// `AddLocMixerOutput`: outputs outside the allowed directories are refused (PARAM_ERR)
+    /// before any file is made; an unknown mixer is refused first.
+    pub async fn add_outputs(&self, id: &str, outputs: Vec<crate::mixer::types::MixerOutput>) -> Result<(), CrError> {
+        let dirs = self.env.output_dirs.clone();
+        self.with(id, move |m| {
+            if let Some(dirs) = &dirs {
+                confine::check(&outputs, dirs)?;
+            }
+            m.add_outputs(outputs)
+        })
+        .await
     }
 
     fn sink(&self) -> EventSink {

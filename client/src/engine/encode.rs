@@ -17,8 +17,25 @@ pub struct VideoEncoder {
     pub params: codec::Parameters,
 }
 
+/// How libx264 spends its bits.
+#[derive(Debug, Clone, Copy)]
+pub enum Rate {
+    /// The recorder's slices: this average bit rate, peaks up to 1.5 times it.
+    Average(u32),
+    /// The mixer's `defaultQP` and `bitRate`: this CRF, capped at `max` bit/s through the VBV
+    /// (one second of buffer).
+    Quality { crf: u32, max: u32 },
+}
+
 impl VideoEncoder {
+    /// The recorder's encoder: a keyframe every 2 s besides the forced ones at slice cuts (quick
+    /// seeking in the MP4), at an average of `bps`.
     pub fn new(width: u32, height: u32, fps: u32, bps: u32) -> Result<VideoEncoder, Error> {
+        VideoEncoder::open(width, height, fps, fps * 2, Rate::Average(bps))
+    }
+
+    /// libx264 veryfast, a keyframe every `gop` frames, spending bits as `rate` says.
+    pub fn open(width: u32, height: u32, fps: u32, gop: u32, rate: Rate) -> Result<VideoEncoder, Error> {
         let codec = ffmpeg::encoder::find_by_name("libx264")
             .or_else(|| ffmpeg::encoder::find(Id::H264))
             .ok_or(Error::NoH264Encoder)?;
@@ -28,12 +45,20 @@ impl VideoEncoder {
         enc.set_format(Pixel::YUV420P);
         enc.set_time_base(MS);
         enc.set_frame_rate(Some(Rational(fps as i32, 1)));
-        // A keyframe every 2 s besides the forced ones at slice cuts: quick seeking in the MP4.
-        enc.set_gop(fps * 2);
-        enc.set_bit_rate(bps as usize);
-        enc.set_max_bit_rate(bps as usize * 3 / 2);
+        enc.set_gop(gop);
         enc.set_flags(codec::Flags::GLOBAL_HEADER);
         let mut opts = ffmpeg::Dictionary::new();
+        match rate {
+            Rate::Average(bps) => {
+                enc.set_bit_rate(bps as usize);
+                enc.set_max_bit_rate(bps as usize * 3 / 2);
+            }
+            Rate::Quality { crf, max } => {
+                opts.set("crf", &crf.to_string());
+                opts.set("maxrate", &max.to_string());
+                opts.set("bufsize", &max.to_string());
+            }
+        }
         opts.set("preset", "veryfast");
         // No lookahead, no B-frames: each frame's packet comes out at once, so what was captured
         // is on disk within a frame, and a kill loses at most that.

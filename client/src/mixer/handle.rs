@@ -2,13 +2,13 @@
 //! mixer and its callers; the bodies are the mixer's to write.)
 
 use super::compose::{items, Compositor};
-use super::encode::MixEncoder;
 use super::run::{self, lock, Shared, Ticker};
 use super::sound::Sound;
 use super::source::Status;
 use super::types::{err, CrError, MixerCfg, MixerContent, MixerOutput, OutputInfo, OutputSet, Streams};
 use super::validate::check_content;
 use crate::capture::AudioSource;
+use crate::engine::encode::{Rate, VideoEncoder};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -62,7 +62,12 @@ impl Mixer {
         ffmpeg_next::init().map_err(inner)?;
         ffmpeg_next::device::register_all();
         ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
-        let video = MixEncoder::new(&cfg).map_err(inner)?;
+        // One encode for every output: `defaultQP` is the CRF, capped by `bitRate`.
+        let rate = Rate::Quality {
+            crf: cfg.default_qp,
+            max: cfg.bit_rate,
+        };
+        let video = VideoEncoder::open(cfg.width, cfg.height, cfg.frame_rate, cfg.gop(), rate).map_err(inner)?;
         let start = Instant::now();
         let (sound, audio) = match audio {
             None => (None, None),

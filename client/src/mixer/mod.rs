@@ -3,12 +3,11 @@
 //!
 //! `handle::Mixer` is the entry point. Each capturing source runs on its own thread (`source`)
 //! and keeps its latest picture; the mixer thread (`run`) ticks at the frame rate, draws the
-//! layout (`compose`, `canvas`, `text`), encodes once (`encode`, `sound`) and hands the packets
+//! layout (`compose`, `canvas`, `text`), encodes once (`engine::encode`, `sound`) and hands the packets
 //! to the `types::OutputSet`.
 
 mod canvas;
 mod compose;
-mod encode;
 mod font;
 pub mod handle;
 pub mod output;

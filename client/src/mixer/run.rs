@@ -5,9 +5,9 @@
 //! falls more than two seconds behind are ticks skipped to catch up with the clock.
 
 use super::compose::{Compositor, Item};
-use super::encode::MixEncoder;
 use super::sound::Sound;
 use super::types::OutputSet;
+use crate::engine::encode::VideoEncoder;
 use crate::engine::grid::FrameGrid;
 use crate::engine::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +32,7 @@ pub fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub struct Ticker {
     pub compositor: Compositor,
-    pub video: MixEncoder,
+    pub video: VideoEncoder,
     pub sound: Option<Sound>,
     pub shared: Arc<Shared>,
     pub fps: u32,

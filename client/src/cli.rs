@@ -46,6 +46,11 @@ pub struct CaptureArgs {
     #[arg(long, global = true, env = "LOCALRECORD_RECORDER_KEEPALIVE_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     keepalive_secs: u64,
+    /// Seconds of each slice a mixer output uploaded while recording sends (isUploadOnRecording
+    /// 1: http(s)://, s3:// and localrecord: targets); cut at the next keyframe
+    #[arg(long, global = true, env = "LOCALRECORD_RECORDER_MIXER_SLICE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    mixer_slice_secs: u32,
     /// Encrypt every slice and DstPath file with the key in this file (from `localrecord app key
     /// export`); also the key `decrypt` and `play` read with. A file, never the key itself
     #[arg(long, global = true, env = "LOCALRECORD_RECORDER_KEY_FILE")]
@@ -99,6 +104,7 @@ impl CaptureArgs {
                 self.dst_dir.clone()
             },
             keepalive: Duration::from_secs(self.keepalive_secs),
+            mixer_slice_secs: self.mixer_slice_secs,
             key: None,
         }
     }
@@ -172,7 +178,9 @@ pub async fn serve(settings: Settings, origins: Vec<String>, a: ServeArgs) -> an
             access.origins.join(", ")
         }
     );
-    let mixers = Mixers::new(MixerEnv::from_settings(&settings));
+    let mut env = MixerEnv::from_settings(&settings);
+    env.outputs.tasks = Some(rec.mixer_feed());
+    let mixers = Mixers::new(env);
     let app = localrecord_client::control::router(rec.clone(), mixers.clone(), exit.clone(), access);
     let m = mixers.clone();
     let stop = async move {

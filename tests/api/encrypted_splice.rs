@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The app's first recording key, created with the CLI (its file in `dir`).
-fn app_key(app: &TestApp, dir: &Path) -> (Key, PathBuf) {
+pub fn app_key(app: &TestApp, dir: &Path) -> (Key, PathBuf) {
     let kf = dir.join("app.key");
     app.app_cli(&[
         "key",

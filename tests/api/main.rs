@@ -38,6 +38,7 @@ mod recorder_load;
 mod recorder_mixer;
 mod recorder_mixer_cli;
 mod recorder_mixer_support;
+mod recorder_mixer_task;
 mod recorder_refusals;
 mod recorder_security;
 mod recorder_support;

@@ -47,6 +47,8 @@ impl MixerEnv {
             outputs: OutputEnv {
                 key: s.key.clone(),
                 spool_dir: s.data_dir.join("mixer-spool"),
+                tasks: None,
+                slice_secs: s.mixer_slice_secs,
             },
             output_dirs: Some(s.dst_dirs.clone()),
         }

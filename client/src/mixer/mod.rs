@@ -8,6 +8,7 @@
 
 mod canvas;
 mod compose;
+mod feed;
 mod font;
 pub mod handle;
 pub mod output;

@@ -11,12 +11,20 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use super::feed::{FeedTask, TaskFeed};
+
 /// `CRVIDEOSDK_ERR_DEF` codes the mixer answers with (the seed's numbers; 0 is success).
 pub mod err {
     pub const NOERR: i64 = 0;
     pub const UNKNOWERR: i64 = 1;
     pub const INNER_ERR: i64 = 3;
     pub const PARAM_ERR: i64 = 5;
+    /// Our server refused a `localrecord:` output's task (its message says why).
+    pub const SERVER_EXCEPTION: i64 = 8;
+    /// A `localrecord:` output before a successful Init.
+    pub const NOT_LOGIN: i64 = 12;
+    /// Our server did not answer a `localrecord:` output's task.
+    pub const NOSERVER_RSP: i64 = 202;
     pub const CATCH_SCREEN_ERR: i64 = 900;
     pub const RECORD_NO_DISK: i64 = 902;
     /// The canvas is larger than the mixer allows (see [`super::MixerCfg::check`]).
@@ -238,4 +246,10 @@ pub struct OutputEnv {
     pub key: Option<Arc<localrecord_crypt::Key>>,
     /// Where uploading outputs keep their slices until uploaded.
     pub spool_dir: PathBuf,
+    /// The recorder's TIC flow, for outputs uploaded to our server (`localrecord:CLASSID`);
+    /// None: such outputs are refused.
+    pub tasks: Option<Arc<dyn TaskFeed>>,
+    /// Slice length of uploading outputs, seconds (0: 60).
+    pub slice_secs: u32,
 }
+

@@ -137,6 +137,36 @@ impl Book {
         self.tasks.lock().expect("book").values().cloned().collect()
     }
 
+    /// Slice `index` of a recording is being written.
+    pub fn slice_opened(&self, task_id: &str, index: i32) -> std::io::Result<Option<()>> {
+        self.update(task_id, |t| {
+            t.slices.push(SliceRecord {
+                index,
+                duration_ms: 0,
+                size: 0,
+                closed: false,
+                confirmed: false,
+            })
+        })
+    }
+
+    /// Slice `index` of a recording is complete.
+    pub fn slice_closed(&self, task_id: &str, index: i32, duration_ms: i64, size: u64) -> std::io::Result<Option<()>> {
+        self.update(task_id, |t| {
+            if let Some(s) = t.slices.iter_mut().find(|s| s.index == index) {
+                (s.duration_ms, s.size, s.closed) = (duration_ms, size, true);
+            }
+        })
+    }
+
+    /// The recording ended after `count` slices: those closed are its slices.
+    pub fn recording_ended(&self, task_id: &str, count: i32) -> std::io::Result<Option<()>> {
+        self.update(task_id, |t| {
+            t.slices.retain(|s| s.closed && s.index < count);
+            t.slice_count = Some(t.slices.len() as i32);
+        })
+    }
+
     /// Forgets a finished task and deletes its directory (what is left in it: nothing, unless the
     /// slices were local-only).
     pub fn remove(&self, task_id: &str) -> std::io::Result<()> {

@@ -4,6 +4,7 @@
 pub mod book;
 pub mod dst;
 mod events;
+mod feed;
 pub mod keepalive;
 mod params;
 pub mod queue;

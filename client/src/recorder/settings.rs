@@ -24,6 +24,8 @@ pub struct Settings {
     pub dst_dirs: Vec<PathBuf>,
     /// How often a recording (or paused) task tells the server it is alive (see `keepalive`).
     pub keepalive: std::time::Duration,
+    /// Slice length of mixer outputs uploaded while recording, seconds.
+    pub mixer_slice_secs: u32,
     /// Encrypt slices and DstPath files with this key (issue 14); its Debug shows the key id only.
     pub key: Option<std::sync::Arc<localrecord_crypt::Key>>,
 }
@@ -44,6 +46,7 @@ impl Default for Settings {
             upload: Default::default(),
             dst_dirs: Vec::new(),
             keepalive: keepalive::DEFAULT_EVERY,
+            mixer_slice_secs: 60,
             key: None,
         }
     }

@@ -1,7 +1,7 @@
 //! StartRecord: the seed's parameters and defaults, their checks (each refusal with the seed's
 //! code), then capture, the server task, the book entry and the engine thread.
 
-use super::book::TaskRecord;
+use super::feed::task_record;
 use super::params::{bad, chrono_secs, free_bytes, rand_u16, StartParams};
 use super::{dst, keepalive, server_error, CtlError, Current, Recorder};
 use crate::api::{codes, is_server_task_id, CreateTask};
@@ -144,7 +144,7 @@ impl Recorder {
         } else {
             format!("local-{}-{:04x}", chrono_secs(), rand_u16())
         };
-        let rec = task_record(&task_id, &plan);
+        let rec = task_record(&task_id, plan.class_id, plan.client.credentials(), plan.upload);
         if let Err(e) = self.book.insert(rec) {
             tokio::task::spawn_blocking(move || capture.stop()).await.ok();
             return Err(CtlError::new(codes::BAD_DST_PATH, format!("data directory: {e}")));
@@ -188,25 +188,6 @@ impl Recorder {
             plan.slice_time
         );
         Ok(task_id)
-    }
-}
-
-/// The task book's entry for a recording that starts now.
-fn task_record(task_id: &str, plan: &Plan) -> TaskRecord {
-    let creds = plan.client.credentials().clone();
-    TaskRecord {
-        task_id: task_id.to_owned(),
-        class_id: plan.class_id,
-        sdk_app_id: creds.sdk_app_id,
-        user_id: creds.user_id.clone(),
-        user_sig: creds.user_sig.clone(),
-        upload: plan.upload,
-        started_at: chrono_secs(),
-        slices: Vec::new(),
-        slice_count: None,
-        server_stopped: false,
-        refusal: None,
-        abandoned: false,
     }
 }
 

@@ -133,6 +133,12 @@ impl AvOut {
         self.handle.size()
     }
 
+    /// Removes the file again (an output that could not start).
+    pub fn discard(self) {
+        drop(self.octx);
+        self.handle.discard(&self.path);
+    }
+
     /// Writes the trailer, seals and fsyncs; a plain mp4 is then rewritten as a normal MP4.
     /// Returns (duration ms, bytes).
     pub fn finish(mut self) -> Result<(i64, u64), CrError> {

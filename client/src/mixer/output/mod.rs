@@ -5,6 +5,7 @@
 //! file on a thread of its own, so a long mp4's final rewrite never holds up the mixer.
 
 mod av;
+mod dest;
 pub mod finalize;
 mod mp3;
 mod sink;
@@ -83,10 +84,13 @@ impl Outputs {
     pub fn new(mixer_id: String, env: OutputEnv, events: EventSink) -> Outputs {
         Outputs {
             emit: Emit { mixer_id, sink: events },
+            upload: upload::UploadCfg {
+                slice_secs: if env.slice_secs > 0 { env.slice_secs } else { 60 },
+                ..Default::default()
+            },
             env,
             open: Vec::new(),
             finishing: Vec::new(),
-            upload: upload::UploadCfg::default(),
         }
     }
 

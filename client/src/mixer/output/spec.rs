@@ -1,6 +1,7 @@
 //! What an `AddLocMixerOutput` item asks for, checked before anything is created: the format
 //! (from the filename's extension), encryption, and the upload target.
 
+use super::super::feed::class_of;
 use super::super::types::{err, CrError, MixerOutput, OutputEnv, Streams};
 use std::path::PathBuf;
 
@@ -94,7 +95,7 @@ pub fn check(out: &MixerOutput, env: &OutputEnv, streams: &Streams) -> Result<Pl
     }
     let upload = match out.is_upload_on_recording {
         0 => None,
-        1 => Some(upload_target(out.server_path_file_name.as_deref())?),
+        1 => Some(upload_target(out.server_path_file_name.as_deref(), format, env)?),
         n => return Err(param(format!("isUploadOnRecording {n} is not supported (0 or 1)"))),
     };
     Ok(Plan {
@@ -105,11 +106,22 @@ pub fn check(out: &MixerOutput, env: &OutputEnv, streams: &Streams) -> Result<Pl
     })
 }
 
-fn upload_target(target: Option<&str>) -> Result<String, CrError> {
+fn upload_target(target: Option<&str>, format: Format, env: &OutputEnv) -> Result<String, CrError> {
     let t = target.unwrap_or("").trim();
+    if let Some(class) = class_of(t) {
+        class.map_err(param)?;
+        if format != Format::Flv {
+            return Err(param("a localrecord: output must be .flv (our server splices FLV slices)"));
+        }
+        if env.tasks.is_none() {
+            return Err(param("localrecord: outputs need the recorder's local service (serve)"));
+        }
+        return Ok(t.to_owned());
+    }
     if t.len() > MAX_NAME || !super::target::supported(t) {
         return Err(param(
-            "isUploadOnRecording 1 needs serverPathFileName http://..., https://... or s3://bucket/prefix",
+            "isUploadOnRecording 1 needs serverPathFileName http://..., https://..., s3://bucket/prefix \
+             or localrecord:CLASSID",
         ));
     }
     Ok(t.to_owned())

@@ -23,6 +23,7 @@ fn encrypted_outputs_need_the_key_decrypt_to_playable_files_and_detect_a_changed
     let env = OutputEnv {
         key: Some(key.clone()),
         spool_dir: d.clone(),
+        ..Default::default()
     };
     let (sink, events) = recorder();
     let mut enc = Encode::new(10);
@@ -82,6 +83,7 @@ fn an_encrypted_uploading_output_sends_encrypted_slices_that_decrypt_to_playable
     let env = OutputEnv {
         key: Some(key.clone()),
         spool_dir: d.join("spool"),
+        ..Default::default()
     };
     let (sink, events) = recorder();
     let mut enc = Encode::new(10);

@@ -86,6 +86,7 @@ fn every_slice_reaches_the_http_server_byte_for_byte_after_a_retry() {
     let env = OutputEnv {
         key: None,
         spool_dir: spool.clone(),
+        ..Default::default()
     };
     let mut set = Outputs::new("u".into(), env, sink);
     set.set_upload_cfg(cfg(3));
@@ -133,6 +134,7 @@ fn a_server_that_keeps_failing_ends_the_output_with_upload_failed_and_keeps_the_
     let env = OutputEnv {
         key: None,
         spool_dir: spool.clone(),
+        ..Default::default()
     };
     let mut set = Outputs::new("u".into(), env, sink);
     set.set_upload_cfg(cfg(2));
@@ -209,6 +211,7 @@ fn every_slice_reaches_an_s3_bucket_byte_for_byte() {
     let env = OutputEnv {
         key: None,
         spool_dir: spool.clone(),
+        ..Default::default()
     };
     let mut set = Outputs::new("s3".into(), env, sink);
     let mut c = cfg(3);

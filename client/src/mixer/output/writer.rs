@@ -19,13 +19,8 @@ impl Writer {
     pub fn create(plan: &Plan, env: &OutputEnv, streams: &Streams, cfg: &UploadCfg) -> Result<Writer, CrError> {
         let key = if plan.encrypted { env.key.clone() } else { None };
         if let Some(target) = &plan.upload {
-            let spool = if env.spool_dir.as_os_str().is_empty() {
-                std::env::temp_dir().join("localrecord-spool")
-            } else {
-                env.spool_dir.clone()
-            };
             return Ok(Writer::Sliced(Box::new(Sliced::create(
-                plan, target, key, streams, &spool, cfg,
+                plan, target, key, env, streams, cfg,
             )?)));
         }
         Ok(match plan.format {

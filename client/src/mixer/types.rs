@@ -252,4 +252,3 @@ pub struct OutputEnv {
     /// Slice length of uploading outputs, seconds (0: 60).
     pub slice_secs: u32,
 }
-

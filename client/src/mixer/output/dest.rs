@@ -18,7 +18,10 @@ pub enum Dest {
         stem: String,
         format: Format,
     },
-    Task { end: TaskEnd, dir: PathBuf },
+    Task {
+        end: TaskEnd,
+        dir: PathBuf,
+    },
 }
 
 /// A `localrecord:` output's task, ended with the slices it closed however the output ends

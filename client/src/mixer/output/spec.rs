@@ -111,7 +111,9 @@ fn upload_target(target: Option<&str>, format: Format, env: &OutputEnv) -> Resul
     if let Some(class) = class_of(t) {
         class.map_err(param)?;
         if format != Format::Flv {
-            return Err(param("a localrecord: output must be .flv (our server splices FLV slices)"));
+            return Err(param(
+                "a localrecord: output must be .flv (our server splices FLV slices)",
+            ));
         }
         if env.tasks.is_none() {
             return Err(param("localrecord: outputs need the recorder's local service (serve)"));

@@ -40,7 +40,7 @@ pub use error::Error;
 pub use header::{Header, ALGORITHM, HEADER_LEN, MAGIC, VERSION};
 pub use key::{Key, KeyId, KEY_LEN};
 pub use read::DecryptReader;
-pub use seek::SeekableReader;
+pub use seek::{seek_target, SeekableReader};
 pub use write::EncryptWriter;
 
 /// Bytes a chunk's tag adds.

@@ -98,13 +98,19 @@ impl<R: Read + Seek> Read for SeekableReader<R> {
 
 impl<R: Read + Seek> Seek for SeekableReader<R> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos =
-            target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = seek_target(self.pos, to, self.len)?;
         Ok(self.pos)
     }
+}
+
+/// Where a seek `to` lands from `pos` in a stream of `len` bytes, as `Seek` has it: past the end
+/// is allowed (a read there gives nothing), before the start (or beyond u64) is InvalidInput.
+/// Public for the server's reader over ranged store reads, which seeks the same way.
+pub fn seek_target(pos: u64, to: SeekFrom, len: u64) -> std::io::Result<u64> {
+    let target = match to {
+        SeekFrom::Start(p) => Some(p),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+    };
+    target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))
 }

@@ -200,6 +200,33 @@ fn the_seekable_reader_reads_any_range() {
 }
 
 #[test]
+fn seek_target_lands_where_a_cursor_seeks() {
+    // std's Cursor is the reference: past the end allowed, before the start or over u64 refused.
+    let len = 3000u64;
+    let tos = [
+        SeekFrom::Start(0),
+        SeekFrom::Start(5000),
+        SeekFrom::End(0),
+        SeekFrom::End(-3000),
+        SeekFrom::End(-3001),
+        SeekFrom::End(7),
+        SeekFrom::Current(-100),
+        SeekFrom::Current(-101),
+        SeekFrom::Current(i64::MAX),
+    ];
+    for pos in [0u64, 100, 3000, u64::MAX - 1] {
+        for to in tos {
+            let mut c = Cursor::new(vec![0u8; len as usize]);
+            c.set_position(pos);
+            let want = c.seek(to).ok();
+            assert_eq!(seek_target(pos, to, len).ok(), want, "{pos} {to:?}");
+        }
+    }
+    let e = seek_target(10, SeekFrom::Current(-11), len).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
 fn keys_never_print_and_key_files_round_trip() {
     let key = Key::generate();
     let hex = secrecy::ExposeSecret::expose_secret(&key.to_hex()).to_owned();

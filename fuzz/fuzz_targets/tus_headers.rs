@@ -1,12 +1,12 @@
 //! The tus header grammar (src/http/tus.rs), the Upload-Checksum header (src/ingest/checksum.rs)
-//! and the Range header of recording downloads (src/http/recordings.rs), all on the same input:
+//! and the Range header of recording downloads (src/http/ranged.rs), all on the same input:
 //! as a &str where the parser takes one, and as a header value (raw bytes, obs-text included)
 //! where it reads a HeaderMap. Never a panic; what parses keeps its invariants.
 #![no_main]
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use localrecord::http::recordings::range;
+use localrecord::http::ranged::range;
 use localrecord::http::tus::{check_version, concat, header, metadata, number, Concat};
 use localrecord::ingest::checksum::{Algo, Checksum, Hashes};
 

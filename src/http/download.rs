@@ -11,6 +11,7 @@
 use super::callbacks::admin_task;
 use super::error::{Error, Result};
 use super::openapi::errors::{AuthErrors, TaskErrors};
+use super::ranged::{self, Span};
 use crate::db::tasks::Task;
 use crate::http::caller::Caller;
 use crate::http::AppState;
@@ -18,8 +19,8 @@ use crate::store::ranged::RangedReader;
 use anyhow::anyhow;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use std::io::{Read, Seek, SeekFrom};
@@ -89,32 +90,15 @@ pub async fn serve(state: &AppState, task: Task, headers: &HeaderMap, actor: &st
     crate::db::audit::record(&state.db, task.sdk_app_id, actor, "download", &task_id, detail).await?;
     let reader = RangedReader::new(state.store.clone(), &object, stored, tokio::runtime::Handle::current());
     let (source, len) = blocking(move || open(reader, key)).await?;
-    let (status, start, end) = match super::recordings::range(headers, len) {
-        Ok(None) => (StatusCode::OK, 0, len.saturating_sub(1)),
-        Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
-        Err(()) => return Ok(unsatisfiable(len)),
+    let Some(span) = Span::of(headers, len) else {
+        return Ok(ranged::unsatisfiable(len));
     };
-    let count = if len == 0 { 0 } else { end - start + 1 };
-    let body = stream(source, start, count, &task_id).await?;
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::PARTIAL_CONTENT {
-        let v = format!("bytes {start}-{end}/{len}");
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).expect("ascii"));
-    }
+    let body = stream(source, span.start, span.count(), &task_id).await?;
+    let mut r = span.respond(body, "video/mp4");
+    // Decrypted bytes: no cache along the way may keep them.
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
-}
-
-fn unsatisfiable(len: u64) -> Response {
-    let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-    let v = HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii");
-    r.headers_mut().insert(header::CONTENT_RANGE, v);
-    r
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> Result<T> {

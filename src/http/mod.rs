@@ -14,6 +14,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod query;
+pub mod ranged;
 pub mod recordings;
 pub mod request_id;
 pub mod serve;

@@ -7,14 +7,15 @@
 //! admins get it decrypted from `download`.
 
 use super::error::{Error, Result};
+use super::ranged::{self, Span};
 use crate::config::Settings;
 use crate::db::apps::App;
 use crate::db::tasks;
 use crate::http::AppState;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use subtle::ConstantTimeEq;
@@ -72,35 +73,6 @@ fn check_signed(settings: &Settings, app: &App, id: &str, q: &Signed) -> Result<
     Ok(())
 }
 
-/// Parses a single `bytes=` range against `size`: Ok(None) for no header, Err for unsatisfiable.
-/// Public for the fuzz target (fuzz/).
-#[allow(clippy::result_unit_err)]
-pub fn range(headers: &HeaderMap, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
-    let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
-    let spec = v.trim().strip_prefix("bytes=").ok_or(())?;
-    if spec.contains(',') {
-        return Ok(None); // multiple ranges: answer with the whole file, as RFC 9110 allows
-    }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().map_err(|_| ())?;
-            (size.saturating_sub(n), size.checked_sub(1).ok_or(())?)
-        }
-        (s, "") => (s.parse().map_err(|_| ())?, size.checked_sub(1).ok_or(())?),
-        (s, e) => (
-            s.parse().map_err(|_| ())?,
-            e.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)),
-        ),
-    };
-    if start > end || start >= size {
-        return Err(());
-    }
-    Ok(Some((start, end)))
-}
-
 /// The spliced MP4 (a task's `VideoOutputUrl`), with single-range `Range` support.
 #[utoipa::path(
     get,
@@ -153,31 +125,12 @@ async fn recording(
     };
     let key = task.video_output_key.ok_or_else(not_found)?;
     let size = state.store.size(&key).await?.ok_or_else(not_found)?;
-    let (status, start, end) = match range(&headers, size) {
-        Ok(None) => (StatusCode::OK, 0, size.saturating_sub(1)),
-        Ok(Some((s, e))) => (StatusCode::PARTIAL_CONTENT, s, e),
-        Err(()) => {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
-            );
-            return Ok(r);
-        }
+    let Some(span) = Span::of(&headers, size) else {
+        return Ok(ranged::unsatisfiable(size));
     };
-    let len = if size == 0 { 0 } else { end - start + 1 };
-    let stream = state.store.read_stream(&key, start..start + len).await?;
-    let mut r = Response::new(Body::from_stream(stream));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(
-            header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")).expect("ascii"),
-        );
-    }
-    Ok(r)
+    let stream = state
+        .store
+        .read_stream(&key, span.start..span.start + span.count())
+        .await?;
+    Ok(span.respond(Body::from_stream(stream), media))
 }

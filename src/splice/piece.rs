@@ -19,9 +19,8 @@ use super::clock::Place;
 use super::ffparams::extradata;
 use super::input::open_flv;
 use super::reference::{reference_of, AudioRef, Reference};
-use super::slice::{splice_one, SliceIn};
+use super::slice::{splice_one, SliceCtx, SliceIn};
 use super::timeline::Micros;
-use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport};
 use crate::progress::Progress;
 use ffmpeg::Packet;
@@ -375,23 +374,13 @@ pub fn prepare(path: &Path, out: &mut File, opts: Options, progress: &Progress) 
     let mut b = Builder::new(out, max_entries);
     b.room = room;
     let mut rep = SliceReport::copied(path.to_owned());
-    let mut checkers = Checkers::per_core();
-    let extra = extradata(&r.video);
-    let result = splice_one(
-        &mut b,
-        &mut checkers,
-        Mode::from_env(),
-        &r,
-        &extra,
-        SliceIn {
-            path,
-            known,
-            opened: Some(input),
-            key: None,
-        },
-        &mut rep,
-        progress,
-    );
+    let slice = SliceIn {
+        path,
+        known,
+        opened: Some(input),
+        key: None,
+    };
+    let result = splice_one(&mut b, &mut SliceCtx::new(&r, progress), slice, &mut rep);
     if progress.cancelled() {
         anyhow::bail!("cancelled");
     }

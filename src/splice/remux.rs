@@ -4,13 +4,11 @@
 
 use super::budget;
 use super::clock::{Clock, Place};
-use super::ffparams::extradata;
 use super::mp4::Mp4Writer;
 use super::reference::{reference, Reference};
 use super::sink::{libav_sink, own_tracks, RoomTooSmall, Sink, OWN_VIDEO_TIMESCALE};
-use super::slice::{splice_one, SliceIn};
+use super::slice::{splice_one, SliceCtx, SliceIn};
 use super::timeline::Micros;
-use super::verify::{Checkers, Mode};
 use super::{SliceOutcome, SliceReport, Summary};
 use crate::progress::Progress;
 use anyhow::{bail, Context};
@@ -287,9 +285,7 @@ fn splice_with(
         in_band: false,
     };
 
-    let ref_extra = extradata(&r.video);
-    let mode = Mode::from_env();
-    let mut checkers = Checkers::per_core();
+    let mut ctx = SliceCtx::new(&r, progress);
     let mut reports = Vec::with_capacity(inputs.len());
     for (i, path) in inputs.iter().enumerate() {
         if progress.cancelled() {
@@ -298,7 +294,7 @@ fn splice_with(
         let mut rep = SliceReport::copied(path.clone());
         let mut slice = SliceIn::at(path, known.get(i).and_then(|k| k.as_deref()));
         slice.key = keys.and_then(|k| k.get(i));
-        if let Err(why) = splice_one(&mut mux, &mut checkers, mode, &r, &ref_extra, slice, &mut rep, progress) {
+        if let Err(why) = splice_one(&mut mux, &mut ctx, slice, &mut rep) {
             rep.outcome = SliceOutcome::Skipped;
             rep.note = Some(why);
         }

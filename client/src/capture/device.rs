@@ -119,8 +119,7 @@ pub fn audio(
     let mut decoder = decoder.audio().map_err(decoder_error("audio"))?;
     Ok(std::thread::spawn(move || {
         let mut decoded = frame::Audio::empty();
-        let mut swr: Option<resampling::Context> = None;
-        let packed = Sample::F32(ffmpeg::format::sample::Type::Packed);
+        let mut conv = ToMixerFormat::default();
         for (s, packet) in ictx.packets() {
             if stopped(&stop) {
                 return;
@@ -130,36 +129,13 @@ pub fn audio(
                 continue;
             }
             while decoder.receive_frame(&mut decoded).is_ok() {
-                let mut layout = decoded.channel_layout();
-                if layout.is_empty() {
-                    // Devices often leave the layout unset; the resampler insists on the frame's
-                    // matching the one it was made for.
-                    layout = ChannelLayout::default(decoded.channels().into());
-                    decoded.set_channel_layout(layout);
-                }
-                let (f, rate) = (decoded.format(), decoded.rate());
-                let sw = match &mut swr {
-                    Some(s) if s.input().format == f && s.input().rate == rate => s,
-                    slot => {
-                        let Ok(s) =
-                            resampling::Context::get(f, layout, rate, packed, ChannelLayout::STEREO, AUDIO_RATE)
-                        else {
-                            return;
-                        };
-                        slot.insert(s)
+                let samples = match conv.convert(&mut decoded) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Input::AudioFailed(Error::Resampler(e)));
+                        return;
                     }
                 };
-                let cap = decoded.samples() * AUDIO_RATE as usize / rate.max(1) as usize + 256;
-                let mut out = frame::Audio::new(packed, cap, ChannelLayout::STEREO);
-                if let Err(e) = sw.run(&decoded, &mut out) {
-                    let _ = tx.send(Input::AudioFailed(Error::Resampler(e)));
-                    return;
-                }
-                let bytes = &out.data(0)[..out.samples() * 8];
-                let samples = bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
                 if tx.send(Input::Audio(samples, at)).is_err() {
                     return;
                 }
@@ -167,4 +143,44 @@ pub fn audio(
         }
         let _ = tx.send(Input::AudioFailed(Error::AudioEnded));
     }))
+}
+
+/// Converts decoded sound of any format, rate and layout to the engine's (interleaved f32
+/// stereo at [`AUDIO_RATE`]); the resampler is made again when the input changes.
+#[derive(Default)]
+pub struct ToMixerFormat {
+    swr: Option<resampling::Context>,
+}
+
+impl ToMixerFormat {
+    pub fn convert(&mut self, decoded: &mut frame::Audio) -> Result<Vec<f32>, ffmpeg::Error> {
+        let packed = Sample::F32(ffmpeg::format::sample::Type::Packed);
+        let mut layout = decoded.channel_layout();
+        if layout.is_empty() {
+            // Devices often leave the layout unset; the resampler insists on the frame's
+            // matching the one it was made for.
+            layout = ChannelLayout::default(decoded.channels().into());
+            decoded.set_channel_layout(layout);
+        }
+        let (f, rate) = (decoded.format(), decoded.rate());
+        let sw = match &mut self.swr {
+            Some(s) if s.input().format == f && s.input().rate == rate && s.input().channel_layout == layout => s,
+            slot => slot.insert(resampling::Context::get(
+                f,
+                layout,
+                rate,
+                packed,
+                ChannelLayout::STEREO,
+                AUDIO_RATE,
+            )?),
+        };
+        let cap = decoded.samples() * AUDIO_RATE as usize / rate.max(1) as usize + 256;
+        let mut out = frame::Audio::new(packed, cap, ChannelLayout::STEREO);
+        sw.run(decoded, &mut out)?;
+        let bytes = &out.data(0)[..out.samples() * 8];
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
 }

@@ -12,6 +12,7 @@ use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// One item of the current layout and the source that feeds it.
 pub struct Item {
@@ -21,7 +22,8 @@ pub struct Item {
 
 /// The items of `content`, each with its source: one per distinct source key, kept from `old`
 /// when it is there and has not failed (a failed one is started afresh), else started now.
-pub fn items(content: &[MixerContent], old: &[Item], fps: u32) -> Vec<Item> {
+/// `sound`: when the mixer's sound starts (None: no sound, media files are not heard).
+pub fn items(content: &[MixerContent], old: &[Item], fps: u32, sound: Option<Instant>) -> Vec<Item> {
     let mut by_key: HashMap<String, Arc<Source>> = old
         .iter()
         .filter(|i| !matches!(i.source.slot.status(), Status::Failed(_)))
@@ -32,7 +34,7 @@ pub fn items(content: &[MixerContent], old: &[Item], fps: u32) -> Vec<Item> {
         .map(|c| {
             let src = by_key
                 .entry(source::key(c))
-                .or_insert_with(|| Arc::new(Source::start(c, fps)))
+                .or_insert_with(|| Arc::new(Source::start(c, fps, sound)))
                 .clone();
             Item {
                 content: c.clone(),
@@ -40,6 +42,17 @@ pub fn items(content: &[MixerContent], old: &[Item], fps: u32) -> Vec<Item> {
             }
         })
         .collect()
+}
+
+/// The sound rings of the layout's media sources, each once (items may share a source).
+pub fn sounds(items: &[Item]) -> Vec<Arc<source::Ring>> {
+    let mut rings: Vec<Arc<source::Ring>> = Vec::new();
+    for r in items.iter().filter_map(|i| i.source.sound.as_ref()) {
+        if !rings.iter().any(|have| Arc::ptr_eq(have, r)) {
+            rings.push(r.clone());
+        }
+    }
+    rings
 }
 
 pub struct Compositor {

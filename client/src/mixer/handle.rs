@@ -33,6 +33,8 @@ pub struct SourceStatus {
 pub struct Mixer {
     id: String,
     fps: u32,
+    /// When the mixer's sound starts (None: it has none); media sources place their sound by it.
+    sound_start: Option<Instant>,
     /// Behind a Mutex only so that a Mixer is Sync (FFmpeg's parameters are Send, not Sync).
     streams: Mutex<Streams>,
     shared: Arc<Shared>,
@@ -78,6 +80,7 @@ impl Mixer {
                 (Some(Sound::new(rx, start).map_err(inner)?), Some((flag, t)))
             }
         };
+        let sound_start = sound.as_ref().map(|_| start);
         let streams = Streams {
             video: video.params.clone(),
             audio: sound.as_ref().map(|s| s.enc.params.clone()),
@@ -86,7 +89,7 @@ impl Mixer {
             frame_rate: cfg.frame_rate,
         };
         let shared = Arc::new(Shared {
-            layout: Mutex::new(Arc::new(items(&content, &[], cfg.frame_rate))),
+            layout: Mutex::new(Arc::new(items(&content, &[], cfg.frame_rate, sound_start))),
             outputs: Mutex::new(outputs),
             force_key: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -95,6 +98,7 @@ impl Mixer {
         let mut m = Mixer {
             id: id.clone(),
             fps: cfg.frame_rate,
+            sound_start,
             streams: Mutex::new(streams),
             shared: shared.clone(),
             updating: Mutex::new(()),
@@ -133,7 +137,7 @@ impl Mixer {
         check_content(&content)?;
         let _serial = lock(&self.updating);
         let old = lock(&self.shared.layout).clone();
-        let new = Arc::new(items(&content, &old, self.fps));
+        let new = Arc::new(items(&content, &old, self.fps, self.sound_start));
         *lock(&self.shared.layout) = new.clone();
         for item in old.iter() {
             if !new.iter().any(|n| Arc::ptr_eq(&n.source, &item.source)) {

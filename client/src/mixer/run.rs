@@ -4,7 +4,7 @@
 //! tick that comes late is still made (the next ones follow at once), and only when the machine
 //! falls more than two seconds behind are ticks skipped to catch up with the clock.
 
-use super::compose::{Compositor, Item};
+use super::compose::{sounds, Compositor, Item};
 use super::sound::Sound;
 use super::types::OutputSet;
 use crate::engine::encode::VideoEncoder;
@@ -67,12 +67,14 @@ pub fn run(mut t: Ticker, stop: Receiver<()>) {
 
 impl Ticker {
     fn tick(&mut self, ms: i64) -> Result<(), Error> {
+        let items = lock(&self.shared.layout).clone();
         if let Some(s) = &mut self.sound {
+            // The current layout's media are heard from here on; removed ones no longer.
+            s.media = sounds(&items);
             let mut outs = lock(&self.shared.outputs);
             s.drain(outs.as_mut())?;
             s.pad(ms, outs.as_mut())?;
         }
-        let items = lock(&self.shared.layout).clone();
         self.compositor.compose(&items);
         let key = self.shared.force_key.swap(false, Ordering::SeqCst);
         let packets = self.video.encode(Some((&mut self.compositor.canvas.frame, ms, key)))?;

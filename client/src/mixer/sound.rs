@@ -2,18 +2,26 @@
 //! placed on the mixer's clock, encoded once to AAC, and handed to the outputs both encoded and
 //! raw (`OutputSet::pcm`, for mp3). As in the engine: a device's gap is filled with silence,
 //! samples delivered late are skipped, and a device that stalls never leaves the track short.
+//! The sound of the layout's media files (`source::Ring`) is added to the device's as it is fed,
+//! by its place on the same clock, and the sum clipped to [-1, 1].
 
+use super::source::Ring;
 use super::types::OutputSet;
 use crate::capture::{Input, AUDIO_RATE};
 use crate::engine::encode::AudioEncoder;
 use crate::engine::Error;
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Sound {
     pub enc: AudioEncoder,
     rx: Receiver<Input>,
     start: Instant,
+    /// Samples (per channel) fed so far: the next one's place on the mixer's clock.
+    fed: i64,
+    /// The media sound mixed in; the mixer thread sets it from the layout at each tick.
+    pub media: Vec<Arc<Ring>>,
 }
 
 fn samples_ms(n: i64) -> i64 {
@@ -30,6 +38,8 @@ impl Sound {
             enc: AudioEncoder::new()?,
             rx,
             start,
+            fed: 0,
+            media: Vec::new(),
         })
     }
 
@@ -70,8 +80,21 @@ impl Sound {
         if interleaved.is_empty() {
             return Ok(());
         }
-        out.pcm(interleaved, self.enc.position_ms());
-        let packets = self.enc.push(interleaved)?;
+        let mixed;
+        let samples = if self.media.is_empty() {
+            interleaved
+        } else {
+            let mut m = interleaved.to_vec();
+            for r in &self.media {
+                r.mix(self.fed, &mut m);
+            }
+            m.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
+            mixed = m;
+            &mixed
+        };
+        self.fed += (samples.len() / 2) as i64;
+        out.pcm(samples, self.enc.position_ms());
+        let packets = self.enc.push(samples)?;
         route(packets, out);
         Ok(())
     }

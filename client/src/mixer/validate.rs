@@ -56,7 +56,7 @@ fn check_item(item: &MixerContent) -> Result<(), String> {
             _ => Ok(()),
         },
         ct::PIC => path(p, &["resourceid", "filename"]),
-        ct::MEDIA => path(p, &["filename"]),
+        ct::MEDIA => path(p, &["filename"]).and_then(|()| volume(p)),
         ct::SCREEN => screen_param_error(p).map_or(Ok(()), Err),
         ct::TEXT => match p.get("text").and_then(Value::as_str) {
             None => Err("param.text is required".into()),
@@ -64,6 +64,15 @@ fn check_item(item: &MixerContent) -> Result<(), String> {
             Some(_) => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+/// A media item's `param.volume`: absent, or a number 0..=100.
+fn volume(p: &Value) -> Result<(), String> {
+    match p.get("volume") {
+        None => Ok(()),
+        Some(v) if v.as_f64().is_some_and(|v| (0.0..=100.0).contains(&v)) => Ok(()),
+        Some(v) => Err(format!("param.volume {v} is not a number 0..=100")),
     }
 }
 

@@ -1,19 +1,24 @@
 //! The layout's sources. Each source that captures (a camera or other FFmpeg device, an X11
 //! screen region, an image file, a looping media file) runs on its own thread and keeps only its
 //! latest picture (YUV420P) in a [`Slot`]; the mixer thread takes whatever is there at each tick,
-//! so a slow or stalled source never holds the mixer up. Text and timestamps are drawn by the
+//! so a slow or stalled source never holds the mixer up. A media file's sound, when the mixer
+//! has sound, waits likewise in a small [`Ring`] (`audio`). Text and timestamps are drawn by the
 //! compositor itself and have no thread. A source that fails to open or dies later is marked
 //! failed (its cell shows a placeholder) and logged; it never stops the mixer.
 
+mod audio;
 mod picture;
 mod screen;
 mod stream;
+
+pub use audio::Ring;
 
 use super::types::{content_type as ct, MixerContent};
 use ffmpeg_next::frame;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// The largest picture a source accepts (width and height); larger ones fail to the placeholder.
 pub const MAX_SIDE: u32 = 8192;
@@ -64,28 +69,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One running source. Dropping it asks its thread to stop without waiting; `stop` waits.
 pub struct Source {
     pub slot: Arc<Slot>,
+    /// A media file's sound for the mixer (only when the mixer has sound).
+    pub sound: Option<Arc<Ring>>,
     stop: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Source {
-    /// Starts the source for `item` (already validated). `fps` is the mixer's frame rate.
-    pub fn start(item: &MixerContent, fps: u32) -> Source {
+    /// Starts the source for `item` (already validated). `fps` is the mixer's frame rate;
+    /// `sound` the instant the mixer's sound starts (None: the mixer has no sound).
+    pub fn start(item: &MixerContent, fps: u32, sound: Option<Instant>) -> Source {
         let slot = Arc::new(Slot::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let ring = sound
+            .filter(|_| item.kind == ct::MEDIA)
+            .map(|epoch| Arc::new(Ring::new(epoch, audio::gain(&item.param))));
         let thread = match item.kind {
             ct::TEXT | ct::TIMESTAMP => {
                 slot.set(Status::Ok);
                 None
             }
             kind => {
-                let (param, slot2, stop2) = (item.param.clone(), slot.clone(), stop.clone());
+                let (param, slot2, stop2, ring2) = (item.param.clone(), slot.clone(), stop.clone(), ring.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("mixer-source-{kind}"))
                     .spawn(move || {
                         // A bug met on a hostile input must not leave the cell "starting" forever.
                         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            run(kind, &param, fps, &slot2, &stop2)
+                            run(kind, &param, fps, &slot2, &stop2, ring2)
                         }));
                         if ran.is_err() {
                             slot2.set(Status::Failed("the source failed unexpectedly".into()));
@@ -102,6 +113,7 @@ impl Source {
         };
         Source {
             slot,
+            sound: ring,
             stop,
             thread: Mutex::new(thread),
         }
@@ -136,17 +148,16 @@ impl Drop for Source {
 }
 
 /// The source thread: captures until stopped; a failure is recorded in the slot and logged.
-fn run(kind: u32, param: &Value, fps: u32, slot: &Slot, stop: &AtomicBool) {
+fn run(kind: u32, param: &Value, fps: u32, slot: &Slot, stop: &AtomicBool, sound: Option<Arc<Ring>>) {
     let result = match kind {
         ct::VIDEO => camera(param).and_then(|(f, i)| {
             let ictx = crate::capture::device::open(&f, &i, &[]).map_err(|e| e.to_string())?;
-            stream::run(ictx, false, slot, stop)
+            stream::run(ictx, false, slot, stop, None)
         }),
         ct::SCREEN => screen::run(param, fps, slot, stop),
         ct::PIC => picture::load(&file_param(param, &["resourceid", "filename"]), slot),
-        ct::MEDIA => {
-            stream::open_file(&file_param(param, &["filename"])).and_then(|ictx| stream::run(ictx, true, slot, stop))
-        }
+        ct::MEDIA => stream::open_file(&file_param(param, &["filename"]))
+            .and_then(|ictx| stream::run(ictx, true, slot, stop, sound)),
         other => Err(format!("unknown content type {other}")),
     };
     if let Err(e) = result {

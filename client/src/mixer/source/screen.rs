@@ -13,7 +13,7 @@ pub fn run(param: &Value, fps: u32, slot: &Slot, stop: &AtomicBool) -> Result<()
     let display = display(param);
     let grab = x11::resolve(display.as_deref(), &region).map_err(|e| e.to_string())?;
     let ictx = device::open("x11grab", &grab.input, &grab.options(fps)).map_err(|e| e.to_string())?;
-    super::stream::run(ictx, false, slot, stop)
+    super::stream::run(ictx, false, slot, stop, None)
 }
 
 /// `"x,y,w,h"` as four numbers.

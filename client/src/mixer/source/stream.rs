@@ -2,12 +2,14 @@
 //! played in a loop. Frames are paced by their own timestamps, since lavfi and files deliver as
 //! fast as they are read, and converted to YUV420P at even dimensions.
 
+use super::audio::{Ring, Track};
 use super::{Slot, MAX_SIDE};
 use ffmpeg::format::{context::Input, Pixel};
 use ffmpeg::software::scaling;
 use ffmpeg::{frame, media, Packet};
 use ffmpeg_next as ffmpeg;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Opens a media file (local files only: a hostile file must not make FFmpeg fetch URLs).
@@ -32,8 +34,15 @@ pub fn check_size(w: u32, h: u32) -> Result<(), String> {
 }
 
 /// Decodes the best video stream of `ictx` into `slot` until `stop`; `looping` starts a file
-/// over at its end, else the end is a failure (a device that vanished).
-pub fn run(mut ictx: Input, looping: bool, slot: &Slot, stop: &AtomicBool) -> Result<(), String> {
+/// over at its end, else the end is a failure (a device that vanished). With `sound`, the best
+/// audio stream (if any) goes there, paced with the pictures.
+pub fn run(
+    mut ictx: Input,
+    looping: bool,
+    slot: &Slot,
+    stop: &AtomicBool,
+    sound: Option<Arc<Ring>>,
+) -> Result<(), String> {
     let stream = ictx.streams().best(media::Type::Video).ok_or("no video stream")?;
     let (index, tb) = (stream.index(), stream.time_base());
     let ctx = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
@@ -43,6 +52,7 @@ pub fn run(mut ictx: Input, looping: bool, slot: &Slot, stop: &AtomicBool) -> Re
     let mut pace = Pacer::default();
     let mut decoded = frame::Video::empty();
     let mut frames_in_pass = 0u64;
+    let mut track = sound.and_then(|ring| Track::open(&ictx, ring));
     while !stop.load(Ordering::SeqCst) {
         // A fresh packet each time: av_read_frame does not release what a packet still holds.
         let mut packet = Packet::empty();
@@ -52,7 +62,12 @@ pub fn run(mut ictx: Input, looping: bool, slot: &Slot, stop: &AtomicBool) -> Re
                     continue; // a damaged packet; the next keyframe recovers
                 }
             }
-            Ok(()) => continue,
+            Ok(()) => {
+                if let Some(t) = track.as_mut().filter(|t| t.takes(&packet)) {
+                    t.packet(&packet, &mut pace);
+                }
+                continue;
+            }
             Err(ffmpeg::Error::Other { errno: libc::EAGAIN }) => {
                 std::thread::sleep(Duration::from_millis(5));
                 continue;
@@ -65,6 +80,9 @@ pub fn run(mut ictx: Input, looping: bool, slot: &Slot, stop: &AtomicBool) -> Re
                     return Err("the file holds no picture".into());
                 }
                 frames_in_pass = 0;
+                if let Some(t) = &mut track {
+                    t.end_pass(&mut pace);
+                }
                 ictx.seek(0, ..).map_err(|e| format!("cannot loop the file: {e}"))?;
                 decoder.flush();
                 pace.new_pass();
@@ -87,15 +105,19 @@ fn drain(
 ) -> Result<u64, String> {
     let mut n = 0;
     while decoder.receive_frame(decoded).is_ok() {
-        let ts = decoded.timestamp().or(decoded.pts());
-        // Device timestamps may be wall-clock microseconds: i128 keeps the product in range.
-        let us = ts.map(|t| (t as i128 * 1_000_000 * tb.numerator() as i128 / tb.denominator().max(1) as i128) as i64);
+        let us = decoded.timestamp().or(decoded.pts()).map(|t| micros(t, tb));
         pace.wait(us, stop);
         let f = std::mem::replace(decoded, frame::Video::empty());
         slot.publish(conv.convert(f)?);
         n += 1;
     }
     Ok(n)
+}
+
+/// A timestamp in `tb` as microseconds. Device timestamps may be wall-clock microseconds: i128
+/// keeps the product in range.
+pub fn micros(ts: i64, tb: ffmpeg::Rational) -> i64 {
+    (ts as i128 * 1_000_000 * tb.numerator() as i128 / tb.denominator().max(1) as i128) as i64
 }
 
 /// Converts any decoded picture to YUV420P at even dimensions (the size cap checked per frame:
@@ -130,7 +152,7 @@ impl Converter {
 /// Holds frames back until their timestamp is due on the wall clock. A timestamp that jumps
 /// (missing, backwards, or more than a second ahead) restarts the reference instead of sleeping.
 #[derive(Default)]
-struct Pacer {
+pub struct Pacer {
     base: Option<(Instant, i64)>,
     last_us: Option<i64>,
 }
@@ -139,6 +161,17 @@ impl Pacer {
     fn new_pass(&mut self) {
         self.base = None;
         self.last_us = None;
+    }
+
+    /// When the moment `us` of this pass is due (sound is placed by it; the first timestamp
+    /// seen, sound's or picture's, starts the pass's reference).
+    pub fn at(&mut self, us: i64) -> Instant {
+        let (t0, us0) = *self.base.get_or_insert((Instant::now(), us));
+        if us >= us0 {
+            t0 + Duration::from_micros((us - us0) as u64)
+        } else {
+            t0.checked_sub(Duration::from_micros((us0 - us) as u64)).unwrap_or(t0)
+        }
     }
 
     fn wait(&mut self, ts_us: Option<i64>, stop: &AtomicBool) {

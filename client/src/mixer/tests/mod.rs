@@ -5,6 +5,7 @@
 mod bench;
 mod failing;
 mod layout;
+mod media_sound;
 mod refuse;
 mod screen;
 mod text;
@@ -33,6 +34,10 @@ pub struct Seen {
     pub key_after_add: Vec<bool>,
     awaiting_first: bool,
     pub audio_ms: Vec<i64>,
+    audio_decoder: Option<ffmpeg::decoder::Audio>,
+    /// The AAC decoded again (left channel, 44.1 kHz), from `sound_from_ms` on.
+    pub sound: Vec<f32>,
+    pub sound_from_ms: i64,
     pub pcm_samples: usize,
     pub closed_all: bool,
 }
@@ -55,6 +60,10 @@ impl OutputSet for Probe {
         }
         let ctx = ffmpeg::codec::context::Context::from_parameters(streams.video.clone()).unwrap();
         s.decoder = Some(ctx.decoder().video().unwrap());
+        if let Some(a) = &streams.audio {
+            let ctx = ffmpeg::codec::context::Context::from_parameters(a.clone()).unwrap();
+            s.audio_decoder.get_or_insert(ctx.decoder().audio().unwrap());
+        }
         s.open.push(out.filename.clone());
         s.adds += 1;
         s.awaiting_first = true;
@@ -90,8 +99,29 @@ impl OutputSet for Probe {
             frames.push((pts, std::mem::replace(&mut f, frame::Video::empty())));
         }
     }
-    fn audio(&mut self, _packet: &Packet, ms: i64) {
-        self.seen().audio_ms.push(ms);
+    fn audio(&mut self, packet: &Packet, ms: i64) {
+        let mut s = self.seen();
+        s.audio_ms.push(ms);
+        let Seen {
+            audio_decoder,
+            sound,
+            sound_from_ms,
+            ..
+        } = &mut *s;
+        let Some(dec) = audio_decoder.as_mut() else { return };
+        if sound.is_empty() {
+            *sound_from_ms = ms;
+        }
+        let _ = dec.send_packet(packet);
+        let mut f = frame::Audio::empty();
+        while dec.receive_frame(&mut f).is_ok() {
+            // AAC decodes to planar f32: plane 0 is the left channel.
+            let left = &f.data(0)[..f.samples() * 4];
+            sound.extend(
+                left.chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
     }
     fn pcm(&mut self, interleaved: &[f32], _start_ms: i64) {
         self.seen().pcm_samples += interleaved.len() / 2;

@@ -1,12 +1,15 @@
 //! `record --layout`: the CloudRoom mixer from the command line. One mixer (the layout file's
-//! `mixerCfg` and `mixerContent`) records into every `--output` until Ctrl-C, SIGTERM or
-//! `--duration`; then each output's final `LocMixerOutputInfo` is printed as a JSON line. No
-//! server and no upload are involved.
+//! `mixerCfg` and `mixerContent`) records into every `--output` and every output of the layout's
+//! own `mixerOutput` until Ctrl-C, SIGTERM or `--duration`; then each output's final
+//! `LocMixerOutputInfo` is printed as a JSON line. Outputs uploaded to our server
+//! (`localrecord:CLASSID`) take the recorder's TIC flow with the command line's credentials; the
+//! command then waits for their tasks as `record` does and prints each task's summary line.
 
 use localrecord_client::control::mixers::OutputView;
 use localrecord_client::control::{Layout, MixerEnv, MixerEvent, Mixers};
 use localrecord_client::mixer::types::{state, MixerOutput, OutputInfo};
-use localrecord_client::recorder::Settings;
+use localrecord_client::recorder::{Recorder, Settings};
+use localrecord_client::server::Credentials;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +32,16 @@ pub struct MixArgs {
     /// A file the mixed recording goes to, encrypted with --key-file's key (repeat)
     #[arg(long, requires = "layout")]
     pub output_encrypted: Vec<String>,
+}
+
+/// What `record` hands over besides the mixer's own flags.
+pub struct MixRun {
+    pub duration: Option<Duration>,
+    pub audio: bool,
+    /// `--sdkappid`, `--user-id`, `--user-sig`: needed by `localrecord:` outputs.
+    pub creds: Option<Credentials>,
+    /// How long to wait for uploads to our server; None: `--no-wait`.
+    pub wait: Option<Duration>,
 }
 
 /// The `--output` and `--output-encrypted` files as the seed's `mixerOutput` list.
@@ -55,8 +68,24 @@ pub fn outputs(a: &MixArgs, have_key: bool) -> anyhow::Result<Vec<MixerOutput>> 
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(!outs.is_empty(), "--layout needs at least one --output");
     Ok(outs)
+}
+
+fn to_our_server(o: &MixerOutput) -> bool {
+    o.is_upload_on_recording == 1
+        && o.server_path_file_name
+            .as_deref()
+            .is_some_and(|t| t.trim().starts_with("localrecord:"))
+}
+
+/// The recorder whose task book and upload queue `localrecord:` outputs go through, signed in.
+async fn signed_in(settings: &Settings, creds: Option<Credentials>) -> anyhow::Result<std::sync::Arc<Recorder>> {
+    let creds = creds.ok_or_else(|| {
+        anyhow::anyhow!("a localrecord: output needs --sdkappid, --user-id and --user-sig (or LOCALRECORD_USERSIG)")
+    })?;
+    let rec = Recorder::open(settings.clone())?;
+    rec.init(creds).await.map_err(|e| anyhow::anyhow!("Init: {e}"))?;
+    Ok(rec)
 }
 
 fn read_layout(path: &std::path::Path) -> anyhow::Result<Layout> {
@@ -71,14 +100,27 @@ fn read_layout(path: &std::path::Path) -> anyhow::Result<Layout> {
     Layout::parse(&bytes).map_err(|e| anyhow::anyhow!("--layout {}: {e}", path.display()))
 }
 
-pub async fn record(settings: Settings, a: &MixArgs, duration: Option<Duration>, audio: bool) -> anyhow::Result<()> {
+pub async fn record(settings: Settings, a: &MixArgs, run: MixRun) -> anyhow::Result<()> {
     let layout = read_layout(a.layout.as_deref().unwrap_or(std::path::Path::new("")))?;
-    let outs = outputs(a, settings.key.is_some())?;
+    let mut outs = outputs(a, settings.key.is_some())?;
+    for mut o in layout.outputs {
+        o.filename = std::path::absolute(&o.filename)?.to_string_lossy().into_owned();
+        outs.push(o);
+    }
+    anyhow::ensure!(
+        !outs.is_empty(),
+        "--layout needs at least one --output (or mixerOutput in the layout)"
+    );
     let mut env = MixerEnv::from_settings(&settings);
     env.output_dirs = None; // the user's own command line names the files
-    if !audio {
+    if !run.audio {
         env.audio = None;
     }
+    let rec = match outs.iter().any(to_our_server) {
+        true => Some(signed_in(&settings, run.creds.clone()).await?),
+        false => None,
+    };
+    env.outputs.tasks = rec.as_ref().map(|r| r.mixer_feed());
     let mixers = Mixers::new(env);
     let mut events = mixers.subscribe();
     mixers
@@ -90,6 +132,16 @@ pub async fn record(settings: Settings, a: &MixArgs, duration: Option<Duration>,
         mixers.destroy_all().await;
         anyhow::bail!("AddLocMixerOutput: {e}");
     }
+    // This run's tasks (and any an earlier run left), while they are all in the book.
+    let tasks: Vec<String> = rec.as_ref().map_or_else(Vec::new, |r| {
+        r.book()
+            .all()
+            .into_iter()
+            .filter(|t| t.upload)
+            .map(|t| t.task_id)
+            .collect()
+    });
+    let duration = run.duration;
     let mut last = BTreeMap::new();
     let stop = async {
         tokio::select! {
@@ -123,7 +175,25 @@ pub async fn record(settings: Settings, a: &MixArgs, duration: Option<Duration>,
         }
     }
     eprintln!();
-    finish(&last, destroyed.err())
+    let recorded = finish(&last, destroyed.err());
+    if let (Some(rec), Some(wait)) = (rec, run.wait) {
+        wait_for_tasks(&rec, &tasks, wait).await?;
+    }
+    recorded
+}
+
+/// Waits for `tasks` to be uploaded and spliced, printing each one's summary line as `record`
+/// does.
+async fn wait_for_tasks(rec: &Recorder, tasks: &[String], wait: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + wait;
+    for task in tasks {
+        let mut progress = crate::progress::Progress::new(Duration::ZERO);
+        crate::record::wait_uploads(rec, task, deadline, &mut progress).await?;
+        progress.done();
+        let status = crate::record::wait_splice(rec, task, deadline).await;
+        crate::record::summary(rec, task, status).await?;
+    }
+    Ok(())
 }
 
 /// Keeps each output's latest info and shows a progress line.

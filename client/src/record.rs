@@ -85,7 +85,21 @@ fn start_params(a: &RecordArgs) -> StartParams {
 
 pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result<()> {
     if a.mix.layout.is_some() {
-        return crate::mix_record::record(settings, &a.mix, a.duration, !a.no_audio).await;
+        let creds = match (a.sdkappid, a.user_id.clone(), a.user_sig.clone()) {
+            (Some(sdk_app_id), Some(user_id), Some(user_sig)) => Some(Credentials {
+                sdk_app_id,
+                user_id,
+                user_sig,
+            }),
+            _ => None,
+        };
+        let run = crate::mix_record::MixRun {
+            duration: a.duration,
+            audio: !a.no_audio,
+            creds,
+            wait: (!a.no_wait).then(|| Duration::from_secs(a.wait_secs)),
+        };
+        return crate::mix_record::record(settings, &a.mix, run).await;
     }
     // clap requires these without --layout.
     let (Some(sdk_app_id), Some(user_id), Some(user_sig), Some(duration)) =
@@ -137,31 +151,44 @@ pub async fn record(mut settings: Settings, mut a: RecordArgs) -> anyhow::Result
         return summary(&rec, &task, None).await;
     }
     let deadline = Instant::now() + Duration::from_secs(a.wait_secs);
-    while !rec.uploader().is_done(&task) {
-        if let Some(why) = rec.uploader().abandoned(&task) {
-            progress.done();
-            summary(&rec, &task, None).await?;
-            anyhow::bail!(
-                "task {task}: {why}. Not retrying; the recording stays in {}",
-                rec.book().task_dir(&task).display()
-            );
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "uploads of {task} not finished after {} s; `recover` continues them",
-                a.wait_secs
-            );
-        }
-        progress.show(&rec, &task, "UPLOAD").await;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_uploads(&rec, &task, deadline, &mut progress).await?;
     progress.done();
     let status = wait_splice(&rec, &task, deadline).await;
     summary(&rec, &task, status).await
 }
 
+/// Waits until the queue has every slice of `task` on the server and the task stopped; fails when
+/// the server refused it for good or at `deadline`.
+pub(crate) async fn wait_uploads(
+    rec: &Recorder,
+    task: &str,
+    deadline: Instant,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    while !rec.uploader().is_done(task) {
+        if let Some(why) = rec.uploader().abandoned(task) {
+            progress.done();
+            summary(rec, task, None).await?;
+            anyhow::bail!(
+                "task {task}: {why}. Not retrying; the recording stays in {}",
+                rec.book().task_dir(task).display()
+            );
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("uploads of {task} not finished after the wait; `recover` continues them");
+        }
+        progress.show(rec, task, "UPLOAD").await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
 /// Polls the server until the task is spliced (or failed, or the deadline passes).
-async fn wait_splice(rec: &Recorder, task: &str, deadline: Instant) -> Option<localrecord_client::api::TaskStatus> {
+pub(crate) async fn wait_splice(
+    rec: &Recorder,
+    task: &str,
+    deadline: Instant,
+) -> Option<localrecord_client::api::TaskStatus> {
     let client = rec.client()?;
     loop {
         match client.task_status(task).await {
@@ -176,7 +203,7 @@ async fn wait_splice(rec: &Recorder, task: &str, deadline: Instant) -> Option<lo
     }
 }
 
-async fn summary(
+pub(crate) async fn summary(
     rec: &Recorder,
     task: &str,
     status: Option<localrecord_client::api::TaskStatus>,

@@ -9,6 +9,7 @@ use crate::media;
 use crate::recorder_mixer_support::*;
 use crate::recorder_support::*;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Duration;
 
 const CLASS: i64 = 4242;
@@ -215,6 +216,61 @@ async fn an_encrypted_localrecord_output_splices_into_an_encrypted_class() {
     let mp4 = dir.path().join("admin.mp4");
     std::fs::write(&mp4, r.bytes().await.unwrap()).unwrap();
     let (local, spliced) = (media::format_duration(&local), media::format_duration(&mp4));
+    assert!(local >= 4.5, "{local} s");
+    assert!((spliced - local).abs() < 0.5, "local {local} s, spliced {spliced} s");
+    assert_eq!(media::decode_errors(&mp4), "");
+}
+
+/// `record --layout` with the layout's own `mixerOutput` naming our server.
+async fn record_cli(app: &TestApp, dir: &Path, layout: &Value, creds: bool) -> std::process::Output {
+    let lpath = dir.join("layout.json");
+    std::fs::write(&lpath, layout.to_string()).unwrap();
+    let mut c = tokio::process::Command::new(recorder_bin());
+    c.args(["--server", &app.base, "--audio", "tone", "--mixer-slice-secs", "2"])
+        .arg("--data-dir")
+        .arg(dir.join("rec"))
+        .arg("record")
+        .arg("--layout")
+        .arg(&lpath)
+        .args(["--duration", "5", "--wait-secs", "120"])
+        .env_remove("LOCALRECORD_USERSIG");
+    if creds {
+        c.args(["--sdkappid", &SDKAPPID.to_string(), "--user-id", "alice"])
+            .env("LOCALRECORD_USERSIG", app.usersig("alice"));
+    }
+    // tokio's Command: the server answers on this test's runtime meanwhile.
+    c.output().await.unwrap()
+}
+
+#[tokio::test]
+async fn record_with_a_layout_uploads_its_localrecord_output_as_a_class() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flv = dir.path().join("cli.flv");
+    let out = upload_output(flv.to_str().unwrap(), &format!("localrecord:{CLASS}"));
+    let layout = json!({"mixerCfg": cfg(), "mixerContent": [camera(0, 0, 640, 360)], "mixerOutput": [out]});
+
+    let o = record_cli(&app, dir.path(), &layout, false).await;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("--sdkappid"), "{stderr}");
+    assert!(!flv.exists(), "nothing recorded without credentials");
+
+    let o = record_cli(&app, dir.path(), &layout, true).await;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "the output's info, then the task's summary: {lines:?}");
+    assert_eq!((&lines[0]["nameOrUrl"], &lines[0]["state"]), (&json!(flv), &json!(2)));
+    let task = lines[1]["TaskId"].as_str().unwrap().to_owned();
+    assert_eq!(lines[1]["Upload"], "uploaded", "{}", lines[1]);
+    assert_eq!(lines[1]["Server"]["State"], "done", "{}", lines[1]);
+    let done = wait_done(&app, &task).await;
+    assert_eq!(done["ClassId"], CLASS);
+    let mp4 = download_mp4(&app, &done, dir.path()).await;
+    let (local, spliced) = (media::format_duration(&flv), media::format_duration(&mp4));
     assert!(local >= 4.5, "{local} s");
     assert!((spliced - local).abs() < 0.5, "local {local} s, spliced {spliced} s");
     assert_eq!(media::decode_errors(&mp4), "");

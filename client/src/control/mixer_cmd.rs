@@ -168,18 +168,33 @@ pub struct Layout {
     pub cfg: MixerCfg,
     #[serde(rename = "mixerContent")]
     pub content: Vec<MixerContent>,
+    /// Outputs in `AddLocMixerOutput`'s terms (optional): uploads and encryption as the local API
+    /// has them.
+    #[serde(rename = "mixerOutput", default)]
+    pub outputs: Vec<MixerOutput>,
 }
 
 impl Layout {
-    /// Parses and checks a layout file's bytes as `CreateLocMixer` would.
+    /// Parses and checks a layout file's bytes as `CreateLocMixer` (and, for its `mixerOutput`,
+    /// `AddLocMixerOutput`) would.
     pub fn parse(bytes: &[u8]) -> Result<Layout, CrError> {
         let mut a: Value = serde_json::from_slice(bytes).map_err(|e| param(format!("the layout is not JSON: {e}")))?;
-        if !a.is_object() {
+        let Some(obj) = a.as_object_mut() else {
             return Err(param("the layout must be a JSON object"));
-        }
+        };
+        let outputs = match obj.remove("mixerOutput") {
+            None => Vec::new(),
+            Some(list) => {
+                let add = json!({"mixerID": "cli", "mixerOutput": list});
+                match MixerCmd::parse("AddLocMixerOutput", add.to_string().as_bytes())? {
+                    MixerCmd::AddOutputs { outputs, .. } => outputs,
+                    _ => return Err(param("mixerOutput: not a list of outputs")),
+                }
+            }
+        };
         a["mixerID"] = json!("cli");
         match MixerCmd::parse("CreateLocMixer", a.to_string().as_bytes())? {
-            MixerCmd::Create { cfg, content, .. } => Ok(Layout { cfg, content }),
+            MixerCmd::Create { cfg, content, .. } => Ok(Layout { cfg, content, outputs }),
             _ => Err(param("not a layout")),
         }
     }

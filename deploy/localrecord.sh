@@ -78,7 +78,8 @@ ensure_python_tus() {
 }
 
 # playwright-core (no browser download: the tests drive Debian's /usr/bin/chromium) for the admin
-# console's browser tests (tests/browser/*.mjs), pinned, in target/tools/node.
+# console's browser tests (tests/browser/*.mjs), pinned, and @tus/server for the recorder's tus
+# upload tests, in target/tools/node.
 ensure_playwright() {
   local dir="$TOOLS/node"
   # Debian's nodejs and npm, unless a node with its npm is already there (NodeSource's nodejs
@@ -93,6 +94,20 @@ ensure_playwright() {
     mkdir -p "$dir"
     npm install --prefix "$dir" --no-audit --no-fund --silent "playwright-core@$PLAYWRIGHT_VERSION"
   fi
+  # @tus/server 2 + @tus/file-store 2: the real tus server the recorder's mixer-output upload
+  # tests send to (client/src/mixer/output/tests_tus.rs); they want node 20.19 or newer.
+  local pkg
+  for pkg in server file-store; do
+    case "$(node -p "require('$dir/node_modules/@tus/$pkg/package.json').version" 2>/dev/null)" in
+      2.*) ;;
+      *)
+        log "installing @tus/server 2 and @tus/file-store 2 into $dir"
+        mkdir -p "$dir"
+        npm install --prefix "$dir" --no-audit --no-fund --silent "@tus/server@2" "@tus/file-store@2"
+        break
+        ;;
+    esac
+  done
   export LOCALRECORD_TEST_NODE_MODULES="$dir/node_modules"
 }
 

@@ -12,6 +12,7 @@ mod sink;
 mod slices;
 pub mod spec;
 mod target;
+mod tus_target;
 pub mod upload;
 mod writer;
 
@@ -234,6 +235,10 @@ mod tests;
 mod tests_crash;
 #[cfg(test)]
 mod tests_sealed;
+#[cfg(test)]
+mod tests_tus;
+#[cfg(test)]
+mod tests_tus_util;
 #[cfg(test)]
 mod tests_upload;
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! Where an uploading output's slices go: `http(s)://...` (one PUT each) or `s3://bucket/prefix`
-//! (one object each, through OpenDAL).
+//! Where an uploading output's slices go: `http(s)://...` (tus when the server speaks it, see
+//! [`super::tus_target`], otherwise one PUT each) or `s3://bucket/prefix` (one object each,
+//! through OpenDAL).
 
 use super::super::types::{err, CrError};
+use super::tus_target::{self, Resume, Tus};
+use std::path::Path;
 use std::time::Duration;
 
 /// How `s3://` targets are reached.
@@ -61,8 +64,56 @@ fn s3_parts(target: &str) -> Option<(&str, &str)> {
 
 /// Where one output's slices go.
 pub(super) enum Target {
-    Http { client: reqwest::Client, base: String },
-    S3 { op: opendal::Operator, prefix: String },
+    Http {
+        client: reqwest::Client,
+        base: String,
+        speaks: Speaks,
+    },
+    S3 {
+        op: opendal::Operator,
+        prefix: String,
+    },
+}
+
+/// What an `http(s)://` target takes, settled by its first answer to OPTIONS.
+pub(super) enum Speaks {
+    Unknown,
+    Put,
+    Tus(Tus),
+}
+
+/// One slice on its way: what its attempts share.
+pub(super) struct Slice<'a> {
+    name: String,
+    path: &'a Path,
+    size: u64,
+    /// The whole file for a PUT or an S3 object, read at the first such attempt (tus reads
+    /// chunks instead).
+    body: Option<Vec<u8>>,
+    /// How far its tus upload got.
+    pub(super) tus: Resume,
+}
+
+impl<'a> Slice<'a> {
+    pub(super) fn new(name: String, path: &'a Path, size: u64) -> Slice<'a> {
+        Slice {
+            name,
+            path,
+            size,
+            body: None,
+            tus: Resume::default(),
+        }
+    }
+
+    async fn body(&mut self) -> Result<Vec<u8>, String> {
+        if self.body.is_none() {
+            let b = tokio::fs::read(self.path)
+                .await
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            self.body = Some(b);
+        }
+        Ok(self.body.clone().unwrap_or_default())
+    }
 }
 
 impl Target {
@@ -99,13 +150,35 @@ impl Target {
         Ok(Target::Http {
             client,
             base: target.trim_end_matches('/').to_owned(),
+            speaks: Speaks::Unknown,
         })
     }
 
+    /// One attempt at sending a slice: tus to a server that speaks it (asking first, once),
+    /// otherwise skipped when the target holds it already, else a PUT or an S3 object.
+    pub(super) async fn send(&mut self, s: &mut Slice<'_>, tus_chunk: usize) -> Result<(), String> {
+        if let Target::Http { client, base, speaks } = self {
+            if matches!(speaks, Speaks::Unknown) {
+                *speaks = match tus_target::discover(client, base).await? {
+                    Some(t) => Speaks::Tus(t),
+                    None => Speaks::Put,
+                };
+            }
+            if let Speaks::Tus(t) = speaks {
+                return t.send(client, (s.path, &s.name, s.size), tus_chunk, &mut s.tus).await;
+            }
+        }
+        if self.has(&s.name, s.size).await {
+            return Ok(());
+        }
+        let body = s.body().await?;
+        self.put(&s.name, body).await
+    }
+
     /// Whether the target holds `name` at `size` bytes already.
-    pub(super) async fn has(&self, name: &str, size: u64) -> bool {
+    async fn has(&self, name: &str, size: u64) -> bool {
         match self {
-            Target::Http { client, base } => already_there(client, &format!("{base}/{name}"), size).await,
+            Target::Http { client, base, .. } => already_there(client, &format!("{base}/{name}"), size).await,
             Target::S3 { op, prefix } => op
                 .stat(&join(prefix, name))
                 .await
@@ -113,9 +186,9 @@ impl Target {
         }
     }
 
-    pub(super) async fn put(&self, name: &str, body: Vec<u8>) -> Result<(), String> {
+    async fn put(&self, name: &str, body: Vec<u8>) -> Result<(), String> {
         match self {
-            Target::Http { client, base } => match client.put(format!("{base}/{name}")).body(body).send().await {
+            Target::Http { client, base, .. } => match client.put(format!("{base}/{name}")).body(body).send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) => Err(format!("HTTP {}", r.status())),
                 Err(e) => Err(e.to_string()),

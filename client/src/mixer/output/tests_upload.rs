@@ -2,7 +2,7 @@
 //! byte for byte, retried after a failure; a server that keeps failing ends the output with
 //! RECORDFILE_UPLOAD_FAILED and the local file and slices stay.
 
-use super::super::types::{err, state, MixerOutput, OutputEnv, OutputSet};
+use super::super::types::{err, state, MixerOutput, OutputEnv, OutputInfo, OutputSet};
 use super::tests::file;
 use super::tests_util::*;
 use super::upload::UploadCfg;
@@ -68,9 +68,29 @@ pub fn cfg(attempts: u32) -> UploadCfg {
         slice_secs: 1,
         attempts,
         first_backoff: Duration::from_millis(20),
+        tus_chunk: 4 << 20,
         keep_uploaded: true,
         s3: None,
     }
+}
+
+/// Records `frames` frames into an output `main` uploading to `url` (its slices spooled under
+/// `spool`), closes it and returns its last event.
+pub fn record_uploading(main: &Path, url: &str, spool: &Path, c: UploadCfg, frames: u64) -> OutputInfo {
+    let (sink, events) = recorder();
+    let mut enc = Encode::new(10);
+    let env = OutputEnv {
+        key: None,
+        spool_dir: spool.to_owned(),
+        ..Default::default()
+    };
+    let mut set = Outputs::new("u".into(), env, sink);
+    set.set_upload_cfg(c);
+    set.add(&uploading(main, url), &enc.streams()).unwrap();
+    enc.feed(&mut set, frames);
+    set.close_all();
+    let last = events.lock().unwrap().last().unwrap().output_info.clone();
+    last
 }
 
 #[test]
@@ -81,20 +101,8 @@ fn every_slice_reaches_the_http_server_byte_for_byte_after_a_retry() {
     server.failures.store(1, Ordering::SeqCst);
     let url = serve(&server, &rt);
     let spool = d.join("spool");
-    let (sink, events) = recorder();
-    let mut enc = Encode::new(10);
-    let env = OutputEnv {
-        key: None,
-        spool_dir: spool.clone(),
-        ..Default::default()
-    };
-    let mut set = Outputs::new("u".into(), env, sink);
-    set.set_upload_cfg(cfg(3));
     let main = d.join("rec.mp4");
-    set.add(&uploading(&main, &url), &enc.streams()).unwrap();
-    enc.feed(&mut set, 55);
-    set.close_all();
-    let last = events.lock().unwrap().last().unwrap().output_info.clone();
+    let last = record_uploading(&main, &url, &spool, cfg(3), 55);
     assert_eq!(last.state, state::CLOSED, "{last:?}");
     let local = spooled(&spool);
     let names: Vec<&String> = local.keys().collect();
@@ -129,20 +137,8 @@ fn a_server_that_keeps_failing_ends_the_output_with_upload_failed_and_keeps_the_
     server.failures.store(usize::MAX, Ordering::SeqCst);
     let url = serve(&server, &rt);
     let spool = d.join("spool");
-    let (sink, events) = recorder();
-    let mut enc = Encode::new(10);
-    let env = OutputEnv {
-        key: None,
-        spool_dir: spool.clone(),
-        ..Default::default()
-    };
-    let mut set = Outputs::new("u".into(), env, sink);
-    set.set_upload_cfg(cfg(2));
     let main = d.join("rec.flv");
-    set.add(&uploading(&main, &url), &enc.streams()).unwrap();
-    enc.feed(&mut set, 30);
-    set.close_all();
-    let last = events.lock().unwrap().last().unwrap().output_info.clone();
+    let last = record_uploading(&main, &url, &spool, cfg(2), 30);
     assert_eq!(
         (last.state, last.err_code),
         (state::ERROR, Some(err::RECORDFILE_UPLOAD_FAILED))
@@ -206,14 +202,6 @@ fn every_slice_reaches_an_s3_bucket_byte_for_byte() {
     std::fs::create_dir_all(root.join("rec-bucket")).unwrap();
     let (_s3, endpoint) = s3s_fs(&root);
     let spool = d.join("spool");
-    let (sink, events) = recorder();
-    let mut enc = Encode::new(10);
-    let env = OutputEnv {
-        key: None,
-        spool_dir: spool.clone(),
-        ..Default::default()
-    };
-    let mut set = Outputs::new("s3".into(), env, sink);
     let mut c = cfg(3);
     c.s3 = Some(super::upload::S3Settings {
         endpoint: Some(endpoint),
@@ -221,13 +209,9 @@ fn every_slice_reaches_an_s3_bucket_byte_for_byte() {
         access_key_id: "AK".into(),
         secret_access_key: "SK".into(),
     });
-    set.set_upload_cfg(c);
     let main = d.join("cam.ts");
-    set.add(&uploading(&main, "s3://rec-bucket/class/7"), &enc.streams())
-        .unwrap();
-    enc.feed(&mut set, 25);
-    set.close_all();
-    assert_eq!(events.lock().unwrap().last().unwrap().output_info.state, state::CLOSED);
+    let last = record_uploading(&main, "s3://rec-bucket/class/7", &spool, c, 25);
+    assert_eq!(last.state, state::CLOSED);
     let local = spooled(&spool);
     assert_eq!(
         local.keys().collect::<Vec<_>>(),

@@ -52,8 +52,7 @@ enum Command {
     Repair { files: Vec<PathBuf> },
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -62,33 +61,38 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let data_dir = args.data_dir.unwrap_or_else(cli::default_data_dir);
-    let mut settings = args.capture.settings(args.server.clone(), data_dir);
-    match args.capture.key() {
-        Ok(key) => settings.key = key,
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: starting the runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
-    }
-    let key = settings.key.clone();
-    let r = match args.command {
-        Command::Serve(a) => match args.capture.origins() {
-            Ok(origins) => cli::serve(settings, origins, a).await,
-            Err(e) => Err(e),
-        },
-        Command::Record(a) => record::record(settings, a).await,
-        Command::Recover(a) => cli::recover(settings, a).await,
-        Command::Decrypt(a) => crypt_cli::decrypt(key.as_deref(), a),
-        Command::Play(a) => crypt_cli::play(key.as_deref(), a),
-        Command::Repair { files } => repair(&files),
     };
+    let r = rt.block_on(run(args));
+    // Background work (the upload queue) ends before the verdict is printed, so the error is the
+    // last line the user sees, not a retry notice from a task cut short by the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(cli::default_data_dir);
+    let mut settings = args.capture.settings(args.server.clone(), data_dir);
+    settings.key = args.capture.key()?;
+    let key = settings.key.clone();
+    match args.command {
+        Command::Serve(a) => cli::serve(settings, args.capture.origins()?, a).await,
+        Command::Record(a) => record::record(settings, a).await,
+        Command::Recover(a) => cli::recover(settings, a).await,
+        Command::Decrypt(a) => crypt_cli::decrypt(key.as_deref(), a),
+        Command::Play(a) => crypt_cli::play(key.as_deref(), a),
+        Command::Repair { files } => repair(&files),
     }
 }
 

@@ -226,21 +226,24 @@ pub async fn append_state(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Opt
     .await
 }
 
-/// Commits `length` bytes appended at `offset` with the running MD5 state of bytes [0, offset +
-/// length), if the upload is still receiving at `offset`. `synced`: the file was fdatasync'd up to
-/// the new offset; otherwise `boot` is recorded as the boot those unsynced bytes belong to. Returns
-/// the new offset, or None.
-#[allow(clippy::too_many_arguments)]
-pub async fn commit_append(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    offset: i64,
-    length: i64,
-    md5_state: &[u8],
-    synced: bool,
-    boot: &str,
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<Option<i64>> {
+/// Bytes appended to an upload's file, as [`commit_append`] records them.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended<'a> {
+    /// Where they were appended: the upload's offset they expect.
+    pub offset: i64,
+    pub length: i64,
+    /// The running MD5 state of bytes [0, offset + length).
+    pub md5_state: &'a [u8],
+    /// The file was fdatasync'd up to the new offset; otherwise `boot` is recorded as the boot
+    /// those unsynced bytes belong to.
+    pub synced: bool,
+    pub boot: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Commits the bytes `a` appended, if the upload is still receiving at `a.offset`. Returns the
+/// new offset, or None.
+pub async fn commit_append(db: impl PgExecutor<'_>, id: Uuid, a: &Appended<'_>) -> sqlx::Result<Option<i64>> {
     let new: Option<(i64,)> = sqlx::query_as(
         "UPDATE uploads SET \"offset\" = \"offset\" + $3, append = true, md5_state = $4, expires_at = $5,
              synced_offset = CASE WHEN $6 THEN \"offset\" + $3 ELSE synced_offset END,
@@ -249,12 +252,12 @@ pub async fn commit_append(
          WHERE id = $1 AND \"offset\" = $2 AND state = 'receiving' RETURNING \"offset\"",
     )
     .bind(id)
-    .bind(offset)
-    .bind(length)
-    .bind(md5_state)
-    .bind(expires_at)
-    .bind(synced)
-    .bind(boot)
+    .bind(a.offset)
+    .bind(a.length)
+    .bind(a.md5_state)
+    .bind(a.expires_at)
+    .bind(a.synced)
+    .bind(a.boot)
     .fetch_optional(db)
     .await?;
     Ok(new.map(|n| n.0))

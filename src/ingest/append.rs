@@ -261,7 +261,15 @@ async fn commit(
     }
     let state = t.running.state();
     let expires = ing.upload.expiry_from_now();
-    match uploads::commit_append(&ing.db, upload.id, offset, received, &state, sync, boot_id(), expires).await {
+    let appended = uploads::Appended {
+        offset,
+        length: received,
+        md5_state: &state,
+        synced: sync,
+        boot: boot_id(),
+        expires_at: expires,
+    };
+    match uploads::commit_append(&ing.db, upload.id, &appended).await {
         Ok(Some(n)) => Ok(n),
         Ok(None) => {
             t.cut_back(upload, offset);

@@ -69,6 +69,12 @@ pub(super) fn extradata(p: &codec::Parameters) -> Vec<u8> {
     }
 }
 
+/// The codec's name as summaries and piece metas store it (`h264`, `aac`): its FFmpeg id, lower
+/// case. The assembly compares pieces by it, so every writer of one spells it alike.
+pub(super) fn codec_name(id: codec::Id) -> String {
+    format!("{id:?}").to_lowercase()
+}
+
 /// Clears a stream's codec tag: FLV's tags mean nothing to MP4, whose muxer picks its own.
 pub(super) fn clear_codec_tag(p: &mut codec::Parameters) {
     // SAFETY: p wraps a valid AVCodecParameters for as long as it lives.

@@ -111,8 +111,16 @@ pub async fn compose(
         .sum();
     let count = plan.len();
     let up = mp.create(key).await?;
+    let composing = Composing {
+        store,
+        mp,
+        up: &up,
+        head: &head,
+        sources,
+        tick,
+    };
     let sent = futures::stream::iter(plan.into_iter().enumerate())
-        .map(|(n, p)| part(store, mp, &up, n as u32 + 1, p, &head, sources, tick))
+        .map(|(n, p)| composing.part(n as u32 + 1, p))
         .buffered(CONCURRENT_PARTS)
         .try_collect::<Vec<Part>>()
         .await;
@@ -141,36 +149,40 @@ pub async fn compose(
     Ok(head.len() as u64 + lens.iter().sum::<u64>())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn part(
-    store: &Store,
-    mp: &Multipart,
-    up: &Upload,
-    number: u32,
-    plan: PartPlan,
-    head: &Bytes,
-    sources: &[(String, u64)],
-    tick: &(dyn Fn(u64) + Sync),
-) -> anyhow::Result<Part> {
-    match plan {
-        PartPlan::Copy(i, range) => {
-            let len = range.end - range.start;
-            let p = mp.copy_part(up, number, &sources[i].0, range).await?;
-            tick(len);
-            Ok(p)
-        }
-        PartPlan::Send(segs) => {
-            let mut buf = BytesMut::new();
-            for seg in segs {
-                match seg {
-                    Seg::Head => buf.extend_from_slice(head),
-                    Seg::Range(i, range) => read_into(store, &sources[i].0, range, &mut buf).await?,
-                }
+/// What every part of one object's upload shares.
+struct Composing<'a> {
+    store: &'a Store,
+    mp: &'a Multipart,
+    up: &'a Upload,
+    head: &'a Bytes,
+    sources: &'a [(String, u64)],
+    /// Hears of every part's bytes.
+    tick: &'a (dyn Fn(u64) + Sync),
+}
+
+impl Composing<'_> {
+    /// Part `number` (from 1), copied or sent as `plan` says.
+    async fn part(&self, number: u32, plan: PartPlan) -> anyhow::Result<Part> {
+        match plan {
+            PartPlan::Copy(i, range) => {
+                let len = range.end - range.start;
+                let p = self.mp.copy_part(self.up, number, &self.sources[i].0, range).await?;
+                (self.tick)(len);
+                Ok(p)
             }
-            let len = buf.len() as u64;
-            let p = mp.put_part(up, number, buf.freeze()).await?;
-            tick(len);
-            Ok(p)
+            PartPlan::Send(segs) => {
+                let mut buf = BytesMut::new();
+                for seg in segs {
+                    match seg {
+                        Seg::Head => buf.extend_from_slice(self.head),
+                        Seg::Range(i, range) => read_into(self.store, &self.sources[i].0, range, &mut buf).await?,
+                    }
+                }
+                let len = buf.len() as u64;
+                let p = self.mp.put_part(self.up, number, buf.freeze()).await?;
+                (self.tick)(len);
+                Ok(p)
+            }
         }
     }
 }

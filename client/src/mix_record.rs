@@ -141,31 +141,8 @@ pub async fn record(settings: Settings, a: &MixArgs, run: MixRun) -> anyhow::Res
             .map(|t| t.task_id)
             .collect()
     });
-    let duration = run.duration;
     let mut last = BTreeMap::new();
-    let stop = async {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = crate::cli::terminated() => {}
-            _ = tokio::time::sleep(duration.unwrap_or(Duration::MAX / 4)) => {}
-        }
-    };
-    tokio::pin!(stop);
-    loop {
-        let ev = tokio::select! {
-            _ = &mut stop => break,
-            ev = events.recv() => ev,
-        };
-        match ev {
-            Ok(ev) => note(&mut last, ev),
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => break,
-        }
-        // Every output failed: nothing left to record into.
-        if last.len() == count && last.values().all(|i: &OutputInfo| i.state == state::ERROR) {
-            break;
-        }
-    }
+    watch(&mut events, &mut last, count, run.duration).await;
     let destroyed = mixers.destroy(ID).await;
     loop {
         match events.try_recv() {
@@ -194,6 +171,38 @@ async fn wait_for_tasks(rec: &Recorder, tasks: &[String], wait: Duration) -> any
         crate::record::summary(rec, task, status).await?;
     }
     Ok(())
+}
+
+/// Follows the outputs' events until Ctrl-C, SIGTERM, `duration`, or every output failed.
+async fn watch(
+    events: &mut tokio::sync::broadcast::Receiver<MixerEvent>,
+    last: &mut BTreeMap<String, OutputInfo>,
+    count: usize,
+    duration: Option<Duration>,
+) {
+    let stop = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = crate::cli::terminated() => {}
+            _ = tokio::time::sleep(duration.unwrap_or(Duration::MAX / 4)) => {}
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        let ev = tokio::select! {
+            _ = &mut stop => return,
+            ev = events.recv() => ev,
+        };
+        match ev {
+            Ok(ev) => note(last, ev),
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        }
+        // Every output failed: nothing left to record into.
+        if last.len() == count && last.values().all(|i| i.state == state::ERROR) {
+            return;
+        }
+    }
 }
 
 /// Keeps each output's latest info and shows a progress line.

@@ -162,6 +162,20 @@ pub fn format_duration(path: &Path) -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
 }
 
+/// Whether ffprobe finds a recording in `path`: an H.264, AAC or MP3 stream. Encrypted bytes are
+/// random to it and now and then pass for something else (an LRC subtitle, H.263), which reveals
+/// nothing; only the codecs a recording has count.
+pub fn reveals_media(path: &Path) -> bool {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|c| ["h264", "aac", "mp3"].contains(&c.trim()))
+}
+
 pub fn stream_count(path: &Path) -> usize {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=index", "-of", "csv=p=0"])

@@ -42,7 +42,7 @@ fn encrypted_outputs_need_the_key_decrypt_to_playable_files_and_detect_a_changed
     let ev = events.lock().unwrap().clone();
     for n in names {
         let p = d.join(n);
-        assert!(probe(&p).is_none(), "ffprobe read the encrypted {n}");
+        assert!(!reveals_media(&p), "ffprobe read the encrypted {n}");
         let sealed = std::fs::read(&p).unwrap();
         let last = ev.iter().rev().find(|e| e.name_or_url == p.to_string_lossy()).unwrap();
         assert_eq!(

@@ -143,6 +143,13 @@ pub fn codecs(v: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Whether ffprobe finds a recording in `path`: an H.264, AAC or MP3 stream. An encrypted file
+/// is random bytes to it, which now and then pass for something else (an LRC subtitle, H.263):
+/// that reveals nothing, so only the codecs a recording has count.
+pub fn reveals_media(path: &Path) -> bool {
+    probe(path).is_some_and(|v| codecs(&v).iter().any(|c| ["h264", "aac", "mp3"].contains(&c.as_str())))
+}
+
 /// Decodes the whole file with the ffmpeg CLI; returns what it reported at level error.
 pub fn decode_errors(path: &Path) -> String {
     let out = std::process::Command::new("ffmpeg")

@@ -85,20 +85,7 @@ fn plaintext_media(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// The streams' codec names, as ffprobe reads them.
-fn codecs(path: &Path) -> Vec<String> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-async fn admin_get(app: &TestApp, task: &str, auth: &str, range: Option<&str>) -> reqwest::Response {
+pub async fn admin_get(app: &TestApp, task: &str, auth: &str, range: Option<&str>) -> reqwest::Response {
     let mut req = app
         .client
         .get(app.url(&format!("/localrecord/v1/tasks/{task}/recording.mp4")))
@@ -134,7 +121,7 @@ async fn encrypted_slices_splice_into_an_encrypted_mp4_that_only_the_admin_downl
     std::fs::write(&plain_mp4, &plain).unwrap();
     assert!(moov_first(&plain_mp4), "faststart");
     assert_eq!(decode_errors(&plain_mp4), "");
-    let codecs = codecs(&plain_mp4);
+    let codecs = codec_names(&plain_mp4);
     assert_eq!(codecs, ["h264", "aac"], "{codecs:?}");
     let secs = video_secs(&plain_mp4);
     assert!((2.5..=5.5).contains(&secs), "{secs} s of video for 4 s recorded");

@@ -166,6 +166,13 @@ pub fn format_duration(path: &Path) -> f64 {
 /// random to it and now and then pass for something else (an LRC subtitle, H.263), which reveals
 /// nothing; only the codecs a recording has count.
 pub fn reveals_media(path: &Path) -> bool {
+    codec_names(path)
+        .iter()
+        .any(|c| ["h264", "aac", "mp3"].contains(&c.as_str()))
+}
+
+/// The streams' codec names, as ffprobe reads them (none for a file it cannot read).
+pub fn codec_names(path: &Path) -> Vec<String> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
         .arg(path)
@@ -173,7 +180,8 @@ pub fn reveals_media(path: &Path) -> bool {
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .any(|c| ["h264", "aac", "mp3"].contains(&c.trim()))
+        .map(|c| c.trim().to_owned())
+        .collect()
 }
 
 pub fn stream_count(path: &Path) -> usize {

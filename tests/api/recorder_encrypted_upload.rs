@@ -5,24 +5,13 @@
 use crate::helpers::*;
 use crate::media::*;
 use crate::recorder_support::*;
-use localrecord_crypt::Key;
 use std::process::Command;
 
 #[tokio::test]
 async fn the_server_stores_the_recorders_encrypted_slices_as_they_are() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    let kf = dir.path().join("app.key");
-    app.app_cli(&[
-        "key",
-        "create",
-        "--sdkappid",
-        &SDKAPPID.to_string(),
-        "--out",
-        kf.to_str().unwrap(),
-    ]);
-    let key = Key::read_file(&kf).unwrap();
-    register_secret(secrecy::ExposeSecret::expose_secret(&key.to_hex()));
+    let (key, kf) = crate::encrypted_splice::app_key(&app, dir.path());
     // tokio's Command: the server answers on this test's runtime meanwhile.
     let o = tokio::process::Command::new(recorder_bin())
         .args(["--source", "test", "--audio", "tone", "--server", &app.base])

@@ -205,13 +205,8 @@ async fn an_encrypted_localrecord_output_splices_into_an_encrypted_class() {
         .unwrap();
     let local = dir.path().join("local.flv");
     std::fs::write(&local, plain).unwrap();
-    let r = app
-        .client
-        .get(app.url(&format!("/localrecord/v1/tasks/{task}/recording.mp4")))
-        .header("authorization", app.auth("administrator"))
-        .send()
-        .await
-        .unwrap();
+    let admin = app.auth("administrator");
+    let r = crate::encrypted_splice::admin_get(&app, &task, &admin, None).await;
     assert_eq!(r.status(), 200);
     let mp4 = dir.path().join("admin.mp4");
     std::fs::write(&mp4, r.bytes().await.unwrap()).unwrap();

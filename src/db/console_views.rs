@@ -6,7 +6,7 @@ use sqlx::{FromRow, PgExecutor};
 
 use super::tasks::Task;
 
-const TASK_COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time, video_output_id, video_output_key, video_output_size, video_output_duration_ms, splic_time, splice_ms, failure_reason, missing_slices, video_key_id";
+use super::tasks::COLUMNS as TASK_COLUMNS;
 
 /// The console's recording search: every task of one app (any state), each filter optional.
 #[derive(Debug, Default)]

@@ -34,10 +34,12 @@ pub async fn remove_task(tx: &mut PgConnection, task_id: &str) -> sqlx::Result<O
         .bind(task_id)
         .fetch_all(&mut *tx)
         .await?;
-    // Its jobs: the splice (a run in progress loses its claim and publishes nothing) and callbacks
-    // not yet delivered (their URL would point at nothing).
+    // Its jobs: the splice (a run in progress loses its claim and publishes nothing), the
+    // composition of its parts (a run in progress finds the task gone and deletes what it made)
+    // and callbacks not yet delivered (their URL would point at nothing).
     sqlx::query(
-        "DELETE FROM jobs WHERE unique_key = 'splice:' || $1 OR (kind = 'callback' AND payload->>'task_id' = $1)",
+        "DELETE FROM jobs WHERE unique_key IN ('splice:' || $1, 'compose:' || $1)
+            OR (kind = 'callback' AND payload->>'task_id' = $1)",
     )
     .bind(task_id)
     .execute(&mut *tx)

@@ -1,6 +1,7 @@
 //! `tasks`: one recording of one user in one class.
 
 pub use super::task_state::TaskState;
+use crate::store::parts::Extent;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 
@@ -24,9 +25,21 @@ pub struct Task {
     pub missing_slices: Vec<i32>,
     /// The recording key id the MP4 is encrypted with (issue 14); None for a plain MP4.
     pub video_key_id: Option<String>,
+    /// Set while the recording is served from several objects (`store::parts`), until the store
+    /// has made them the one object at `video_output_key` (`jobs::compose`).
+    pub video_output_parts: Option<serde_json::Value>,
 }
 
-const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time, video_output_id, video_output_key, video_output_size, video_output_duration_ms, splic_time, splice_ms, failure_reason, missing_slices, video_key_id";
+impl Task {
+    /// The objects the recording is read from, while it is not yet one object.
+    pub fn parts(&self) -> Option<Vec<Extent>> {
+        self.video_output_parts
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
+pub(crate) const COLUMNS: &str = "task_id, sdk_app_id, class_id, user_id, state, params, slice_count, start_time, video_output_id, video_output_key, video_output_size, video_output_duration_ms, splic_time, splice_ms, failure_reason, missing_slices, video_key_id, video_output_parts";
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -136,6 +149,9 @@ pub struct SpliceResult {
     pub missing_slices: Vec<i32>,
     /// The key id the MP4 is encrypted with; None for a plain one.
     pub key_id: Option<String>,
+    /// The objects the MP4 is read from until it is composed at `video_output_key`; None when it
+    /// is stored there already.
+    pub parts: Option<Vec<Extent>>,
 }
 
 /// Records a splice; returns the key of the MP4 it replaces, if any. Run it in the transaction
@@ -153,7 +169,8 @@ pub async fn record_splice(
     sqlx::query(
         "UPDATE tasks SET video_output_id = $2, video_output_key = $3, video_output_size = $4,
             video_output_duration_ms = $5, splice_ms = $6, state = $7, missing_slices = $8,
-            splic_time = now(), failure_reason = NULL, updated_at = now(), video_key_id = $9
+            splic_time = now(), failure_reason = NULL, updated_at = now(), video_key_id = $9,
+            video_output_parts = $10
          WHERE task_id = $1",
     )
     .bind(task_id)
@@ -165,9 +182,25 @@ pub async fn record_splice(
     .bind(r.state)
     .bind(&r.missing_slices)
     .bind(&r.key_id)
+    .bind(r.parts.as_ref().map(|p| serde_json::to_value(p).expect("serialisable")))
     .execute(&mut *tx)
     .await?;
     Ok(old.and_then(|o| o.0))
+}
+
+/// The recording is now the one object at `key`: forgets its parts, if the task still records
+/// exactly `parts` there (false: a later splice replaced them, or the task is gone).
+pub async fn drop_parts(db: impl PgExecutor<'_>, task_id: &str, key: &str, parts: &[Extent]) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE tasks SET video_output_parts = NULL, updated_at = now()
+         WHERE task_id = $1 AND video_output_key = $2 AND video_output_parts = $3",
+    )
+    .bind(task_id)
+    .bind(key)
+    .bind(serde_json::to_value(parts).expect("serialisable"))
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 pub async fn mark_failed(db: impl PgExecutor<'_>, task_id: &str, reason: &str) -> sqlx::Result<()> {

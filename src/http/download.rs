@@ -76,7 +76,11 @@ pub async fn serve(state: &AppState, task: Task, headers: &HeaderMap, actor: &st
     let task_id = task.task_id.clone();
     let no_mp4 = || Error::NotFound(format!("task {task_id} has no recording"));
     let object = task.video_output_key.clone().ok_or_else(no_mp4)?;
-    let stored = state.store.size(&object).await?.ok_or_else(no_mp4)?;
+    let parts = state
+        .store
+        .recording_parts(&object, task.parts())
+        .await?
+        .ok_or_else(no_mp4)?;
     let key = match &task.video_key_id {
         None => None,
         Some(id) => Some(
@@ -88,7 +92,12 @@ pub async fn serve(state: &AppState, task: Task, headers: &HeaderMap, actor: &st
     let range_text = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let detail = serde_json::json!({ "Via": via, "Range": range_text, "KeyId": task.video_key_id });
     crate::db::audit::record(&state.db, task.sdk_app_id, actor, "download", &task_id, detail).await?;
-    let reader = RangedReader::new(state.store.clone(), &object, stored, tokio::runtime::Handle::current());
+    let reader = RangedReader::new(
+        state.store.clone(),
+        parts,
+        Some(object),
+        tokio::runtime::Handle::current(),
+    );
     let (source, len) = blocking(move || open(reader, key)).await?;
     let Some(span) = Span::of(headers, len) else {
         return Ok(ranged::unsatisfiable(len));

@@ -123,14 +123,15 @@ async fn recording(
         Some(_) => "application/octet-stream",
         None => "video/mp4",
     };
+    let parts = task.parts();
     let key = task.video_output_key.ok_or_else(not_found)?;
-    let size = state.store.size(&key).await?.ok_or_else(not_found)?;
+    let parts = state.store.recording_parts(&key, parts).await?.ok_or_else(not_found)?;
+    let size = crate::store::parts::total(&parts);
     let Some(span) = Span::of(&headers, size) else {
         return Ok(ranged::unsatisfiable(size));
     };
     let stream = state
         .store
-        .read_stream(&key, span.start..span.start + span.count())
-        .await?;
+        .read_parts(&parts, Some(&key), span.start..span.start + span.count());
     Ok(span.respond(Body::from_stream(stream), media))
 }

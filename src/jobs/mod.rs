@@ -2,6 +2,7 @@
 //! instance. Job kinds and their typed payloads live in their own modules.
 
 pub mod callback;
+pub mod compose;
 pub mod prepare;
 pub mod retention;
 pub mod sealing;

@@ -2,8 +2,9 @@
 //! checked, its media appended to the task's body file, its packet table kept in `slice_pieces`),
 //! so that the splice at the stop only replays the tables, writes the index and puts it in front
 //! of the body (`splice::assemble`): seconds whatever the class's length. On the fs store the body
-//! file is appended to in place; on S3 each piece is an object of its own and the store assembles
-//! the recording by server-side copy ([`objects`]); OSS and COS splice whole at the stop.
+//! file is appended to in place; on S3 each piece is an object of its own, the recording is served
+//! from the index and the pieces until the store has assembled it by server-side copy
+//! ([`objects`], `jobs::compose`); OSS and COS splice whole at the stop.
 //! `jobs.prepare_slices = false` turns it off.
 //!
 //! Everything that touches a task's body holds `db::pieces::lock`. The rows describe the body;
@@ -264,19 +265,18 @@ async fn tables(
 pub enum Assembled {
     /// fs: the MP4, a local file in the store's filesystem, for the caller to put in place.
     File(Summary, PathBuf),
-    /// Object stores: the MP4 is already stored at the key the caller gave (a key no row names
-    /// until the caller publishes it, so a run that may not publish only has to delete it).
-    Stored(Summary),
+    /// Object stores: the MP4 as parts (its index, stored as an object of its own, then the
+    /// pieces), for the caller to publish; the store makes them one object later.
+    Parts(Summary, Vec<crate::store::parts::Extent>),
 }
 
 /// The stop's fast path: every stored slice prepared (those still missing, now), the index
-/// written and the MP4 made of it and the prepared media (on object stores, stored at `key`).
+/// written and the MP4 made of it and the prepared media (on object stores, as parts).
 /// None: splice the classic way.
 pub async fn assemble(
     ctx: &Context,
     task_id: &TaskId,
     stored: &[Slice],
-    key: &str,
     progress: &Progress,
 ) -> Result<Option<Assembled>, JobError> {
     Ok(match body(ctx, task_id) {
@@ -284,9 +284,9 @@ pub async fn assemble(
         Some(Body::File(path)) => assemble_file(ctx, task_id, stored, &path, progress)
             .await?
             .map(|(s, p)| Assembled::File(s, p)),
-        Some(Body::Objects) => objects::assemble(ctx, task_id, stored, key, progress)
+        Some(Body::Objects) => objects::assemble(ctx, task_id, stored, progress)
             .await?
-            .map(Assembled::Stored),
+            .map(|(s, parts)| Assembled::Parts(s, parts)),
     })
 }
 

@@ -109,13 +109,13 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
     let mut tmp = None;
     // An encrypted task never takes the fast path: prepared pieces are plaintext.
     let fast = match sealing {
-        None => super::prepare::assemble(ctx, &task_id, &stored, &key, progress).await?,
+        None => super::prepare::assemble(ctx, &task_id, &stored, progress).await?,
         Some(_) => None,
     };
-    let (summary, mp4, assembled) = match fast {
-        Some(Assembled::File(summary, mp4)) => (summary, Some(mp4), true),
-        // Already at `key`, which no row names until the publish below.
-        Some(Assembled::Stored(summary)) => (summary, None, true),
+    let (summary, mp4, assembled, parts) = match fast {
+        Some(Assembled::File(summary, mp4)) => (summary, Some(mp4), true, None),
+        // Served from its parts once published; `compose` makes it one object at `key`.
+        Some(Assembled::Parts(summary, parts)) => (summary, None, true, Some(parts)),
         None => {
             let dir = tmp.insert(
                 tempfile::Builder::new()
@@ -123,7 +123,7 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
                     .tempdir_in(ctx.scratch.dir())?,
             );
             let (summary, mp4) = splice_whole(ctx, &stored, sealing, dir.path(), progress).await?;
-            (summary, Some(mp4), false)
+            (summary, Some(mp4), false, None)
         }
     };
     crate::failpoint::hit(ctx.settings.failpoints.as_deref(), "splice-before-publish").await;
@@ -137,6 +137,7 @@ pub async fn run(ctx: &Context, job: SpliceJob, claim: &queue::Job, progress: &P
     drop(tmp);
     let mut result = outcome(&task, &stored, &summary, video_output_id, key);
     result.key_id = key_id;
+    result.parts = parts;
     publish(ctx, claim, &task_id, &result, assembled).await?;
     let m = &crate::metrics::METRICS;
     m.splice_seconds.observe(Duration::from_millis(summary.elapsed_ms));
@@ -181,6 +182,7 @@ fn outcome(
         },
         missing_slices: missing.into_iter().collect(),
         key_id: None,
+        parts: None,
     }
 }
 
@@ -198,22 +200,37 @@ async fn publish(
     let mut tx = ctx.db.begin().await?;
     if !queue::holds(&mut tx, claim.id, claim.claim).await? {
         drop(tx);
-        ctx.store.delete(key).await.ok();
+        discard(ctx, result).await;
         return Err(JobError::Retry(anyhow!(
             "superseded: this run lost its claim while it stalled; its output was discarded"
         )));
     }
     let prepared = super::prepare::body(ctx, task_id);
-    if matches!(prepared, Some(Body::Objects)) || (prepared.is_some() && !assembled) {
-        // Spliced the classic way, or from piece objects (which the stop does not consume): what
-        // was prepared for this task is of no further use.
+    if let Some(parts) = &result.parts {
+        // Parts name pieces: published only while their rows stand (the compose of an earlier
+        // recording, which deletes them, takes the same lock).
+        crate::db::pieces::lock(&mut tx, task_id).await?;
+        let rows = crate::db::pieces::objects(&mut tx, task_id).await?;
+        let standing = |k: &str| rows.iter().any(|r| r.1.as_deref() == Some(k));
+        if !parts[1..].iter().all(|p| standing(&p.key)) {
+            drop(tx);
+            discard(ctx, result).await;
+            return Err(JobError::Retry(anyhow!(
+                "the prepared pieces went while the recording was made of them; preparing again"
+            )));
+        }
+    } else if matches!(prepared, Some(Body::Objects)) || (prepared.is_some() && !assembled) {
+        // Spliced the classic way: what was prepared for this task is of no further use.
         crate::db::pieces::lock(&mut tx, task_id).await?;
         crate::db::pieces::clear(&mut tx, task_id).await?;
     }
     let old_key = tasks::record_splice(&mut tx, task_id, result).await?;
     super::callback::enqueue_result(ctx, &mut tx, task_id).await?;
+    if result.parts.is_some() {
+        super::compose::enqueue(&mut tx, task_id).await?;
+    }
     tx.commit().await?;
-    if prepared.is_some() {
+    if prepared.is_some() && result.parts.is_none() {
         // What crashed or superseded runs left there, too.
         ctx.store.delete_prefix(&keys::assembly_prefix(task_id)).await.ok();
     }
@@ -221,6 +238,15 @@ async fn publish(
         ctx.store.delete(&old).await.ok();
     }
     Ok(())
+}
+
+/// Deletes what an unpublished result stored: its MP4, or the index object of its parts (the
+/// pieces stay for the next run).
+async fn discard(ctx: &Context, result: &tasks::SpliceResult) {
+    match &result.parts {
+        Some(parts) => ctx.store.delete(&parts[0].key).await.ok(),
+        None => ctx.store.delete(&result.video_output_key).await.ok(),
+    };
 }
 
 /// Logs a run of the splice job for the task's timeline: published (with the task's new state),

@@ -8,7 +8,7 @@
 //! back to the queue (`queue::release`) for the next instance. Every `lease / 2` it also reaps
 //! expired leases and starts splices for recordings whose recorder went quiet.
 
-use super::{callback, prepare, queue, retention, splice, Context, JobError};
+use super::{callback, compose, prepare, queue, retention, splice, Context, JobError};
 use crate::progress::Progress;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -208,6 +208,10 @@ async fn dispatch(ctx: Context, job: queue::Job, progress: Progress) -> Result<(
             callback::run(&ctx, payload, job.attempts).await
         }
         retention::KIND => retention::run(&ctx, &progress).await,
+        compose::KIND => {
+            let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
+            compose::run(&ctx, payload, &progress).await
+        }
         prepare::KIND => {
             let payload = serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.into()))?;
             prepare::run(&ctx, payload, &progress).await

@@ -62,6 +62,12 @@ pub fn assembly_piece(task_id: &TaskId, index: i32) -> String {
     format!("assembly/{task_id}/piece-{index:06}-{}", Uuid::new_v4().simple())
 }
 
+/// Object stores: the index (the MP4's head) of a recording served from its parts until it is
+/// composed (`store::parts`), under a name of each splice's own.
+pub fn assembly_head(task_id: &TaskId) -> String {
+    format!("assembly/{task_id}/head-{}", Uuid::new_v4().simple())
+}
+
 /// fs only: a body being made an MP4 at the stop, under a name of that run's own (moved here
 /// first, so the rows that describe the body no longer find it, should the stop not finish).
 pub fn assembly_final(task_id: &TaskId, run: &str) -> String {

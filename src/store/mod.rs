@@ -27,6 +27,7 @@ pub mod append;
 pub mod compose;
 pub mod keys;
 pub mod multipart;
+pub mod parts;
 pub mod ranged;
 
 use multipart::Multipart;
@@ -156,6 +157,16 @@ impl Store {
             StoreBackend::Fs => self.op.writer(key).await,
             _ => self.op.writer_with(key).chunk(self.part_size).concurrent(1).await,
         }
+    }
+
+    /// Stores `bytes` (a small object, held in memory) at `key`.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> opendal::Result<()> {
+        let mut w = self.writer(key).await?;
+        if let Err(e) = w.write(bytes).await {
+            w.abort().await.ok();
+            return Err(e);
+        }
+        w.close().await.map(|_| ())
     }
 
     /// The bytes of `key` in `range`, as a stream of bounded chunks.

@@ -1,7 +1,9 @@
-//! A stored object as a blocking `Read + Seek` (for `localrecord_crypt::SeekableReader`, which maps
-//! a plaintext range to the chunks holding it): each read past the window it holds fetches the
-//! next window with one ranged read of the store. Use it on a blocking thread only.
+//! A stored file (one object, or several read back to back: `store::parts`) as a blocking
+//! `Read + Seek` (for `localrecord_crypt::SeekableReader`, which maps a plaintext range to the
+//! chunks holding it): each read past the window it holds fetches the next window with one ranged
+//! read of the store (a window never spans two objects). Use it on a blocking thread only.
 
+use super::parts::{self, Extent};
 use super::Store;
 use futures::TryStreamExt;
 use std::io::{Read, Seek, SeekFrom};
@@ -11,7 +13,9 @@ const WINDOW: u64 = 1 << 20;
 
 pub struct RangedReader {
     store: Store,
-    key: String,
+    parts: Vec<Extent>,
+    /// The one object the parts are being composed into (see `Store::read_parts`).
+    fallback: Option<String>,
     len: u64,
     pos: u64,
     window: bytes::Bytes,
@@ -20,12 +24,14 @@ pub struct RangedReader {
 }
 
 impl RangedReader {
-    /// The object at `key`, of `len` bytes (its size when the caller looked); `rt` runs the reads.
-    pub fn new(store: Store, key: &str, len: u64, rt: tokio::runtime::Handle) -> RangedReader {
+    /// The file made of `parts` (their sizes when the caller looked), or from the first failed
+    /// read on, of `fallback`; `rt` runs the reads.
+    pub fn new(store: Store, parts: Vec<Extent>, fallback: Option<String>, rt: tokio::runtime::Handle) -> RangedReader {
         RangedReader {
             store,
-            key: key.to_owned(),
-            len,
+            len: parts::total(&parts),
+            parts,
+            fallback,
             pos: 0,
             window: bytes::Bytes::new(),
             window_at: 0,
@@ -34,8 +40,22 @@ impl RangedReader {
     }
 
     fn fetch(&mut self) -> std::io::Result<()> {
-        let range = self.pos..(self.pos + WINDOW).min(self.len);
-        let (store, key) = (&self.store, &self.key);
+        match self.fetch_from_parts() {
+            Err(_) if self.fallback.is_some() => {
+                let key = self.fallback.take().expect("checked");
+                self.parts = vec![Extent { key, len: self.len }];
+                self.fetch_from_parts()
+            }
+            r => r,
+        }
+    }
+
+    fn fetch_from_parts(&mut self) -> std::io::Result<()> {
+        let want = self.pos..(self.pos + WINDOW).min(self.len);
+        let Some((i, range)) = parts::locate(&self.parts, want).into_iter().next() else {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        };
+        let (store, key) = (&self.store, &self.parts[i].key);
         let got = self.rt.block_on(async {
             let mut s = store
                 .read_stream(key, range.clone())
@@ -50,11 +70,11 @@ impl RangedReader {
         if got.len() as u64 != range.end - range.start {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!("the stored object {} is shorter than it was", self.key),
+                format!("the stored object {key} is shorter than it was"),
             ));
         }
         self.window = got;
-        self.window_at = range.start;
+        self.window_at = self.pos;
         Ok(())
     }
 }

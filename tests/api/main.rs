@@ -2,6 +2,7 @@
 
 mod callbacks;
 mod client;
+mod composed;
 mod console;
 mod console_support;
 mod deploy;

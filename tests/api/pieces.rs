@@ -225,7 +225,7 @@ async fn a_slice_past_the_packet_cap_keeps_no_table_and_the_stop_splices_it_whol
 /// Recorder slices long enough that their pieces are larger than S3's 5 MiB minimum part (so the
 /// stop's multipart upload copies pieces server-side and sends only the header and the runs that
 /// fill parts up), with a short one between them.
-fn s3_slices(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn s3_slices(dir: &Path) -> Vec<PathBuf> {
     let spec = |secs| SliceSpec {
         secs,
         ..SliceSpec::default()
@@ -234,7 +234,7 @@ fn s3_slices(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The S3 objects prepared for `task` (its pieces), and the rows' piece objects and lengths.
-async fn piece_objects(app: &TestApp, task: &str) -> (Vec<String>, Vec<(Option<String>, i64)>) {
+pub(crate) async fn piece_objects(app: &TestApp, task: &str) -> (Vec<String>, Vec<(Option<String>, i64)>) {
     let listed = app.state.store.list(&format!("assembly/{task}/")).await.unwrap();
     let rows = sqlx::query_as("SELECT piece_key, media_len FROM slice_pieces WHERE task_id = $1 ORDER BY slice_index")
         .bind(task)
@@ -242,58 +242,6 @@ async fn piece_objects(app: &TestApp, task: &str) -> (Vec<String>, Vec<(Option<S
         .await
         .unwrap();
     (listed, rows)
-}
-
-/// On S3 the slices are prepared as they land too, each into a piece object of its own; the stop
-/// writes the index and has the store make the recording from it and the pieces (UploadPartCopy),
-/// consuming them (the slices' own objects are deleted before the stop to prove it); the
-/// recording is the MP4 a splice of the same slices makes.
-#[tokio::test]
-async fn on_s3_the_stop_makes_the_recording_from_the_piece_objects() {
-    let app = spawn_app_on(StoreKind::S3).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ins = s3_slices(dir.path());
-    let task = app.create_task("alice", 4244).await;
-    upload_all_in(&app, &task, &ins, 4 << 20).await;
-    assert_eq!(
-        wait_for_pieces(&app, &task, 3).await,
-        3,
-        "every slice was prepared before the stop"
-    );
-    let (listed, rows) = piece_objects(&app, &task).await;
-    assert_eq!(listed.len(), 3, "one object per piece: {listed:?}");
-    for (key, _) in &rows {
-        assert!(listed.contains(key.as_ref().unwrap()), "{key:?} in {listed:?}");
-    }
-    let lens: Vec<u64> = rows.iter().map(|r| r.1 as u64).collect();
-    let parts = localrecord::store::compose::plan_parts(4096, &lens, 5 << 20);
-    assert!(
-        parts
-            .iter()
-            .any(|p| matches!(p, localrecord::store::compose::PartPlan::Copy(..))),
-        "the pieces ({lens:?}) are large enough for a server-side copy: {parts:?}"
-    );
-    // Without the slices, only the pieces can make the recording: the stop cannot have spliced.
-    for key in app.state.store.list(&format!("slices/{task}/")).await.unwrap() {
-        app.state.store.delete(&key).await.unwrap();
-    }
-    assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
-    let st = wait_task(&app, &task, 120, |st| {
-        st["State"] == "done" && st["VideoOutputUrl"].is_string()
-    })
-    .await;
-    assert_eq!(piece_rows(&app, &task).await, 0, "the stop consumed the pieces");
-    // The objects go right after the result is committed (the task shows done first).
-    let mut left = piece_objects(&app, &task).await.0;
-    for _ in 0..300 {
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        left = piece_objects(&app, &task).await.0;
-    }
-    assert_eq!(left, Vec::<String>::new(), "and their objects");
-    served_as_spliced(&app, &st, &ins, dir.path()).await;
 }
 
 /// On S3, a piece object that vanished before the stop voids its row: the stop prepares that
@@ -314,7 +262,7 @@ async fn on_s3_a_piece_without_its_object_is_prepared_again() {
     })
     .await;
     served_as_spliced(&app, &st, &ins, dir.path()).await;
-    assert_eq!(piece_rows(&app, &task).await, 0);
+    wait_composed(&app, &task).await;
 }
 
 /// On S3, a slice that lands after the recording was made (here: the recorder went silent, what
@@ -333,22 +281,18 @@ async fn on_s3_a_late_slice_makes_a_correct_recording() {
     let task = app.create_task("alice", 4246).await;
     upload_all(&app, &task, &ins[..2]).await;
     let first = wait_task(&app, &task, 60, |st| st["VideoOutputId"].is_string()).await;
-    assert_eq!(
-        piece_rows(&app, &task).await,
-        0,
-        "the first recording consumed the pieces"
-    );
+    wait_composed(&app, &task).await;
     app.upload_slice("alice", &task, 2, &std::fs::read(&ins[2]).unwrap(), 256 * 1024)
         .await;
     assert_eq!(app.stop_task("alice", &task, 3).await.status(), 200);
     let st = wait_task(&app, &task, 60, |st| st["State"] == "done" && st["SliceCount"] == 3).await;
     assert_eq!(st["VideoOutputId"], first["VideoOutputId"]);
     served_as_spliced(&app, &st, &ins, dir.path()).await;
-    assert_eq!(piece_rows(&app, &task).await, 0);
+    wait_composed(&app, &task).await;
 }
 
 /// The recording the server serves for status `st` is the MP4 a splice of `ins` makes.
-async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf], dir: &Path) {
+pub(crate) async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf], dir: &Path) {
     let mp4 = dir.join("served.mp4");
     let bytes = app
         .client
@@ -365,7 +309,30 @@ async fn served_as_spliced(app: &TestApp, st: &serde_json::Value, ins: &[PathBuf
     same_media(&mp4, &spliced);
 }
 
-async fn wait_for_pieces(app: &TestApp, task: &str, want: i64) -> i64 {
+/// Waits until the task's recording is one object and nothing prepared for it is left: no piece
+/// rows, no objects under its assembly prefix.
+pub(crate) async fn wait_composed(app: &TestApp, task: &str) {
+    let until = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let parts: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT video_output_parts FROM tasks WHERE task_id = $1")
+                .bind(task)
+                .fetch_one(&app.state.db)
+                .await
+                .unwrap();
+        let (left, _) = piece_objects(app, task).await;
+        if parts.is_none() && left.is_empty() && piece_rows(app, task).await == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "never composed: parts {parts:?}, objects {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub(crate) async fn wait_for_pieces(app: &TestApp, task: &str, want: i64) -> i64 {
     let mut n = 0;
     for _ in 0..600 {
         n = piece_rows(app, task).await;
@@ -377,7 +344,7 @@ async fn wait_for_pieces(app: &TestApp, task: &str, want: i64) -> i64 {
     n
 }
 
-async fn piece_rows(app: &TestApp, task: &str) -> i64 {
+pub(crate) async fn piece_rows(app: &TestApp, task: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM slice_pieces WHERE task_id = $1")
         .bind(task)
         .fetch_one(&app.state.db)
@@ -391,7 +358,7 @@ async fn upload_all(app: &TestApp, task: &str, ins: &[PathBuf]) {
 }
 
 /// Uploads slice i of `task` from `ins[i]`, in chunks of `chunk` bytes.
-async fn upload_all_in(app: &TestApp, task: &str, ins: &[PathBuf], chunk: usize) {
+pub(crate) async fn upload_all_in(app: &TestApp, task: &str, ins: &[PathBuf], chunk: usize) {
     for (i, f) in ins.iter().enumerate() {
         app.upload_slice("alice", task, i as i64, &std::fs::read(f).unwrap(), chunk)
             .await;

@@ -5,7 +5,10 @@
 //! (slice i is handed over when it would be finished, `BENCH_PACE_SECS` apart instead of 300 s),
 //! then stops the task; a receiver that verifies the Standard Webhooks signature with its own HMAC
 //! notes when the result arrives. Printed: stop -> callback and last slice landed -> callback, per
-//! store (fs, and S3 through s3s-fs), beside the original service's 5-10 minutes.
+//! store (fs, and S3 through s3s-fs), beside the original service's 5-10 minutes; the callback's
+//! URL is checked to serve the MP4 (index in front, full size) at once; and callback -> one object:
+//! on S3 the recording is served from its parts until the store has copied them into one object
+//! (`jobs::compose`), which s3s-fs does byte by byte (on fs it is one object at the callback).
 //!
 //! Slices: exactly the recorder's encoder (`media::Encoder::Recorder`: 1280x720, 15 fps, libx264
 //! veryfast zerolatency, 1 Mbit/s, a keyframe every 2 s, AAC 128 kb/s stereo 44.1 kHz), one 300 s
@@ -79,6 +82,8 @@ struct Row {
     landed_to_callback: f64,
     output_secs: f64,
     output_mib: f64,
+    /// Callback -> the recording is one object in the store (it is served from its parts before).
+    composed_after: f64,
 }
 
 /// One class on one store: a fresh database and server, the client's uploads, stop, callback.
@@ -115,6 +120,7 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
     }
     let keys = helpers::app_create_cli(BIN, APP, &env);
     let key = keys["SecretKey"].as_str().unwrap();
+    let db_url = env[0].1.clone();
     let (mut server, base) = helpers::serve_cli(BIN, &env, port).await;
     let sig =
         |user: &str| localrecord::auth::usersig::generate(APP as u64, key, user, 86400, localrecord::auth::now(), None);
@@ -185,6 +191,8 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
         (output_secs - want).abs() < 1.0,
         "the MP4 lasts {output_secs} s, want {want}"
     );
+    playable_at_callback(&d.body).await;
+    let composed_after = one_object(&db_url, &task).await.duration_since(d.at).as_secs_f64();
     server.kill().ok();
     server.wait().ok();
     Row {
@@ -196,6 +204,48 @@ async fn class(store: &'static str, slice: &Path, n: usize, pace: Duration, secs
         landed_to_callback: d.at.duration_since(landed).as_secs_f64(),
         output_secs,
         output_mib: d.body["VideoOutputSize"].as_f64().unwrap_or(0.0) / (1 << 20) as f64,
+        composed_after,
+    }
+}
+
+/// The callback's URL serves the whole MP4 at once: its start (the index in front) and its size.
+async fn playable_at_callback(body: &serde_json::Value) {
+    let r = reqwest::Client::new()
+        .get(body["VideoOutputUrl"].as_str().unwrap())
+        .header("range", "bytes=0-65535")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    let total = r.headers()["content-range"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(total, body["VideoOutputSize"].to_string(), "the served file's size");
+    let head = r.bytes().await.unwrap();
+    assert_eq!(&head[4..8], b"ftyp");
+    assert!(head.windows(4).any(|w| w == b"moov"), "the index is in front");
+}
+
+/// When the task's recording became one object in the store.
+async fn one_object(db_url: &str, task: &str) -> Instant {
+    let db = sqlx::PgPool::connect(db_url).await.unwrap();
+    let since = Instant::now();
+    loop {
+        let parts: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT video_output_parts FROM tasks WHERE task_id = $1")
+                .bind(task)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        if parts.is_none() {
+            return Instant::now();
+        }
+        assert!(since.elapsed() < Duration::from_secs(1800), "never one object");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -235,11 +285,11 @@ async fn main() {
         "end to end: localrecord-client uploads {secs} s recorder-like slices (4 MiB tus chunks, one every {:.0} s), stops; a verifying receiver takes the callback",
         pace.as_secs_f64()
     );
-    println!("| store | class | FLV uploaded | uploads took | last slice landed -> callback | stop -> callback | original service | MP4 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| store | class | FLV uploaded | uploads took | last slice landed -> callback | stop -> callback | original service | MP4 | callback -> one object |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.0} h ({} x {secs} s) | {:.0} MiB | {:.1} s | {:.2} s | {:.2} s | 300-600 s (ours {:.0}-{:.0}x sooner) | {:.1} s, {:.0} MiB |",
+            "| {} | {:.0} h ({} x {secs} s) | {:.0} MiB | {:.1} s | {:.2} s | {:.2} s | 300-600 s (ours {:.0}-{:.0}x sooner) | {:.1} s, {:.0} MiB | {:.2} s |",
             r.store,
             (r.slices as u64 * secs) as f64 / 3600.0,
             r.slices,
@@ -250,7 +300,8 @@ async fn main() {
             300.0 / r.stop_to_callback,
             600.0 / r.stop_to_callback,
             r.output_secs,
-            r.output_mib
+            r.output_mib,
+            r.composed_after
         );
     }
 }

@@ -1,15 +1,17 @@
 //! The prepare job and the stop's fast path on object stores with server-side multipart copy
 //! (S3): each slice is downloaded to the instance's scratch dir, prepared into a local piece file
 //! (`splice::piece`, exactly as on fs) and stored as an object of its own
-//! (`keys::assembly_piece`), its row naming it. At the stop the index is written as on fs, and the
-//! recording is made by the store from the index and the piece objects in slice order
-//! (`store::compose`: one multipart upload whose parts are mostly UploadPartCopy of the pieces).
+//! (`keys::assembly_piece`), its row naming it. At the stop the index is written as on fs and
+//! stored as an object; the recording is published as parts, that object and the piece objects in
+//! slice order (`store::parts`), and made one object by the store afterwards (`jobs::compose`:
+//! one multipart upload whose parts are mostly UploadPartCopy of the pieces).
 //!
 //! Crash safety: piece objects are written before their row is committed and never rewritten
 //! (each preparation has a key of its own), so a row names a whole object or a missing one; a row
 //! whose object is missing or of another size is void (deleted, its slice prepared again). The
 //! stop consumes nothing: a stop that dies, or loses its claim, leaves the rows and pieces for the
-//! next run. They go when a splice publishes (`jobs::splice`), under the claim's fence.
+//! next run. They go once the recording they make is one object (`jobs::compose`), or when a
+//! classic splice publishes (`jobs::splice`).
 
 use super::{tables, Body};
 use crate::db::pieces;
@@ -19,7 +21,8 @@ use crate::progress::Progress;
 use crate::splice::assemble::{self, Plan, Prepared};
 use crate::splice::piece::Piece;
 use crate::splice::Summary;
-use crate::store::{compose, keys};
+use crate::store::keys;
+use crate::store::parts::Extent;
 use anyhow::anyhow;
 use localrecord_api::TaskId;
 use sqlx::PgConnection;
@@ -82,19 +85,17 @@ pub(super) async fn prepare(
     Ok((made, Some(key)))
 }
 
-/// The stop's fast path on object stores: the recording stored at `key`, made of the index and
-/// the piece objects; None: splice the classic way. The task's lock is held while the tables are
-/// read (and missing slices prepared), not during the upload.
+/// The stop's fast path on object stores: the index stored as an object of its own, and the
+/// recording's parts (that object, then the piece objects in slice order); None: splice the
+/// classic way. The task's lock is held while the tables are read (and missing slices prepared).
+/// Nothing is copied here: the callback need not wait for the store to copy the whole class, the
+/// parts serve the recording until `jobs::compose` has made it one object.
 pub(super) async fn assemble(
     ctx: &Context,
     task_id: &TaskId,
     stored: &[Slice],
-    key: &str,
     progress: &Progress,
-) -> Result<Option<Summary>, JobError> {
-    let Some(mp) = ctx.store.multipart() else {
-        return Ok(None);
-    };
+) -> Result<Option<(Summary, Vec<Extent>)>, JobError> {
     let started = Instant::now();
     let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, task_id).await?;
@@ -112,13 +113,17 @@ pub(super) async fn assemble(
     else {
         return Ok(None);
     };
-    let tick = |n: u64| progress.tick(n);
-    compose::compose(&ctx.store, mp, key, header.into(), &sources, &tick)
+    let head = keys::assembly_head(task_id);
+    let len = header.len() as u64;
+    ctx.store
+        .put(&head, header.into())
         .await
-        .map_err(JobError::Retry)?;
-    summary.output = PathBuf::from(key);
+        .map_err(|e| JobError::Retry(e.into()))?;
+    progress.tick(len);
+    let mut parts = vec![Extent { key: head, len }];
+    parts.extend(sources.into_iter().map(|(key, len)| Extent { key, len }));
     summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(Some(summary))
+    Ok(Some((summary, parts)))
 }
 
 /// Piece objects with their lengths, in the recording's order.

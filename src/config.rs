@@ -187,6 +187,10 @@ pub struct StoreSettings {
     pub region: Option<String>,
     /// S3 only: `bucket.endpoint` addressing instead of `endpoint/bucket`.
     pub virtual_host_style: bool,
+    /// S3 only: use the S3 multipart API directly (a tus upload is one multipart upload any
+    /// instance continues; recordings are composed by UploadPartCopy). False for S3-compatible
+    /// stores without UploadPartCopy or ListParts: they are then used as OSS and COS are.
+    pub s3_multipart: bool,
     pub access_key_id: Option<String>,
     #[serde(serialize_with = "ser_secret_opt")]
     pub secret_access_key: Option<SecretString>,

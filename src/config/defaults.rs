@@ -23,6 +23,7 @@ impl Default for Settings {
                 endpoint: None,
                 region: None,
                 virtual_host_style: false,
+                s3_multipart: true,
                 access_key_id: None,
                 secret_access_key: None,
                 part_size: 5 * 1024 * 1024,

@@ -39,7 +39,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(db: PgPool, store: Store, settings: &Settings) -> Ingest {
         Ingest {
-            prepare_slices: crate::jobs::prepare::enabled(&settings.jobs, &store),
+            prepare_slices: crate::jobs::prepare::enabled(&settings.jobs),
             db,
             store,
             upload: settings.upload.clone(),

@@ -1,6 +1,7 @@
 //! The compose job: a recording published as parts (the index object and the prepared pieces,
 //! `store::parts`; object stores, the splice at landing) is made one object by the store, after
-//! the callback has gone out. The stop only writes the index, so the callback does not wait for
+//! the callback has gone out (by UploadPartCopy on S3; streamed through this instance on stores
+//! without server-side copy). The stop only writes the index, so the callback does not wait for
 //! the copy of the whole class, which a store may do byte by byte (s3s-fs does, in both
 //! UploadPartCopy and CompleteMultipartUpload); the parts serve the same bytes meanwhile.
 //!
@@ -46,24 +47,27 @@ pub async fn run(ctx: &Context, job: ComposeJob, progress: &Progress) -> Result<
     let (Some(key), Some(recorded)) = (task.video_output_key.clone(), task.parts()) else {
         return Ok(());
     };
-    let Some(mp) = ctx.store.multipart() else {
-        // A store without server-side copy keeps serving the parts.
-        return Ok(());
-    };
-    let Some((head, pieces)) = recorded.split_first() else {
+    if recorded.is_empty() {
         return Err(JobError::Permanent(anyhow!("task {task_id} records no parts")));
-    };
+    }
     let jobs = &ctx.settings.jobs;
     progress.set_deadline(Duration::from_secs(
         jobs.deadline_min_secs + parts::total(&recorded) / jobs.deadline_bytes_per_sec.max(1),
     ));
-    let head_bytes = read_all(ctx, head).await?;
-    let sources: Vec<(String, u64)> = pieces.iter().map(|p| (p.key.clone(), p.len)).collect();
     crate::failpoint::hit(ctx.settings.failpoints.as_deref(), "compose-before-copy").await;
     let tick = |n: u64| progress.tick(n);
-    compose::compose(&ctx.store, mp, &key, head_bytes, &sources, &tick)
-        .await
-        .map_err(JobError::Retry)?;
+    match ctx.store.multipart() {
+        Some(mp) => {
+            let (head, pieces) = recorded.split_first().expect("not empty");
+            let head_bytes = read_all(ctx, head).await?;
+            let sources: Vec<(String, u64)> = pieces.iter().map(|p| (p.key.clone(), p.len)).collect();
+            compose::compose(&ctx.store, mp, &key, head_bytes, &sources, &tick)
+                .await
+                .map(|_| ())
+        }
+        None => copy(ctx, &key, &recorded, &tick).await,
+    }
+    .map_err(JobError::Retry)?;
     let mut tx = ctx.db.begin().await?;
     pieces::lock(&mut tx, &task_id).await?;
     if !tasks::drop_parts(&mut *tx, &task_id, &key, &recorded).await? {
@@ -79,6 +83,27 @@ pub async fn run(ctx: &Context, job: ComposeJob, progress: &Progress) -> Result<
     tx.commit().await?;
     ctx.store.delete_prefix(&keys::assembly_prefix(&task_id)).await.ok();
     tracing::info!(task = %task_id, key, bytes = parts::total(&recorded), "recording composed into one object");
+    Ok(())
+}
+
+/// Stores without server-side copy (OSS, COS, S3-compatible ones without UploadPartCopy): the
+/// parts streamed through this instance into one streaming write (memory: the writer's parts).
+async fn copy(ctx: &Context, key: &str, recorded: &[Extent], tick: &(dyn Fn(u64) + Sync)) -> anyhow::Result<()> {
+    let mut w = ctx.store.writer(key).await?;
+    let mut s = std::pin::pin!(ctx.store.read_parts(recorded, None, 0..parts::total(recorded)));
+    let copied: anyhow::Result<()> = async {
+        while let Some(b) = s.try_next().await? {
+            tick(b.len() as u64);
+            w.write(b).await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = copied {
+        w.abort().await.ok();
+        return Err(e);
+    }
+    w.close().await?;
     Ok(())
 }
 

@@ -2,9 +2,9 @@
 //! checked, its media appended to the task's body file, its packet table kept in `slice_pieces`),
 //! so that the splice at the stop only replays the tables, writes the index and puts it in front
 //! of the body (`splice::assemble`): seconds whatever the class's length. On the fs store the body
-//! file is appended to in place; on S3 each piece is an object of its own, the recording is served
-//! from the index and the pieces until the store has assembled it by server-side copy
-//! ([`objects`], `jobs::compose`); OSS and COS splice whole at the stop.
+//! file is appended to in place; on object stores each piece is an object of its own, the
+//! recording is served from the index and the pieces until it is made one object ([`objects`],
+//! `jobs::compose`: server-side copy on S3, streamed on OSS and COS).
 //! `jobs.prepare_slices = false` turns it off.
 //!
 //! Everything that touches a task's body holds `db::pieces::lock`. The rows describe the body;
@@ -49,8 +49,8 @@ pub struct PrepareJob {
 pub enum Body {
     /// fs store: one file, every piece's media back to back (`keys::assembly_body`).
     File(PathBuf),
-    /// Object stores with server-side multipart copy (S3): one object per piece
-    /// (`keys::assembly_piece`), assembled at the stop by the store (`objects`).
+    /// Object stores: one object per piece (`keys::assembly_piece`); the stop publishes the
+    /// recording as the index and these (`objects`), made one object later (`jobs::compose`).
     Objects,
 }
 
@@ -59,16 +59,15 @@ pub fn body(ctx: &Context, task_id: &TaskId) -> Option<Body> {
     if !ctx.settings.jobs.prepare_slices {
         return None;
     }
-    if let Some(path) = ctx.store.local_path(&keys::assembly_body(task_id)) {
-        return Some(Body::File(path));
+    match ctx.store.local_path(&keys::assembly_body(task_id)) {
+        Some(path) => Some(Body::File(path)),
+        None => Some(Body::Objects),
     }
-    ctx.store.multipart().map(|_| Body::Objects)
 }
 
-/// Whether slices are prepared as they land: configured so, on a store with local files or with
-/// server-side multipart copy.
-pub fn enabled(jobs: &crate::config::JobSettings, store: &crate::store::Store) -> bool {
-    jobs.prepare_slices && (store.local_path(keys::SLICES).is_some() || store.multipart().is_some())
+/// Whether slices are prepared as they land (on every store).
+pub fn enabled(jobs: &crate::config::JobSettings) -> bool {
+    jobs.prepare_slices
 }
 
 /// After a slice is stored (when [`enabled`]).

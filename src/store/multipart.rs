@@ -106,7 +106,7 @@ fn xml_escape(s: &str) -> String {
 impl Multipart {
     /// The client for the store's bucket; None for backends it does not speak (fs, OSS, COS).
     pub fn from_settings(s: &StoreSettings) -> anyhow::Result<Option<Multipart>> {
-        if s.backend != StoreBackend::S3 {
+        if s.backend != StoreBackend::S3 || !s.s3_multipart {
             return Ok(None);
         }
         let region = s.region.clone().unwrap_or_else(|| "us-east-1".into());

@@ -39,18 +39,7 @@ async fn on_s3_the_recording_is_served_from_its_parts_until_the_store_has_made_i
     .await;
     let dir = tempfile::tempdir().unwrap();
     let ins = s3_slices(dir.path());
-    let task = first.create_task("alice", 4244).await;
-    upload_all_in(&first, &task, &ins, 4 << 20).await;
-    assert_eq!(wait_for_pieces(&first, &task, 3).await, 3, "prepared before the stop");
-    // Without the slices, only the pieces can make the recording: the stop cannot have spliced.
-    for key in first.state.store.list(&format!("slices/{task}/")).await.unwrap() {
-        first.state.store.delete(&key).await.unwrap();
-    }
-    assert_eq!(first.stop_task("alice", &task, 3).await.status(), 200);
-    let st = wait_task(&first, &task, 120, |st| {
-        st["State"] == "done" && st["VideoOutputUrl"].is_string()
-    })
-    .await;
+    let (task, st) = record_and_stop(&first, &ins, 4244).await;
     let (parts, key) = recorded(&first, &task).await;
     let parts: Vec<localrecord::store::parts::Extent> =
         serde_json::from_value(parts.expect("published as parts")).unwrap();
@@ -96,5 +85,44 @@ async fn on_s3_the_recording_is_served_from_its_parts_until_the_store_has_made_i
     let size = second.state.store.size(&key).await.unwrap();
     assert_eq!(size, Some(whole.len() as u64), "one object of the same length");
     let (_, after) = get(&second, &url, None).await;
+    assert!(after == whole, "the one object holds the bytes the parts served");
+}
+
+/// Uploads `ins` as a task's slices, waits until each is prepared, deletes the slices' own objects
+/// (so only the pieces can make the recording: the stop cannot have spliced), stops and waits for
+/// the recording; returns the task and its status.
+async fn record_and_stop(app: &TestApp, ins: &[std::path::PathBuf], class: i64) -> (String, serde_json::Value) {
+    let task = app.create_task("alice", class).await;
+    upload_all_in(app, &task, ins, 4 << 20).await;
+    let n = ins.len() as i64;
+    assert_eq!(wait_for_pieces(app, &task, n).await, n, "prepared before the stop");
+    for key in app.state.store.list(&format!("slices/{task}/")).await.unwrap() {
+        app.state.store.delete(&key).await.unwrap();
+    }
+    assert_eq!(app.stop_task("alice", &task, n as i32).await.status(), 200);
+    let st = wait_task(app, &task, 120, |st| {
+        st["State"] == "done" && st["VideoOutputUrl"].is_string()
+    })
+    .await;
+    (task, st)
+}
+
+/// A store without server-side copy (here S3 with `store.s3_multipart = false`, used as OSS and
+/// COS are: a part object per tus chunk, no UploadPartCopy) takes the same path: slices prepared
+/// as they land, the stop publishes the index and pieces, and the recording is then streamed into
+/// one object holding the same bytes.
+#[tokio::test]
+async fn without_server_side_copy_the_stop_is_as_quick_and_the_recording_is_streamed_into_one_object() {
+    let app = spawn_app_with(StoreKind::S3, |s| s.store.s3_multipart = false).await;
+    assert!(app.state.store.multipart().is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let ins = s3_slices(dir.path());
+    let (task, st) = record_and_stop(&app, &ins, 4247).await;
+    served_as_spliced(&app, &st, &ins, dir.path()).await;
+    let (_, whole) = get(&app, st["VideoOutputUrl"].as_str().unwrap(), None).await;
+    wait_composed(&app, &task).await;
+    let key = recorded(&app, &task).await.1.unwrap();
+    assert_eq!(app.state.store.size(&key).await.unwrap(), Some(whole.len() as u64));
+    let (_, after) = get(&app, st["VideoOutputUrl"].as_str().unwrap(), None).await;
     assert!(after == whole, "the one object holds the bytes the parts served");
 }

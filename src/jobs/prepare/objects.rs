@@ -1,10 +1,9 @@
-//! The prepare job and the stop's fast path on object stores with server-side multipart copy
-//! (S3): each slice is downloaded to the instance's scratch dir, prepared into a local piece file
+//! The prepare job and the stop's fast path on object stores (S3, OSS, COS): each slice is downloaded to the instance's scratch dir, prepared into a local piece file
 //! (`splice::piece`, exactly as on fs) and stored as an object of its own
 //! (`keys::assembly_piece`), its row naming it. At the stop the index is written as on fs and
 //! stored as an object; the recording is published as parts, that object and the piece objects in
-//! slice order (`store::parts`), and made one object by the store afterwards (`jobs::compose`:
-//! one multipart upload whose parts are mostly UploadPartCopy of the pieces).
+//! slice order (`store::parts`), and made one object afterwards (`jobs::compose`: on S3 one
+//! multipart upload whose parts are mostly UploadPartCopy of the pieces).
 //!
 //! Crash safety: piece objects are written before their row is committed and never rewritten
 //! (each preparation has a key of its own), so a row names a whole object or a missing one; a row

@@ -210,7 +210,15 @@ async fn a_job_whose_worker_died_is_finished_by_another_instance() {
     let st = wait_spliced(&b, &task, "done").await;
     assert!((st["VideoOutputDuration"].as_f64().unwrap() / 1000.0 - content_secs(&f)).abs() <= 1.0 / 15.0);
     assert!(!tmp.join("splice-crashed").exists(), "crash leftovers removed at start");
-    let js = queue::state_of(&b.state.db, &job.unique_key).await.unwrap().unwrap();
+    // The job is marked done right after the publish the task shows, in its own statement.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let js = loop {
+        let js = queue::state_of(&b.state.db, &job.unique_key).await.unwrap().unwrap();
+        if js.state != "running" || std::time::Instant::now() > until {
+            break js;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(
         (js.state.as_str(), js.attempts),
         ("done", 2),

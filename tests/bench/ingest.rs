@@ -5,7 +5,8 @@
 //!
 //! Loads (each a fresh server process, so its peak RSS is its own):
 //! - 8 parallel uploads of 100 MiB in 4 MiB PATCH chunks (the recorder's chunk size), with the
-//!   recorder's `Upload-Checksum: md5` on every chunk (@tus/server ignores the header);
+//!   recorder's `Upload-Checksum: md5` on every chunk (@tus/server ignores the header; a second
+//!   peer run, `server-md5.mjs`, verifies it as we do, so both sides do the same work);
 //! - the same in 8 MiB chunks; the same in one PATCH per upload;
 //! - 200 concurrent uploads of 10 MiB in 1 MiB chunks.
 //!
@@ -280,8 +281,50 @@ srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));
 "#,
     )
     .unwrap();
+    std::fs::write(dir.join("server-md5.mjs"), VERIFYING_PEER).unwrap();
     dir
 }
+
+/// The peer doing our work too: each PATCH's bytes MD5ed as they stream into @tus/file-store and
+/// checked against its `Upload-Checksum: md5` (460 and the chunk cut off on a mismatch), the way
+/// tus's checksum extension asks; what @tus/server itself does not offer.
+const VERIFYING_PEER: &str = r#"// @tus/server + @tus/file-store verifying Upload-Checksum md5: node server-md5.mjs DIR
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { Transform } from 'node:stream';
+import { truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { Server } from '@tus/server';
+import { FileStore } from '@tus/file-store';
+const dir = process.argv[2];
+const expected = new Map();
+class Verifying extends FileStore {
+  async write(readable, id, offset) {
+    const want = expected.get(id);
+    expected.delete(id);
+    const h = crypto.createHash('md5');
+    const tap = new Transform({ transform(c, _e, cb) { h.update(c); cb(null, c); } });
+    readable.on('error', (e) => tap.destroy(e));
+    const n = await super.write(readable.pipe(tap), id, offset);
+    if (want !== undefined && h.digest('base64') !== want) {
+      await truncate(path.join(dir, id), offset);
+      throw { status_code: 460, body: 'Checksum Mismatch
+' };
+    }
+    return n;
+  }
+}
+const tus = new Server({
+  path: '/files',
+  datastore: new Verifying({ directory: dir }),
+  onIncomingRequest: async (req, id) => {
+    const c = req.headers.get('upload-checksum');
+    if (c && c.startsWith('md5 ')) expected.set(id, c.slice(4));
+  },
+});
+const srv = http.createServer((req, res) => tus.handle(req, res));
+srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));
+"#;
 
 fn node_version(node_dir: &Path) -> String {
     let v = std::fs::read_to_string(node_dir.join("node_modules/@tus/server/package.json")).unwrap_or_default();
@@ -289,11 +332,12 @@ fn node_version(node_dir: &Path) -> String {
     v["version"].as_str().unwrap_or("?").to_owned()
 }
 
-async fn peer(load: &Load, data: &Bytes, sums: &[String], node_dir: &Path) -> Run {
+/// A run against the peer: `script` is server.mjs (as published) or server-md5.mjs (verifying).
+async fn peer(load: &Load, data: &Bytes, sums: &[String], (node_dir, script): (&Path, &str)) -> Run {
     use tokio::io::AsyncBufReadExt;
     let files = tempfile::tempdir_in(bench_dir()).unwrap();
     let mut child = tokio::process::Command::new("node")
-        .arg(node_dir.join("server.mjs"))
+        .arg(node_dir.join(script))
         .arg(files.path())
         .current_dir(node_dir)
         .stdout(std::process::Stdio::piped())
@@ -316,6 +360,9 @@ async fn peer(load: &Load, data: &Bytes, sums: &[String], node_dir: &Path) -> Ru
         pid: child.id().unwrap(),
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
+    if script == "server-md5.mjs" {
+        verifies(&target.create_url).await;
+    }
     let idle_mib = vm_kb(target.pid, "VmRSS:") as f64 / 1024.0;
     let (secs, lat) = drive(&target, load, data, sums).await;
     let run = finish_run(&target, secs, lat, idle_mib);
@@ -327,6 +374,32 @@ async fn peer(load: &Load, data: &Bytes, sums: &[String], node_dir: &Path) -> Ru
     assert_eq!(full, load.uploads, "@tus/file-store holds every upload whole");
     child.kill().await.ok();
     run
+}
+
+/// The verifying peer refuses a chunk whose md5 is wrong (460) and takes it with the right one.
+async fn verifies(create_url: &str) {
+    let c = reqwest::Client::new();
+    let r = c
+        .post(create_url)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "4")
+        .send()
+        .await
+        .unwrap();
+    let url = r.headers()["location"].to_str().unwrap().to_owned();
+    for (sum, want) in [(md5_b64(b"abce"), 460), (md5_b64(b"abcd"), 204)] {
+        let r = c
+            .patch(&url)
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .header("upload-checksum", format!("md5 {sum}"))
+            .body("abcd")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "the verifying peer checks md5");
+    }
 }
 
 /// One thread per upload writing its chunks, `fdatasync` after every chunk (`every_chunk`) or, as
@@ -437,12 +510,13 @@ async fn main() {
         let sums: Vec<String> = data.chunks(load.chunk).map(|c| format!("md5 {}", md5_b64(c))).collect();
         let disk = raw_disk(load, &data, false);
         let disk_each = raw_disk(load, &data, true);
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             a.push(ours(load, &data, &sums, vec![]).await);
-            b.push(peer(load, &data, &sums, &node_dir).await);
+            b.push(peer(load, &data, &sums, (&node_dir, "server.mjs")).await);
+            c.push(peer(load, &data, &sums, (&node_dir, "server-md5.mjs")).await);
         }
-        let (a, b) = (median(a, load), median(b, load));
+        let (a, b, c) = (median(a, load), median(b, load), median(c, load));
         println!("{}:", load.name);
         let total = (load.uploads * load.size) as f64 / MIB as f64;
         println!(
@@ -459,11 +533,14 @@ async fn main() {
         );
         row("localrecord -> fs", load, &a, "");
         row("@tus/server + file-store", load, &b, "");
+        row("the same, verifying md5", load, &c, "");
         println!(
-            "  ours/peer: throughput {:.2}x, peak RSS {:.2}x; ours/raw disk {:.2}x",
+            "  ours/peer: throughput {:.2}x, peak RSS {:.2}x; ours/raw disk {:.2}x; ours/peer verifying md5 as we do: throughput {:.2}x, peak RSS {:.2}x",
             a.mibs(load) / b.mibs(load),
             a.peak_mib / b.peak_mib,
-            a.mibs(load) / (total / disk)
+            a.mibs(load) / (total / disk),
+            a.mibs(load) / c.mibs(load),
+            a.peak_mib / c.peak_mib
         );
         std::io::stdout().flush().ok();
         if std::env::var("BENCH_S3").is_ok_and(|v| v == "1") && load.chunk == 4 * MIB {

@@ -308,8 +308,7 @@ class Verifying extends FileStore {
     const n = await super.write(readable.pipe(tap), id, offset);
     if (want !== undefined && h.digest('base64') !== want) {
       await truncate(path.join(dir, id), offset);
-      throw { status_code: 460, body: 'Checksum Mismatch
-' };
+      throw { status_code: 460, body: 'Checksum Mismatch' };
     }
     return n;
   }

@@ -20,7 +20,10 @@ use std::time::Instant;
 pub(crate) fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
-        ffmpeg::init().expect("FFmpeg initialises");
+        // Not `ffmpeg::init()`: with the recorder's `device` feature unified into a workspace
+        // build it registers capture devices, which links libavdevice and its ~200 libraries
+        // (X11, SDL, sound servers) into the server. On FFmpeg >= 5 nothing else needs registering.
+        ffmpeg::util::error::register_all();
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
     });
 }

@@ -110,17 +110,9 @@ async fn copy(ctx: &Context, key: &str, recorded: &[Extent], tick: &(dyn Fn(u64)
 /// The whole of a (small) part.
 async fn read_all(ctx: &Context, part: &Extent) -> Result<bytes::Bytes, JobError> {
     let mut buf = bytes::BytesMut::with_capacity(part.len as usize);
-    let mut s = ctx.store.read_stream(&part.key, 0..part.len).await?;
-    while let Some(b) = s.try_next().await? {
-        buf.extend_from_slice(&b);
-    }
-    if buf.len() as u64 != part.len {
-        return Err(JobError::Retry(anyhow!(
-            "{}: read {} bytes of {}",
-            part.key,
-            buf.len(),
-            part.len
-        )));
-    }
+    ctx.store
+        .read_into(&part.key, 0..part.len, &mut buf)
+        .await
+        .map_err(JobError::Retry)?;
     Ok(buf.freeze())
 }

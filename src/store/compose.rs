@@ -10,7 +10,7 @@
 
 use super::multipart::{Multipart, Part, Upload, MAX_PART, MAX_PARTS, MIN_PART};
 use super::Store;
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use std::ops::Range;
@@ -175,7 +175,7 @@ impl Composing<'_> {
                 for seg in segs {
                     match seg {
                         Seg::Head => buf.extend_from_slice(self.head),
-                        Seg::Range(i, range) => read_into(self.store, &self.sources[i].0, range, &mut buf).await?,
+                        Seg::Range(i, range) => self.store.read_into(&self.sources[i].0, range, &mut buf).await?,
                     }
                 }
                 let len = buf.len() as u64;
@@ -185,19 +185,6 @@ impl Composing<'_> {
             }
         }
     }
-}
-
-async fn read_into(store: &Store, key: &str, range: Range<u64>, buf: &mut BytesMut) -> anyhow::Result<()> {
-    let want = (range.end - range.start) as usize;
-    let start = buf.len();
-    let mut s = store.read_stream(key, range).await?;
-    while let Some(chunk) = s.try_next().await? {
-        buf.extend_from_slice(&chunk);
-    }
-    if buf.len() - start != want {
-        return Err(anyhow!("{key}: read {} bytes of {want}", buf.len() - start));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -179,6 +179,25 @@ impl Store {
         reader.into_bytes_stream(range).await
     }
 
+    /// Appends the bytes of `key` in `range` to `buf`; an error if fewer arrive.
+    pub async fn read_into(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+        buf: &mut bytes::BytesMut,
+    ) -> anyhow::Result<()> {
+        let want = (range.end - range.start) as usize;
+        let start = buf.len();
+        let mut s = self.read_stream(key, range).await?;
+        while let Some(chunk) = s.try_next().await? {
+            buf.extend_from_slice(&chunk);
+        }
+        if buf.len() - start != want {
+            anyhow::bail!("{key}: read {} bytes of {want}", buf.len() - start);
+        }
+        Ok(())
+    }
+
     /// Size of the object, or None if there is none.
     pub async fn size(&self, key: &str) -> opendal::Result<Option<u64>> {
         match self.op.stat(key).await {

@@ -5,7 +5,6 @@
 
 use super::parts::{self, Extent};
 use super::Store;
-use futures::TryStreamExt;
 use std::io::{Read, Seek, SeekFrom};
 
 /// Bytes fetched per ranged read: 16 of the crypt format's default chunks.
@@ -55,25 +54,11 @@ impl RangedReader {
         let Some((i, range)) = parts::locate(&self.parts, want).into_iter().next() else {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         };
-        let (store, key) = (&self.store, &self.parts[i].key);
-        let got = self.rt.block_on(async {
-            let mut s = store
-                .read_stream(key, range.clone())
-                .await
-                .map_err(std::io::Error::other)?;
-            let mut buf = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
-            while let Some(b) = s.try_next().await? {
-                buf.extend_from_slice(&b);
-            }
-            Ok::<_, std::io::Error>(buf.freeze())
-        })?;
-        if got.len() as u64 != range.end - range.start {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("the stored object {key} is shorter than it was"),
-            ));
-        }
-        self.window = got;
+        let mut buf = bytes::BytesMut::with_capacity((range.end - range.start) as usize);
+        self.rt
+            .block_on(self.store.read_into(&self.parts[i].key, range, &mut buf))
+            .map_err(std::io::Error::other)?;
+        self.window = buf.freeze();
         self.window_at = self.pos;
         Ok(())
     }

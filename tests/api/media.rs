@@ -171,10 +171,18 @@ pub fn reveals_media(path: &Path) -> bool {
         .any(|c| ["h264", "aac", "mp3"].contains(&c.as_str()))
 }
 
-/// The streams' codec names, as ffprobe reads them (none for a file it cannot read).
-pub fn codec_names(path: &Path) -> Vec<String> {
+/// One field of every stream (`codec_name`, `codec_type`, `index`...), one line per stream as
+/// ffprobe prints them (none for a file it cannot read).
+pub fn stream_field(path: &Path, field: &str) -> Vec<String> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            &format!("stream={field}"),
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .unwrap();
@@ -184,13 +192,13 @@ pub fn codec_names(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The streams' codec names, as ffprobe reads them (none for a file it cannot read).
+pub fn codec_names(path: &Path) -> Vec<String> {
+    stream_field(path, "codec_name")
+}
+
 pub fn stream_count(path: &Path) -> usize {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=index", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    stream_field(path, "index").len()
 }
 
 /// What `ffmpeg -v error -i FILE -f null -` prints: empty for a clean file.

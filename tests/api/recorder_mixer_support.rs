@@ -137,14 +137,8 @@ pub fn is_red((r, g, b): (u8, u8, u8)) -> bool {
 
 /// The stream types in a file (ts lists its streams twice, under its program too).
 pub fn codec_types(path: &Path) -> std::collections::BTreeSet<String> {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_owned())
+    crate::media::stream_field(path, "codec_type")
+        .into_iter()
         .filter(|l| !l.is_empty())
         .collect()
 }
